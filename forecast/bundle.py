@@ -1,0 +1,213 @@
+"""Write and read the model bundle: one directory, replaced atomically, with no pickle in it.
+
+Layout::
+
+    model/
+      model.keras     the Keras model (weights and architecture; loads with safe_mode)
+      scaler.json     the fitted MinMax scaler as numbers
+      metadata.json   format version, versions, data source, columns, frequency, the last
+                      `lookback` rows of input, the training config, seed and metrics
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sklearn.preprocessing import MinMaxScaler
+
+from forecast.errors import BundleError
+from forecast.scaling import scaler_from_dict
+
+FORMAT_VERSION = 1
+MODEL_FILE = "model.keras"
+SCALER_FILE = "scaler.json"
+METADATA_FILE = "metadata.json"
+_REQUIRED = ("format_version", "target", "features", "frequency", "time_col", "last_timestamp", "history", "config")
+
+
+@dataclasses.dataclass
+class Bundle:
+    """A bundle read from disk; the Keras model itself is loaded on demand by `load_model`."""
+
+    path: Path
+    metadata: dict[str, Any]
+    scaler: MinMaxScaler
+
+    @property
+    def lookback(self) -> int:
+        return int(self.metadata["config"]["lookback"])
+
+    @property
+    def horizon(self) -> int:
+        return int(self.metadata["config"]["horizon"])
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.metadata["target"], *self.metadata["features"]]
+
+
+def check_destination(model_dir: str | os.PathLike) -> Path:
+    """Refuse, before any training, a model directory that could not be written or replaced.
+
+    Raises:
+        BundleError: the path is a file, a directory holding something other than a bundle,
+            or its parent cannot be written.
+    """
+    path = Path(model_dir).absolute()
+    if path.exists() and not path.is_dir():
+        raise BundleError(f"--model-dir {str(path)!r} is a file, not a directory. Choose another path.")
+    if path.is_dir() and any(path.iterdir()) and not (path / METADATA_FILE).exists():
+        raise BundleError(
+            f"--model-dir {str(path)!r} holds files that are not a forecast bundle; they would be replaced. "
+            "Choose an empty or new directory."
+        )
+    parent = _existing_parent(path)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise BundleError(f"cannot write to {str(parent)!r} (permission denied). Choose another --model-dir.")
+    return path
+
+
+def write_bundle(model_dir: str | os.PathLike, model, scaler_state: dict, metadata: dict) -> Path:
+    """Write a complete bundle beside `model_dir`, then move it into place.
+
+    Until the final rename the previous bundle stays untouched, so a crash while saving
+    leaves it as it was.
+
+    Returns:
+        The bundle's absolute path.
+    """
+    path = check_destination(model_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
+    try:
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's 0700 would hide the bundle from other users
+        model.save(staging / MODEL_FILE)
+        _write_json(staging / SCALER_FILE, scaler_state)
+        _write_json(staging / METADATA_FILE, {"format_version": FORMAT_VERSION, **metadata})
+        _fsync_dir(staging)
+        _replace_dir(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return path
+
+
+def read_bundle(model_dir: str | os.PathLike) -> Bundle:
+    """Read and check a bundle's metadata and scaler (the Keras model is not loaded yet).
+
+    Raises:
+        BundleError: missing directory or files, invalid JSON, unknown format version.
+    """
+    path = Path(model_dir).absolute()
+    if not path.is_dir():
+        raise BundleError(
+            f"no model bundle at {str(path)!r}. Train one with `forecast train`, or point --model-dir "
+            "(or FORECAST_MODEL_DIR) at an existing bundle."
+        )
+    metadata = _read_json(path / METADATA_FILE)
+    version = metadata.get("format_version")
+    if version != FORMAT_VERSION:
+        raise BundleError(
+            f"bundle {str(path)!r} has format version {version!r}; this forecast reads version "
+            f"{FORMAT_VERSION}. Retrain the model with this version, or use the forecast that wrote it."
+        )
+    missing = [key for key in _REQUIRED if key not in metadata]
+    if missing:
+        raise BundleError(
+            f"bundle {str(path)!r} is damaged: metadata.json lacks {', '.join(missing)}. Retrain the model."
+        )
+    scaler = scaler_from_dict(_read_json(path / SCALER_FILE))
+    if not (path / MODEL_FILE).is_file():
+        raise BundleError(f"bundle {str(path)!r} is damaged: {MODEL_FILE} is missing. Retrain the model.")
+    return Bundle(path, metadata, scaler)
+
+
+def load_model(bundle: Bundle):
+    """Load the bundle's Keras model with safe_mode on and check it matches the metadata.
+
+    Raises:
+        BundleError: the model file cannot be loaded or has the wrong shape.
+    """
+    from forecast.backend import import_keras
+
+    keras = import_keras()
+    try:
+        model = keras.saving.load_model(bundle.path / MODEL_FILE, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors... for a bad file
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BundleError(
+            f"bundle {str(bundle.path)!r} is damaged: {MODEL_FILE} does not load ({detail[:200]}). Retrain the model."
+        ) from None
+    expected_in = (None, bundle.lookback, len(bundle.columns))
+    expected_out = (None, bundle.horizon)
+    if tuple(model.input_shape) != expected_in or tuple(model.output_shape) != expected_out:
+        raise BundleError(
+            f"bundle {str(bundle.path)!r} is damaged: the model maps {model.input_shape} to {model.output_shape} "
+            f"but its metadata says {expected_in} to {expected_out}. Retrain the model."
+        )
+    return model
+
+
+def _replace_dir(staging: Path, path: Path) -> None:
+    """Put `staging` at `path`, keeping the old bundle until the new one is in place."""
+    if not path.exists():
+        os.rename(staging, path)
+        return
+    retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+    os.rename(path, retired / path.name)
+    try:
+        os.rename(staging, path)
+    except BaseException:
+        os.rename(retired / path.name, path)  # put the previous bundle back
+        raise
+    finally:
+        shutil.rmtree(retired, ignore_errors=True)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, allow_nan=False)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise BundleError(f"bundle {str(path.parent)!r} is damaged: {path.name} is missing. Retrain the model.")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(
+            f"bundle {str(path.parent)!r} is damaged: {path.name} is not valid JSON ({exc}). Retrain the model."
+        ) from None
+    if not isinstance(data, dict):
+        raise BundleError(f"bundle {str(path.parent)!r} is damaged: {path.name} is not a JSON object. Retrain the model.")
+    return data
+
+
+def _fsync_dir(path: Path) -> None:
+    for child in path.iterdir():
+        if child.is_file():
+            with open(child, "rb") as handle:
+                os.fsync(handle.fileno())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _existing_parent(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path("/")

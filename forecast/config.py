@@ -1,0 +1,137 @@
+"""Every option of `forecast`, as frozen dataclasses with defaults and their validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+
+from forecast.errors import ConfigError
+
+
+class Cell(str, enum.Enum):
+    """The recurrent cell stacked in the model."""
+
+    lstm = "lstm"
+    gru = "gru"
+    rnn = "rnn"  # SimpleRNN, kept as the baseline the LSTM/GRU literature compares against
+
+
+class Fill(str, enum.Enum):
+    """How gaps and missing values are repaired when the user allows it."""
+
+    ffill = "ffill"
+    interpolate = "interpolate"
+
+
+class Strategy(str, enum.Enum):
+    """Where and how training runs; `auto` picks from what the machine has."""
+
+    auto = "auto"
+    cpu = "cpu"
+    gpu = "gpu"
+    tpu = "tpu"
+    mirrored = "mirrored"
+    multiworker = "multiworker"
+
+
+class OutputFormat(str, enum.Enum):
+    csv = "csv"
+    json = "json"
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the series comes from and which columns make it up."""
+
+    path: str | None = None  # CSV file; exactly one of path and ticker is set
+    ticker: str | None = None  # Yahoo Finance symbol fetched through yfinance
+    start: str | None = None  # first date fetched for a ticker; None means ten years before end
+    end: str | None = None  # last date (exclusive) fetched for a ticker; None means today
+    interval: str = "1d"  # yfinance bar size: 1d, 5d, 1wk, 1mo or 3mo
+    time_col: str | None = None  # column holding timestamps; None means detect it
+    target: str | None = None  # column to forecast; None means Close for tickers, else the last numeric
+    features: tuple[str, ...] = ()  # extra input columns; the target is always an input too
+    fill: Fill | None = None  # repair gaps and missing values instead of refusing them
+
+    def __post_init__(self) -> None:
+        if (self.path is None) == (self.ticker is None):
+            raise ConfigError(
+                "give exactly one data source: a CSV path or --ticker. "
+                f"Received: path={self.path!r}, ticker={self.ticker!r}."
+            )
+        if self.target is not None and self.target in self.features:
+            raise ConfigError(
+                f"--features must not repeat the target: {self.target!r} is already an input. "
+                "Remove it from --features."
+            )
+        if len(set(self.features)) != len(self.features):
+            raise ConfigError(
+                f"--features lists a column twice. Received: {','.join(self.features)}. "
+                "Name each column once."
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How windows are cut, the network is shaped and training runs."""
+
+    lookback: int = 24  # past steps the model sees
+    horizon: int = 12  # future steps it forecasts at once (direct multi-output head)
+    val_fraction: float = 0.2  # last share of the windows held out for validation
+    cell: Cell = Cell.lstm  # recurrent cell type
+    layers: int = 2  # stacked recurrent layers
+    units: int = 64  # units per recurrent layer
+    dropout: float = 0.2  # dropout after each recurrent layer; 0 disables it
+    learning_rate: float = 1e-3  # Adam's initial step size
+    clipnorm: float = 1.0  # gradient norm clip, against the exploding gradients of long sequences
+    epochs: int = 100  # ceiling; early stopping usually ends training sooner
+    patience: int = 10  # epochs without a better validation loss before stopping
+    batch_size: int = 32  # windows per gradient step
+    seed: int = 42  # fixes initial weights, dropout masks and shuffling
+    strategy: Strategy = Strategy.auto  # device placement
+
+    def __post_init__(self) -> None:
+        for name in ("lookback", "horizon", "layers", "units", "epochs", "batch_size"):
+            _require_positive_int(name, getattr(self, name))
+        if not isinstance(self.patience, int) or self.patience < 0:
+            raise ConfigError(
+                f"--patience must be 0 or more. Received: {self.patience}. "
+                "Use 0 to stop at the first epoch without improvement."
+            )
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"--seed must be 0 or more. Received: {self.seed}.")
+        if not (0 < self.val_fraction < 1):
+            raise ConfigError(
+                f"--val-fraction must be between 0 and 1 (exclusive). Received: {self.val_fraction}. "
+                "Use for example 0.2 to validate on the last fifth of the windows."
+            )
+        if not (0 <= self.dropout < 1):
+            raise ConfigError(
+                f"--dropout must be at least 0 and below 1. Received: {self.dropout}. "
+                "Use 0 to disable dropout."
+            )
+        for name in ("learning_rate", "clipnorm"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} must be greater than 0. Received: {value}.")
+
+
+def _require_positive_int(name: str, value: int) -> None:
+    if not isinstance(value, int) or value < 1:
+        flag = "--" + name.replace("_", "-")
+        raise ConfigError(f"{flag} must be a whole number of at least 1. Received: {value}.")
+
+
+def config_to_dict(config: DataConfig | TrainConfig) -> dict:
+    """A JSON-ready dict of a config, enums as their values."""
+    out = {}
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, enum.Enum):
+            value = value.value
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[field.name] = value
+    return out
