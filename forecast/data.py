@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import warnings
 from collections import Counter
 from typing import Callable
 
@@ -117,27 +118,37 @@ def fetch_ticker(config: DataConfig) -> pd.DataFrame:
         )
     import yfinance as yf
 
-    # yfinance reports failures through logging and prints; the error below replaces them.
-    logging.getLogger("yfinance").setLevel(logging.CRITICAL)
+    # yfinance reports failures as log lines rather than exceptions: collect them for the
+    # one-line error below instead of letting them reach the terminal.
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("yfinance")
+    saved = logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
     try:
-        frame = yf.download(
-            config.ticker,
-            start=_ticker_start(config),
-            end=config.end,
-            interval=config.interval,
-            auto_adjust=True,
-            progress=False,
-            threads=False,
-            multi_level_index=True,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # yfinance's own pandas deprecation warnings
+            frame = yf.download(
+                config.ticker,
+                start=_ticker_start(config),
+                end=config.end,
+                interval=config.interval,
+                auto_adjust=True,
+                progress=False,
+                threads=False,
+                multi_level_index=True,
+            )
     except Exception as exc:  # yfinance raises many types for network and parsing trouble
         raise TickerError(_ticker_failure(config, str(exc))) from None
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
     if frame is None or frame.empty or frame.dropna(how="all").empty:
-        reason = ""
-        try:
-            reason = str(yf.shared._ERRORS.get(config.ticker.upper(), ""))
-        except AttributeError:  # private registry moved: fall back to the generic message
-            pass
+        reason = " ".join(record.getMessage() for record in records)
         raise TickerError(_ticker_failure(config, reason))
     if isinstance(frame.columns, pd.MultiIndex):
         # One ticker: drop the "Ticker" level so columns are Close, High, Low, Open, Volume.
@@ -160,10 +171,10 @@ def _ticker_start(config: DataConfig) -> str:
 
 
 def _ticker_failure(config: DataConfig, reason: str) -> str:
-    network_words = ("resolve", "connect", "timeout", "timed out", "network", "ssl", "curl", "dns")
+    network_words = ("could not resolve", "failed to connect", "timed out", "timeout", "connectionerror", "dnserror")
     if any(word in reason.lower() for word in network_words):
         return (
-            f"could not reach Yahoo Finance for ticker {config.ticker!r} ({reason.strip()}). "
+            f"could not reach Yahoo Finance for ticker {config.ticker!r}. "
             "Check the network connection, or train from a CSV file instead."
         )
     return (
@@ -270,7 +281,7 @@ def choose_target(raw: pd.DataFrame, time_col: str, target: str | None, log: Log
                 "Name one with --target."
             )
         return target
-    numeric = [c for c in raw.columns if c != time_col and pd.api.types.is_numeric_dtype(raw[c])]
+    numeric = [c for c in raw.columns if c != time_col and _mostly_numeric(raw[c])]
     if not numeric:
         raise DataError(
             f"no numeric column to forecast among {_names(raw.columns)}. "
@@ -280,6 +291,15 @@ def choose_target(raw: pd.DataFrame, time_col: str, target: str | None, log: Log
     why = "the only numeric column" if len(numeric) == 1 else "the last numeric column"
     log(f"target: {chosen} ({why}; --target picks another)")
     return chosen
+
+
+def _mostly_numeric(column: pd.Series) -> bool:
+    """Numbers, perhaps with a few typos: such a column is a candidate target, and its typos get
+    a precise error later rather than the column being silently passed over."""
+    if pd.api.types.is_numeric_dtype(column):
+        return True
+    present = column.dropna()
+    return len(present) > 0 and pd.to_numeric(present, errors="coerce").notna().mean() >= 0.9
 
 
 def _numeric(column: pd.Series, name: str, times: pd.DatetimeIndex) -> np.ndarray:
@@ -339,15 +359,18 @@ def infer_frequency(index: pd.DatetimeIndex) -> str:
             f"the series has {len(index)} rows; at least 3 are needed to tell its frequency. "
             "Supply more history."
         )
-    frequency = pd.infer_freq(index)
+    frequency = _infer_freq(index)
     if frequency is None:
-        run = 8  # long enough to span a weekend, so business days read as "B" not "D"
-        step = max(1, (len(index) - run) // 200)
-        votes = Counter(
-            pd.infer_freq(index[start : start + run])
-            for start in range(0, max(1, len(index) - run + 1), step)
-        )
-        votes.pop(None, None)
+        # Runs of 8 span a weekend, so business days read as "B", not "D"; shorter runs are
+        # the fallback for short series.
+        for run in (8, 5, 3):
+            step = max(1, (len(index) - run) // 200)
+            votes = Counter(
+                _infer_freq(index[start : start + run]) for start in range(0, max(1, len(index) - run + 1), step)
+            )
+            votes.pop(None, None)
+            if votes:
+                break
         if not votes:
             raise DataError(
                 f"could not infer a frequency from the timestamps ({_stamp(index[0])}, "
@@ -356,6 +379,13 @@ def infer_frequency(index: pd.DatetimeIndex) -> str:
             )
         frequency = votes.most_common(1)[0][0]
     return frequency
+
+
+def _infer_freq(index: pd.DatetimeIndex) -> str | None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas 3 announces that infer_freq will return an offset
+        found = pd.infer_freq(index)
+    return None if found is None else pd.tseries.frequencies.to_offset(found).freqstr
 
 
 def _regularise(values: pd.DataFrame, frequency: str, fill: Fill | None, log: Log) -> pd.DataFrame:
@@ -406,7 +436,7 @@ def _regularise(values: pd.DataFrame, frequency: str, fill: Fill | None, log: Lo
 def describe_frequency(frequency: str) -> str:
     """A word for a pandas frequency alias: "MS" -> "monthly"."""
     offset = pd.tseries.frequencies.to_offset(frequency)
-    name = offset.name.split("-")[0]
+    name = offset.rule_code.split("-")[0]
     words = {
         "min": "minutely", "h": "hourly", "D": "daily", "B": "business-day", "W": "weekly",
         "MS": "monthly", "ME": "monthly", "M": "monthly", "QS": "quarterly", "QE": "quarterly",

@@ -111,4 +111,4 @@ def _roll(model, scaled: np.ndarray, horizon: int, trained: int) -> np.ndarray:
 
 def _base(frequency: str) -> str:
     # "W-SUN" and "W-MON" are both weekly; compare the kind of step, not its anchor.
-    return pd.tseries.frequencies.to_offset(frequency).name.split("-")[0]
+    return pd.tseries.frequencies.to_offset(frequency).rule_code.split("-")[0]

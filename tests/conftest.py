@@ -1,0 +1,120 @@
+"""Shared fixtures: tiny trained bundles (trained once per run) and a recorded yfinance download."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from forecast.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data"
+RECORDED_AAPL = Path(__file__).resolve().parent / "data" / "yfinance_AAPL_1d.csv"
+
+# Small enough to train in seconds on two CPU cores, still two stacked layers.
+TINY = ["--layers", "2", "--units", "8", "--epochs", "3", "--patience", "2", "--batch-size", "16", "--quiet"]
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def invoke(*args: str):
+    """Run the CLI in-process; stdout and stderr come back separately."""
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def snapshot(directory: Path) -> dict[str, str]:
+    """Content hashes of every file under `directory`, to prove it was left untouched."""
+    return {
+        str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
+
+
+def recorded_aapl() -> pd.DataFrame:
+    """A real `yf.download("AAPL", interval="1d", auto_adjust=True)` result, saved with to_csv.
+
+    Read back it has the live shape: MultiIndex columns named (Price, Ticker), a naive
+    DatetimeIndex named Date, float prices and integer volumes.
+    """
+    frame = pd.read_csv(RECORDED_AAPL, header=[0, 1], index_col=0, parse_dates=True)
+    frame.index.name = "Date"
+    frame.columns.names = ["Price", "Ticker"]
+    return frame
+
+
+def empty_download(ticker: str) -> pd.DataFrame:
+    """What yfinance 1.x returns when a download fails: no rows, six columns."""
+    columns = pd.MultiIndex.from_product(
+        [["Adj Close", "Close", "High", "Low", "Open", "Volume"], [ticker]], names=["Price", "Ticker"]
+    )
+    return pd.DataFrame(index=pd.DatetimeIndex([]), columns=columns, dtype="float64")
+
+
+@pytest.fixture
+def fake_yahoo(monkeypatch):
+    """Replace the network call in yfinance.download with recorded answers.
+
+    AAPL returns the recorded frame; ZZZZNOTREAL fails as an unknown symbol does; OFFLINE fails
+    as yfinance does when DNS is unreachable. Failures are reported through yfinance's logger,
+    as the real library does.
+    """
+    import yfinance
+
+    calls = []
+
+    def download(ticker, **kwargs):
+        calls.append((ticker, kwargs))
+        log = logging.getLogger("yfinance")
+        if ticker == "AAPL":
+            frame = recorded_aapl()
+            start, end = kwargs.get("start"), kwargs.get("end")
+            if start:
+                frame = frame[frame.index >= pd.Timestamp(start)]
+            if end:
+                frame = frame[frame.index < pd.Timestamp(end)]
+            return frame
+        if ticker == "OFFLINE":
+            log.error("\n1 Failed download:")
+            log.error(
+                "['OFFLINE']: DNSError('Failed to perform, curl: (6) Could not resolve host: "
+                "query2.finance.yahoo.com. See https://curl.se/libcurl/c/libcurl-errors.html first for more details.')"
+            )
+            return empty_download(ticker)
+        log.error("$%s: possibly delisted; no timezone found", ticker)
+        log.error("\n1 Failed download:")
+        log.error("['%s']: possibly delisted; no timezone found", ticker)
+        return empty_download(ticker)
+
+    monkeypatch.setattr(yfinance, "download", download)
+    return calls
+
+
+@pytest.fixture(scope="session")
+def monthly_bundle(tmp_path_factory) -> Path:
+    """A tiny LSTM trained once on airline passengers (monthly), horizon 12."""
+    model_dir = tmp_path_factory.mktemp("monthly") / "model"
+    result = invoke("train", SAMPLE / "airline-passengers.csv", "--lookback", "12", "--horizon", "12",
+                    "--model-dir", model_dir, *TINY)
+    assert result.exit_code == 0, result.stderr
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def ticker_bundle(tmp_path_factory) -> Path:
+    """A tiny GRU trained once on the recorded AAPL download, Close with Volume as a feature."""
+    model_dir = tmp_path_factory.mktemp("ticker") / "model"
+    with pytest.MonkeyPatch.context() as patch:
+        import yfinance
+
+        patch.setattr(yfinance, "download", lambda ticker, **kwargs: recorded_aapl())
+        result = invoke("train", "--ticker", "AAPL", "--start", "2022-12-01", "--features", "Volume",
+                        "--cell", "gru", "--lookback", "10", "--horizon", "5", "--model-dir", model_dir, *TINY)
+    assert result.exit_code == 0, result.stderr
+    return model_dir
