@@ -100,12 +100,11 @@ def _roll(model, scaled: np.ndarray, horizon: int, trained: int) -> np.ndarray:
     import keras
 
     window = scaled
-    out = []
-    for _ in range(-(-horizon // trained)):
-        block = keras.ops.convert_to_numpy(model(window[None], training=False))[0]  # (trained,)
-        out.append(block)
-        # Only univariate models get here more than once: the block becomes the newest input.
-        window = np.concatenate([window, block[:, None].astype(window.dtype)])[-len(scaled) :]
+    out = [keras.ops.convert_to_numpy(model(window[None], training=False))[0]]  # [(trained,)]
+    while len(out) * trained < horizon:
+        # Univariate only (checked by the caller): the last block becomes the newest input.
+        window = np.concatenate([window, out[-1][:, None].astype(window.dtype)])[-len(scaled) :]
+        out.append(keras.ops.convert_to_numpy(model(window[None], training=False))[0])
     return np.concatenate(out)[:horizon]
 
 

@@ -1,0 +1,86 @@
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import SAMPLE, TINY, invoke
+from forecast.errors import ConfigError, DataError
+from forecast.predict import predict
+from forecast.windowing import plan_split
+
+
+def test_dated_by_month_after_the_last_observation(monthly_bundle):
+    frame = predict(str(monthly_bundle))
+    assert len(frame) == 12
+    assert frame["timestamp"].tolist() == [f"1961-{m:02d}-01" for m in range(1, 13)]
+
+
+def test_forecast_reproduces_training_preprocessing_exactly(monthly_bundle):
+    # Rebuild the preprocessing by hand: MinMax over the training rows, the last 12 values.
+    passengers = pd.read_csv(SAMPLE / "airline-passengers.csv")["Passengers"].to_numpy(dtype=float)
+    split = plan_split(len(passengers), 12, 12, 0.2)
+    low, high = passengers[: split.boundary].min(), passengers[: split.boundary].max()
+    window = ((passengers[-12:] - low) / (high - low)).astype("float32").reshape(1, 12, 1)
+    model = keras.saving.load_model(monthly_bundle / "model.keras", safe_mode=True)
+    expected = keras.ops.convert_to_numpy(model(window))[0] * (high - low) + low
+    np.testing.assert_allclose(predict(str(monthly_bundle))["forecast"], expected, rtol=1e-5)
+
+
+def test_shorter_horizon_slices_the_direct_output(monthly_bundle):
+    full = predict(str(monthly_bundle))
+    short = predict(str(monthly_bundle), horizon=5)
+    assert short.equals(full.iloc[:5])
+
+
+def test_longer_horizon_feeds_forecasts_back_and_says_so(monthly_bundle):
+    notes = []
+    long = predict(str(monthly_bundle), horizon=24, log=notes.append)
+    assert len(long) == 24 and long["timestamp"].iloc[-1] == "1962-12-01"
+    assert long.iloc[:12].equals(predict(str(monthly_bundle)))
+    assert any("feeding forecasts back in 2 blocks" in note for note in notes)
+
+
+def test_data_option_forecasts_from_the_end_of_that_data(monthly_bundle, tmp_path):
+    same = predict(str(monthly_bundle), data_path=str(SAMPLE / "airline-passengers.csv"))
+    assert same.equals(predict(str(monthly_bundle)))
+    earlier = pd.read_csv(SAMPLE / "airline-passengers.csv").iloc[:-24]
+    path = tmp_path / "earlier.csv"
+    earlier.to_csv(path, index=False)
+    frame = predict(str(monthly_bundle), horizon=3, data_path=str(path))
+    assert frame["timestamp"].tolist() == ["1959-01-01", "1959-02-01", "1959-03-01"]
+    assert not np.allclose(frame["forecast"], same["forecast"].iloc[:3])
+
+
+def test_data_shorter_than_lookback_is_refused(monthly_bundle, tmp_path):
+    path = tmp_path / "short.csv"
+    pd.read_csv(SAMPLE / "airline-passengers.csv").iloc[:5].to_csv(path, index=False)
+    with pytest.raises(DataError, match="--data has 5 rows; the model needs the last 12"):
+        predict(str(monthly_bundle), data_path=str(path))
+
+
+def test_data_at_another_frequency_is_refused(monthly_bundle, tmp_path):
+    path = tmp_path / "daily.csv"
+    pd.DataFrame({"Month": pd.date_range("2020-01-01", periods=30).strftime("%Y-%m-%d"), "Passengers": range(30)}).to_csv(path, index=False)
+    with pytest.raises(DataError, match="--data is daily but the model was trained on monthly data"):
+        predict(str(monthly_bundle), data_path=str(path))
+
+
+def test_business_days_continue_after_the_recorded_download(ticker_bundle):
+    frame = predict(str(ticker_bundle))
+    stamps = pd.to_datetime(frame["timestamp"])
+    assert frame["timestamp"].tolist()[0] == "2024-12-31" and len(frame) == 5
+    assert (stamps.dt.dayofweek < 5).all()
+    meta = json.loads((ticker_bundle / "metadata.json").read_text())
+    assert meta["features"] == ["Volume"] and meta["frequency"] == "B" and meta["source"]["ticker"] == "AAPL"
+
+
+def test_feature_model_refuses_to_forecast_past_its_horizon(ticker_bundle):
+    with pytest.raises(ConfigError, match=r"--horizon 6 is longer than the trained horizon \(5\).*Volume"):
+        predict(str(ticker_bundle), horizon=6)
+
+
+def test_zero_horizon_is_refused(monthly_bundle):
+    with pytest.raises(ConfigError, match="--horizon must be a whole number of at least 1. Received: 0"):
+        predict(str(monthly_bundle), horizon=0)

@@ -1,0 +1,78 @@
+import json
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import SAMPLE, snapshot
+from forecast.config import DataConfig, TrainConfig
+from forecast.train import train
+from forecast.windowing import plan_split, target_windows
+
+TINY = dict(lookback=6, horizon=3, layers=2, units=4, epochs=2, batch_size=16)
+
+
+def test_metadata_records_what_predict_needs(monthly_bundle):
+    meta = json.loads((monthly_bundle / "metadata.json").read_text())
+    assert meta["target"] == "Passengers" and meta["frequency"] == "MS" and meta["time_col"] == "Month"
+    assert meta["last_timestamp"] == "1960-12-01" and meta["backend"] == keras.backend.backend()
+    assert meta["keras_version"] == keras.__version__ and meta["forecast_version"]
+    assert meta["source"]["kind"] == "csv" and meta["source"]["path"].endswith("airline-passengers.csv")
+    assert meta["history"]["timestamps"][-1] == "1960-12-01" and len(meta["history"]["values"]) == 12
+    assert meta["history"]["values"][-1] == [432.0]
+    assert meta["config"]["lookback"] == 12 and meta["seed"] == 42
+    assert set(meta["metrics"]) >= {"epochs_run", "best_val_loss", "val_mae", "naive_mae", "train_seconds"}
+
+
+def test_scaler_and_naive_baseline_use_the_right_rows(monthly_bundle):
+    passengers = pd.read_csv(SAMPLE / "airline-passengers.csv")["Passengers"].to_numpy(dtype=float)
+    split = plan_split(len(passengers), 12, 12, 0.2)
+    scaler = json.loads((monthly_bundle / "scaler.json").read_text())
+    assert scaler["data_min_"] == [passengers[: split.boundary].min()]
+    assert scaler["data_max_"] == [passengers[: split.boundary].max()]  # not the whole series' 622
+    assert passengers.max() > passengers[: split.boundary].max()
+
+    actual = target_windows(passengers, 12, 12)[split.val_start :]
+    last = np.array([passengers[i + 11] for i in range(split.val_start, split.n_windows)])
+    meta = json.loads((monthly_bundle / "metadata.json").read_text())
+    assert meta["metrics"]["naive_mae"] == pytest.approx(np.abs(actual - last[:, None]).mean())
+
+
+def test_a_future_spike_cannot_reach_the_scaler(tmp_path):
+    frame = pd.read_csv(SAMPLE / "monthly-car-sales.csv")
+    frame.loc[len(frame) - 1, "Sales"] = 1e9  # in the validation part
+    path = tmp_path / "spiked.csv"
+    frame.to_csv(path, index=False)
+    train(DataConfig(path=str(path)), TrainConfig(**{**TINY, "epochs": 1}), str(tmp_path / "model"))
+    scaler = json.loads((tmp_path / "model" / "scaler.json").read_text())
+    assert scaler["data_max_"][0] < 1e6
+
+
+def test_same_seed_same_model(tmp_path):
+    config = TrainConfig(**TINY)
+    data = DataConfig(path=str(SAMPLE / "monthly-car-sales.csv"))
+    first = train(data, config, str(tmp_path / "a"))
+    second = train(data, config, str(tmp_path / "b"))
+    assert first.metrics["val_mae"] == second.metrics["val_mae"]
+    assert first.history == second.history
+    a = keras.saving.load_model(tmp_path / "a" / "model.keras").get_weights()
+    b = keras.saving.load_model(tmp_path / "b" / "model.keras").get_weights()
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_a_crash_during_training_leaves_the_previous_bundle(monthly_bundle, tmp_path, monkeypatch):
+    import shutil
+
+    target = tmp_path / "model"
+    shutil.copytree(monthly_bundle, target)
+    before = snapshot(target)
+
+    def crash(self, *args, **kwargs):
+        raise RuntimeError("simulated crash mid-training")
+
+    monkeypatch.setattr(keras.Model, "fit", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(DataConfig(path=str(SAMPLE / "airline-passengers.csv")), TrainConfig(**TINY), str(target))
+    assert snapshot(target) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
