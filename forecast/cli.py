@@ -53,13 +53,17 @@ ModelDir = Annotated[str, typer.Option(envvar="FORECAST_MODEL_DIR", help="Bundle
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notes; errors and results only.")]
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def main(
+    ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show tracebacks and TensorFlow's logs.")] = False,
 ) -> None:
     if version:
         typer.echo(f"forecast {__version__}")
+        raise typer.Exit()
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
         raise typer.Exit()
     _state["verbose"] = verbose
     if not verbose:

@@ -71,7 +71,7 @@ def test_business_days_continue_after_the_recorded_download(ticker_bundle):
     frame = predict(str(ticker_bundle))
     stamps = pd.to_datetime(frame["timestamp"])
     assert frame["timestamp"].tolist()[0] == "2024-12-31" and len(frame) == 5
-    assert (stamps.dt.dayofweek < 5).all()
+    assert (stamps.dt.day_of_week < 5).all()
     meta = json.loads((ticker_bundle / "metadata.json").read_text())
     assert meta["features"] == ["Volume"] and meta["frequency"] == "B" and meta["source"]["ticker"] == "AAPL"
 

@@ -1,0 +1,239 @@
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import keras
+import pandas as pd
+import pytest
+import typer
+
+from conftest import ROOT, SAMPLE, TINY, invoke, snapshot
+from forecast.cli import app
+from forecast.predict import predict
+
+
+@pytest.fixture
+def existing(monthly_bundle, tmp_path):
+    """A copy of a good bundle that a failing command must leave exactly as it was."""
+    target = tmp_path / "model"
+    shutil.copytree(monthly_bundle, target)
+    return target
+
+
+def test_train_prints_an_honest_summary(tmp_path):
+    result = invoke("train", SAMPLE / "monthly-mean-temp.csv", "--lookback", "12", "--horizon", "6",
+                    "--model-dir", tmp_path / "m", *TINY)
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert re.search(r"trained 2x8 lstm on \d+ windows \(\d+ for validation\) in [\d.]+ s on", out)
+    assert re.search(r"epochs run: \d+ of 3", out)
+    assert re.search(r"validation MAE: [\d.]+ \(naive last value: [\d.]+\)", out)
+    assert "beats the naive forecast" in out or "does NOT beat the naive" in out
+    assert f"bundle: {tmp_path / 'm'}" in out
+    assert result.stderr == ""  # --quiet: no notes, no progress
+
+
+def test_notes_go_to_stderr_without_quiet(tmp_path):
+    args = [a for a in TINY if a != "--quiet"]
+    result = invoke("train", SAMPLE / "monthly-car-sales.csv", "--lookback", "6", "--horizon", "3",
+                    "--epochs", "1", "--model-dir", tmp_path / "m", *args)
+    assert result.exit_code == 0, result.stderr
+    assert "target: Sales (the only numeric column" in result.stderr
+    assert "strategy: default strategy on" in result.stderr
+
+
+def test_predict_prints_twelve_monthly_rows(monthly_bundle):
+    result = invoke("predict", "--model-dir", monthly_bundle, "--horizon", "12")
+    assert result.exit_code == 0, result.stderr
+    frame = pd.read_csv(io.StringIO(result.stdout))
+    assert list(frame.columns) == ["timestamp", "forecast"]
+    assert frame["timestamp"].tolist() == [f"1961-{m:02d}-01" for m in range(1, 13)]
+    # The same numbers as the library, whose exact preprocessing test_predict pins, to 6 digits.
+    expected = predict(str(monthly_bundle))["forecast"]
+    assert frame["forecast"].tolist() == pytest.approx(expected.tolist(), rel=1e-5)
+
+
+def test_predict_twenty_four_rows_notes_the_feedback(monthly_bundle):
+    result = invoke("predict", "--model-dir", monthly_bundle, "--horizon", "24")
+    assert result.exit_code == 0, result.stderr
+    assert len(pd.read_csv(io.StringIO(result.stdout))) == 24
+    assert "beyond the trained 12" in result.stderr
+
+
+def test_model_dir_from_the_environment(monthly_bundle, monkeypatch):
+    monkeypatch.setenv("FORECAST_MODEL_DIR", str(monthly_bundle))
+    result = invoke("predict", "--horizon", "2")
+    assert result.exit_code == 0, result.stderr
+    assert len(pd.read_csv(io.StringIO(result.stdout))) == 2
+
+
+def test_predict_json_and_output_file(monthly_bundle, tmp_path):
+    result = invoke("predict", "--model-dir", monthly_bundle, "--format", "json")
+    records = json.loads(result.stdout)["forecasts"]
+    assert len(records) == 12 and set(records[0]) == {"timestamp", "forecast"}
+
+    out = tmp_path / "forecast.json"  # the format follows the extension
+    result = invoke("predict", "--model-dir", monthly_bundle, "--output", out)
+    assert result.exit_code == 0 and result.stdout == ""
+    assert json.loads(out.read_text())["forecasts"] == records
+
+    csv = tmp_path / "forecast.csv"
+    invoke("predict", "--model-dir", monthly_bundle, "--output", csv)
+    assert pd.read_csv(csv)["timestamp"].iloc[0] == "1961-01-01"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["forecast.csv", "forecast.json"]
+
+
+def test_info_readable_and_json(monthly_bundle):
+    result = invoke("info", "--model-dir", monthly_bundle)
+    assert result.exit_code == 0
+    assert "Passengers, 144 rows at frequency MS, 1949-01-01 to 1960-12-01" in result.stdout
+    assert "lookback 12, horizon 12" in result.stdout
+    meta = json.loads(invoke("info", "--model-dir", monthly_bundle, "--json").stdout)
+    assert meta["format_version"] == 1 and meta["target"] == "Passengers"
+
+
+def test_ticker_training_through_the_cli(fake_yahoo, tmp_path):
+    result = invoke("train", "--ticker", "AAPL", "--start", "2022-12-01", "--lookback", "10", "--horizon", "5",
+                    "--model-dir", tmp_path / "m", *TINY)
+    assert result.exit_code == 0, result.stderr
+    meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
+    assert meta["target"] == "Close" and meta["last_timestamp"] == "2024-12-30"
+
+
+def write(tmp_path, name, content):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
+
+
+def monthly(values):
+    stamps = pd.date_range("2000-01-01", periods=len(values), freq="MS")
+    return "Month,Sales\n" + "".join(f"{t:%Y-%m},{v}\n" for t, v in zip(stamps, values))
+
+
+GOOD = list(range(100, 160))
+BAD_TRAIN = {
+    "missing file": (lambda d: [d / "absent.csv"], "does not exist"),
+    "empty file": (lambda d: [write(d, "e.csv", "")], "is empty"),
+    "not csv": (lambda d: [write(d, "x.csv", b"\x89PNG\r\n\x1a\n" + bytes(range(256)))], "is not UTF-8"),
+    "not utf-8": (lambda d: [write(d, "l.csv", "Month,Ventes\n2000-01,1\n".encode("utf-16"))], "is not UTF-8"),
+    "missing target": (lambda d: [write(d, "g.csv", monthly(GOOD)), "--target", "Revenue"], "target column 'Revenue' is not in the data"),
+    "missing time column": (lambda d: [write(d, "g.csv", monthly(GOOD)), "--time-col", "Date"], "time column 'Date' is not in the data"),
+    "non-numeric": (lambda d: [write(d, "n.csv", monthly(GOOD[:30] + ["12O"] + GOOD[31:]))], "non-numeric value '12O' at line 32 \\(2002-07-01\\)"),
+    "nan": (lambda d: [write(d, "m.csv", monthly(GOOD[:30] + [""] + GOOD[31:]))], "1 missing values"),
+    "inf": (lambda d: [write(d, "i.csv", monthly(GOOD[:30] + ["inf"] + GOOD[31:]))], "infinite value"),
+    "duplicated": (lambda d: [write(d, "d.csv", monthly(GOOD) + "2004-12,5\n")], "appears more than once"),
+    "unsorted": (lambda d: [write(d, "u.csv", monthly(GOOD).replace("2000-02,101\n2000-03,102", "2000-03,102\n2000-02,101"))], "out of order"),
+    "too short": (lambda d: [write(d, "s.csv", monthly(GOOD[:30]))], "needs at least 50 rows; the series has 30"),
+    "constant": (lambda d: [write(d, "c.csv", monthly([7] * 60))], "constant \\(7\\) in the training part"),
+    "unknown ticker": (lambda d: ["--ticker", "ZZZZNOTREAL"], "returned no data for ticker 'ZZZZNOTREAL'"),
+    "no network": (lambda d: ["--ticker", "OFFLINE"], "could not reach Yahoo Finance"),
+    "both sources": (lambda d: [write(d, "g.csv", monthly(GOOD)), "--ticker", "AAPL"], "exactly one data source"),
+    "no source": (lambda d: [], "exactly one data source"),
+    "zero lookback": (lambda d: [write(d, "g.csv", monthly(GOOD)), "--lookback", "0"], "--lookback must be a whole number of at least 1. Received: 0."),
+    "negative horizon": (lambda d: [write(d, "g.csv", monthly(GOOD)), "--horizon", "-2"], "--horizon must be"),
+    "zero epochs": (lambda d: [write(d, "g.csv", monthly(GOOD)), "--epochs", "0"], "--epochs must be"),
+    "zero batch": (lambda d: [write(d, "g.csv", monthly(GOOD)), "--batch-size", "0"], "--batch-size must be"),
+    "negative units": (lambda d: [write(d, "g.csv", monthly(GOOD)), "--units", "-8"], "--units must be"),
+    "zero val fraction": (lambda d: [write(d, "g.csv", monthly(GOOD)), "--val-fraction", "0"], "--val-fraction must be between 0 and 1"),
+    "dropout one": (lambda d: [write(d, "g.csv", monthly(GOOD)), "--dropout", "1"], "--dropout must be at least 0 and below 1"),
+    "zero learning rate": (lambda d: [write(d, "g.csv", monthly(GOOD)), "--learning-rate", "0"], "--learning-rate must be greater than 0"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_TRAIN, ids=list(BAD_TRAIN))
+def test_bad_training_input_exits_2_and_leaves_the_bundle(case, existing, tmp_path, fake_yahoo):
+    make_args, message = BAD_TRAIN[case]
+    before = snapshot(existing)
+    result = invoke("train", *make_args(tmp_path), "--model-dir", existing, "--quiet")
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert re.search(message, result.stderr), result.stderr
+    assert result.stdout == ""
+    assert snapshot(existing) == before
+
+
+def test_model_dir_that_is_a_file_is_refused(tmp_path):
+    target = write(tmp_path, "model", "not a directory")
+    result = invoke("train", SAMPLE / "airline-passengers.csv", "--model-dir", target, "--quiet")
+    assert result.exit_code == 2 and "is a file, not a directory" in result.stderr
+    assert target.read_text() == "not a directory"
+
+
+def damage_model(path):
+    data = (path / "model.keras").read_bytes()
+    (path / "model.keras").write_bytes(data[:1000])
+
+
+BAD_PREDICT = {
+    "missing bundle": (lambda d, b: ["--model-dir", d / "nowhere"], "no model bundle at"),
+    "damaged model": (lambda d, b: (damage_model(b), ["--model-dir", b])[1], "model.keras does not load"),
+    "damaged metadata": (lambda d, b: ((b / "metadata.json").write_text("{"), ["--model-dir", b])[1], "metadata.json is not valid JSON"),
+    "zero horizon": (lambda d, b: ["--model-dir", b, "--horizon", "0"], "--horizon must be a whole number of at least 1"),
+    "missing data": (lambda d, b: ["--model-dir", b, "--data", d / "recent.csv"], "does not exist"),
+    "output dir missing": (lambda d, b: ["--model-dir", b, "--output", d / "no" / "f.csv"], "does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_PREDICT, ids=list(BAD_PREDICT))
+def test_bad_predict_input_exits_2_with_one_line(case, existing, tmp_path):
+    make_args, message = BAD_PREDICT[case]
+    result = invoke("predict", *make_args(tmp_path, existing))
+    assert result.exit_code == 2, (result.stdout, result.stderr)
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert re.search(message, result.stderr)
+    assert result.stdout == ""
+
+
+def test_info_on_a_missing_bundle(tmp_path):
+    result = invoke("info", "--model-dir", tmp_path / "nowhere")
+    assert result.exit_code == 2 and result.stderr.startswith("error: no model bundle at")
+
+
+def test_unexpected_failure_is_one_line_with_a_hint(monthly_bundle, tmp_path, monkeypatch):
+    monkeypatch.setattr(keras.Model, "fit", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
+    existing = tmp_path / "model"
+    shutil.copytree(monthly_bundle, existing)
+    before = snapshot(existing)
+    result = invoke("train", SAMPLE / "airline-passengers.csv", "--model-dir", existing, *TINY)
+    assert result.exit_code == 1
+    assert result.stderr == "error: unexpected RuntimeError: boom (rerun with --verbose for the traceback)\n"
+    assert snapshot(existing) == before
+
+
+def test_light_commands_never_import_tensorflow(tmp_path):
+    script = (
+        "import sys\n"
+        "from forecast.cli import app\n"
+        f"for args in (['--help'], ['train', '--help'], ['predict', '--model-dir', {str(tmp_path / 'none')!r}],"
+        f" ['train', {str(SAMPLE / 'airline-passengers.csv')!r}, '--lookback', '0'],"
+        f" ['train', {str(tmp_path / 'absent.csv')!r}]):\n"
+        "    try:\n"
+        "        app(args, prog_name='forecast')\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print('heavy:', sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert "heavy: []" in done.stdout, done.stdout + done.stderr
+
+
+def test_runs_as_a_module():
+    done = subprocess.run([sys.executable, "-m", "forecast", "--version"], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0 and done.stdout.startswith("forecast ")
+
+
+def test_readme_documents_every_command_and_option():
+    readme = (ROOT / "README.md").read_text()
+    command = typer.main.get_command(app)
+    for name, sub in command.commands.items():
+        assert f"forecast {name}" in readme, f"README lacks the {name} command"
+        for param in sub.params:
+            for flag in param.opts:
+                if flag.startswith("--") and flag != "--help":
+                    assert f"`{flag}" in readme, f"README lacks {name} {flag}"
+    for code in ("| 0 |", "| 1 |", "| 2 |"):
+        assert code in readme, f"README's exit codes lack {code}"
