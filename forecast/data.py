@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import warnings
 from collections import Counter
@@ -13,13 +12,12 @@ import numpy as np
 import pandas as pd
 
 from forecast.config import DataConfig, Fill
-from forecast.errors import DataError, TickerError
+from forecast.errors import DataError
 
 Log = Callable[[str], None]
 
 # Column names taken as the time column when --time-col is not given (compared lower-cased).
 TIME_NAMES = ("date", "datetime", "timestamp", "time", "month", "week", "day", "year", "period", "ds")
-TICKER_INTERVALS = ("1d", "1wk", "1mo", "3mo")
 
 
 @dataclasses.dataclass
@@ -53,13 +51,9 @@ def load_series(config: DataConfig, log: Log = lambda message: None) -> Series:
         TickerError: the ticker download returned nothing usable.
     """
     if config.ticker is not None:
-        raw, source = fetch_ticker(config), {
-            "kind": "ticker",
-            "ticker": config.ticker,
-            "start": _ticker_start(config),
-            "end": config.end,
-            "interval": config.interval,
-        }
+        from forecast.ticker import fetch_ticker, ticker_source
+
+        raw, source = fetch_ticker(config), ticker_source(config)
         default_target = "Close"
     else:
         raw, source = read_csv(config.path), {"kind": "csv", "path": os.path.abspath(config.path)}
@@ -103,85 +97,6 @@ def read_csv(path: str) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"data file {path!r} has a header but no data rows. Add the series' rows.")
     return frame
-
-
-def fetch_ticker(config: DataConfig) -> pd.DataFrame:
-    """Download daily (or coarser) bars for `config.ticker` through yfinance.
-
-    Returns:
-        A flat frame: the time column (`Date`) first, then Open/High/Low/Close/Volume.
-    """
-    if config.interval not in TICKER_INTERVALS:
-        raise DataError(
-            f"--interval must be one of {', '.join(TICKER_INTERVALS)}. Received: {config.interval!r}. "
-            "Intraday bars are not supported; use 1d."
-        )
-    import yfinance as yf
-
-    # yfinance reports failures as log lines rather than exceptions: collect them for the
-    # one-line error below instead of letting them reach the terminal.
-    records: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = records.append
-    logger = logging.getLogger("yfinance")
-    saved = logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # yfinance's own pandas deprecation warnings
-            frame = yf.download(
-                config.ticker,
-                start=_ticker_start(config),
-                end=config.end,
-                interval=config.interval,
-                auto_adjust=True,
-                progress=False,
-                threads=False,
-                multi_level_index=True,
-            )
-    except Exception as exc:  # yfinance raises many types for network and parsing trouble
-        raise TickerError(_ticker_failure(config, str(exc))) from None
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(saved[0])
-        logger.propagate = saved[1]
-    if frame is None or frame.empty or frame.dropna(how="all").empty:
-        reason = " ".join(record.getMessage() for record in records)
-        raise TickerError(_ticker_failure(config, reason))
-    if isinstance(frame.columns, pd.MultiIndex):
-        # One ticker: drop the "Ticker" level so columns are Close, High, Low, Open, Volume.
-        level = "Ticker" if "Ticker" in frame.columns.names else 1
-        frame = frame.droplevel(level, axis=1)
-    frame.columns.name = None
-    index = frame.index
-    if getattr(index, "tz", None) is not None:
-        # Keep the exchange's wall-clock dates; a timezone would shift daily bars across midnight.
-        frame.index = index.tz_localize(None)
-    frame.index.name = frame.index.name or "Date"
-    return frame.reset_index()
-
-
-def _ticker_start(config: DataConfig) -> str:
-    if config.start is not None:
-        return config.start
-    end = pd.Timestamp(config.end) if config.end else pd.Timestamp.today().normalize()
-    return (end - pd.DateOffset(years=10)).strftime("%Y-%m-%d")
-
-
-def _ticker_failure(config: DataConfig, reason: str) -> str:
-    network_words = ("could not resolve", "failed to connect", "timed out", "timeout", "connectionerror", "dnserror")
-    if any(word in reason.lower() for word in network_words):
-        return (
-            f"could not reach Yahoo Finance for ticker {config.ticker!r}. "
-            "Check the network connection, or train from a CSV file instead."
-        )
-    return (
-        f"Yahoo Finance returned no data for ticker {config.ticker!r} "
-        f"({config.interval} bars from {_ticker_start(config)} to {config.end or 'today'}). "
-        "Check the symbol on finance.yahoo.com, the dates and the network connection."
-    )
 
 
 def prepare(

@@ -5,7 +5,7 @@ import pytest
 from conftest import SAMPLE, recorded_aapl
 from forecast.config import DataConfig, Fill
 from forecast.data import describe_frequency, format_timestamp, infer_frequency, load_series
-from forecast.errors import DataError, TickerError
+from forecast.errors import DataError
 
 
 def write(tmp_path, text, name="data.csv", encoding="utf-8"):
@@ -153,39 +153,6 @@ def test_missing_target_and_time_columns_are_named(tmp_path):
         load(path, time_col="Date")
     with pytest.raises(DataError, match=r"feature column 'Price' is not in the data"):
         load(path, features=("Price",))
-
-
-def test_ticker_uses_the_recorded_download(fake_yahoo):
-    series = load_series(DataConfig(ticker="AAPL", start="2022-12-01", features=("Volume",)))
-    assert series.target == "Close" and series.features == ("Volume",)
-    assert series.frequency == "B" and series.time_col == "Date"
-    assert len(series.frame) == 522
-    assert series.frame.index[-1] == pd.Timestamp("2024-12-30")
-    assert np.isclose(series.frame["Close"].iloc[0], 146.41343688964844)
-    ticker, kwargs = fake_yahoo[0]
-    assert ticker == "AAPL" and kwargs["interval"] == "1d" and kwargs["auto_adjust"] is True
-
-
-def test_ticker_start_defaults_to_ten_years_before_end(fake_yahoo):
-    load_series(DataConfig(ticker="AAPL", end="2024-12-31"))
-    assert fake_yahoo[0][1]["start"] == "2014-12-31"
-
-
-def test_unknown_ticker_says_so(fake_yahoo, capsys):
-    with pytest.raises(TickerError, match=r"returned no data for ticker 'ZZZZNOTREAL'.*Check the symbol"):
-        load_series(DataConfig(ticker="ZZZZNOTREAL"))
-    assert capsys.readouterr().err == ""  # yfinance's own log lines are not shown
-
-
-def test_no_network_says_so(fake_yahoo):
-    with pytest.raises(TickerError, match=r"could not reach Yahoo Finance for ticker 'OFFLINE'. Check the network"):
-        load_series(DataConfig(ticker="OFFLINE"))
-
-
-def test_intraday_interval_is_refused_before_downloading(fake_yahoo):
-    with pytest.raises(DataError, match="--interval must be one of 1d, 1wk, 1mo, 3mo"):
-        load_series(DataConfig(ticker="AAPL", interval="1h"))
-    assert fake_yahoo == []
 
 
 def test_frequency_words_and_timestamp_text():
