@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import importlib.metadata
 import math
 import time
 from pathlib import Path
@@ -177,10 +178,9 @@ def _metadata(series, split, data_config, train_config, placement, metrics, hist
     import keras
 
     try:
-        import tensorflow as tf
-
-        tf_version = tf.__version__
-    except ImportError:  # other backends run without TensorFlow installed
+        # Read the installed version without importing TensorFlow on another backend.
+        tf_version = importlib.metadata.version("tensorflow")
+    except importlib.metadata.PackageNotFoundError:
         tf_version = None
     recent = series.frame.iloc[-split.lookback :]
     return {

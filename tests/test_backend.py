@@ -1,0 +1,43 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, SAMPLE, TINY
+
+pytest.importorskip("jax", reason="the jax extra is not installed")
+
+
+def test_trains_and_predicts_on_jax_without_tensorflow(tmp_path):
+    # A fresh interpreter: Keras picks its backend once per process.
+    # TensorFlow is installed here, so the interpreter is told it is not: any import of it fails,
+    # as on a GPU machine that has only JAX. (Keras probes for it and carries on without it.)
+    script = (
+        "import sys\n"
+        "class NoTensorFlow:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'tensorflow' or name.startswith('tensorflow.'):\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}')\n"
+        "sys.meta_path.insert(0, NoTensorFlow())\n"
+        "from forecast.cli import app\n"
+        "for args in (sys.argv[1:-2], ['predict', '--model-dir', sys.argv[-2], '--output', sys.argv[-1]]):\n"
+        "    try:\n"
+        "        app(args, prog_name='forecast')\n"
+        "    except SystemExit as exc:\n"
+        "        if exc.code:\n"
+        "            raise\n"
+        "print('tensorflow imported:', 'tensorflow' in sys.modules)\n"
+    )
+    model_dir, output = tmp_path / "model", tmp_path / "forecast.csv"
+    args = ["train", str(SAMPLE / "airline-passengers.csv"), "--lookback", "12", "--horizon", "6",
+            "--model-dir", str(model_dir), *TINY, str(model_dir), str(output)]
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "tensorflow imported: False" in done.stdout
+    assert "(jax backend)" in done.stdout
+    meta = json.loads((model_dir / "metadata.json").read_text())
+    assert meta["backend"] == "jax"
+    assert output.read_text().splitlines()[1].startswith("1961-01-01,")
