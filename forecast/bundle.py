@@ -25,6 +25,7 @@ from forecast.errors import BundleError
 from forecast.scaling import scaler_from_dict
 
 FORMAT_VERSION = 1
+RECENT_ROWS = 120  # target history kept in metadata.json for plots beside the forecast
 MODEL_FILE = "model.keras"
 SCALER_FILE = "scaler.json"
 METADATA_FILE = "metadata.json"

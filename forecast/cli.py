@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import inspect
 import json
 import os
 import sys
 import tempfile
-from typing import Annotated, Optional
+import typing
+from typing import Annotated, List, Optional
 
 import typer
 
@@ -23,34 +27,93 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _state = {"verbose": False}
-_DEFAULTS = TrainConfig()
 
-# Options shared by every command that trains, declared once.
-Lookback = Annotated[int, typer.Option(help="Past steps the model reads for each forecast.")]
-Horizon = Annotated[int, typer.Option(help="Future steps forecast at once by the model's direct output.")]
-ValFraction = Annotated[float, typer.Option(help="Last share of the windows held out for validation (0-1).")]
-CellOpt = Annotated[Cell, typer.Option(help="Recurrent cell: lstm, gru, or rnn (SimpleRNN, for comparison).")]
-Layers = Annotated[int, typer.Option(help="Stacked recurrent layers.")]
-Units = Annotated[int, typer.Option(help="Units in each recurrent layer.")]
-Dropout = Annotated[float, typer.Option(help="Dropout after each recurrent layer, in [0, 1).")]
-LearningRate = Annotated[float, typer.Option(help="Adam's initial learning rate.")]
-Clipnorm = Annotated[float, typer.Option(help="Clip each gradient to this norm.")]
-Epochs = Annotated[int, typer.Option(help="Most epochs to train; early stopping usually ends sooner.")]
-Patience = Annotated[int, typer.Option(help="Epochs without a better validation loss before stopping.")]
-BatchSize = Annotated[int, typer.Option(help="Windows per gradient step.")]
-Seed = Annotated[int, typer.Option(help="Random seed: the same data, machine and seed give the same model.")]
-StrategyOpt = Annotated[Strategy, typer.Option(help="Device strategy; auto picks TPU, workers, GPUs or CPU.")]
-DataArg = Annotated[Optional[str], typer.Argument(help="CSV file: a time column and numeric columns.", show_default=False)]
-Ticker = Annotated[Optional[str], typer.Option(help="Yahoo Finance symbol to download instead of a CSV.")]
-Start = Annotated[Optional[str], typer.Option(help="First date for --ticker (default: ten years before --end).")]
-End = Annotated[Optional[str], typer.Option(help="End date (exclusive) for --ticker (default: today).")]
-Interval = Annotated[str, typer.Option(help="Bar size for --ticker: 1d, 1wk, 1mo or 3mo.")]
-TimeCol = Annotated[Optional[str], typer.Option(help="Time column (default: detected by name or content).")]
-Target = Annotated[Optional[str], typer.Option(help="Column to forecast (default: Close for tickers, else the last numeric).")]
-Features = Annotated[Optional[str], typer.Option(help="Extra input columns, comma-separated.")]
-FillOpt = Annotated[Optional[Fill], typer.Option(help="Repair gaps, duplicates and missing values instead of refusing them.")]
+# Help for every TrainConfig field; commands that train get them all through @training_options.
+_TRAIN_HELP = {
+    "lookback": "Past steps the model reads for each forecast.",
+    "horizon": "Future steps forecast at once by the model's direct output.",
+    "val_fraction": "Last share of the windows held out for validation (0-1).",
+    "cell": "Recurrent cell: lstm, gru, or rnn (SimpleRNN, for comparison).",
+    "layers": "Stacked recurrent layers.",
+    "units": "Units in each recurrent layer.",
+    "dropout": "Dropout after each recurrent layer, in [0, 1).",
+    "learning_rate": "Adam's initial learning rate.",
+    "clipnorm": "Clip each gradient to this norm.",
+    "epochs": "Most epochs to train; early stopping usually ends sooner.",
+    "patience": "Epochs without a better validation loss before stopping.",
+    "batch_size": "Windows per gradient step.",
+    "seed": "Random seed: the same data, machine and seed give the same model.",
+    "strategy": "Device strategy; auto picks TPU, workers, GPUs or CPU.",
+}
+_DATA_PARAMETERS = [
+    ("data", Optional[str], None, typer.Argument(help="CSV file: a time column and numeric columns.", show_default=False)),
+    ("ticker", Optional[str], None, typer.Option(help="Yahoo Finance symbol to download instead of a CSV.")),
+    ("start", Optional[str], None, typer.Option(help="First date for --ticker (default: ten years before --end).")),
+    ("end", Optional[str], None, typer.Option(help="End date (exclusive) for --ticker (default: today).")),
+    ("interval", str, "1d", typer.Option(help="Bar size for --ticker: 1d, 1wk, 1mo or 3mo.")),
+    ("time_col", Optional[str], None, typer.Option(help="Time column (default: detected by name or content).")),
+    ("target", Optional[str], None, typer.Option(help="Column to forecast (default: Close for tickers, else the last numeric).")),
+    ("features", Optional[str], None, typer.Option(help="Extra input columns, comma-separated.")),
+    ("fill", Optional[Fill], None, typer.Option(help="Repair gaps, duplicates and missing values instead of refusing them.")),
+]
+
 ModelDir = Annotated[str, typer.Option(envvar="FORECAST_MODEL_DIR", help="Bundle directory.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notes; errors and results only.")]
+Plot = Annotated[Optional[str], typer.Option(help="Also draw a PNG plot to this file.", show_default=False)]
+Output = Annotated[Optional[str], typer.Option(help="Write here instead of standard output.", show_default=False)]
+Folds = Annotated[int, typer.Option(help="Forecast origins in the backtest.")]
+Step = Annotated[Optional[int], typer.Option(help="Rows between origins (default: the horizon).", show_default=False)]
+Season = Annotated[Optional[int], typer.Option(help="Seasonal period for seasonal naive and MASE (default: from the frequency).", show_default=False)]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+def data_options(command):
+    """Give `command` the data source options; it receives a `data_config()` factory."""
+
+    def build(options: dict) -> DataConfig:
+        features = tuple(p.strip() for p in (options.pop("features") or "").split(",") if p.strip())
+        return DataConfig(path=options.pop("data"), features=features, **options)
+
+    extra = [_parameter(name, kind, default, info) for name, kind, default, info in _DATA_PARAMETERS]
+    return _inject(command, "data_config", extra, build)
+
+
+def training_options(command=None, *, skip: tuple[str, ...] = ()):
+    """Give `command` every training option, declared once; it receives a `train_config(**overrides)` factory."""
+    if command is None:
+        return functools.partial(training_options, skip=skip)
+    hints = typing.get_type_hints(TrainConfig)
+    fields = [f for f in dataclasses.fields(TrainConfig) if f.name not in skip]
+    extra = [_parameter(f.name, hints[f.name], f.default, typer.Option(help=_TRAIN_HELP[f.name])) for f in fields]
+    return _inject(command, "train_config", extra, lambda options: TrainConfig(**options))
+
+
+def _parameter(name, kind, default, info) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[kind, info])
+
+
+def _inject(command, argument, extra, build):
+    """Replace `command`'s `argument` parameter by the options in `extra`.
+
+    The command receives a factory rather than the config itself, so that the config is
+    built inside the command, where an invalid value becomes a one-line error.
+    """
+    signature = inspect.signature(command)
+    hints = typing.get_type_hints(command, include_extras=True)  # resolve the string annotations
+    own = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY, annotation=hints.get(p.name, p.annotation))
+        for p in signature.parameters.values()
+        if p.name != argument
+    ]
+    names = [p.name for p in extra]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs):
+        options = {name: kwargs.pop(name) for name in names}
+        return command(**kwargs, **{argument: lambda **overrides: build({**options, **overrides})})
+
+    wrapper.__signature__ = signature.replace(parameters=extra + own)  # shared options first, the command's last
+    return wrapper
 
 
 @app.callback(invoke_without_command=True)
@@ -71,50 +134,25 @@ def main(
 
 
 @app.command()
-def train(
-    data: DataArg = None,
-    ticker: Ticker = None,
-    start: Start = None,
-    end: End = None,
-    interval: Interval = "1d",
-    time_col: TimeCol = None,
-    target: Target = None,
-    features: Features = None,
-    fill: FillOpt = None,
-    lookback: Lookback = _DEFAULTS.lookback,
-    horizon: Horizon = _DEFAULTS.horizon,
-    val_fraction: ValFraction = _DEFAULTS.val_fraction,
-    cell: CellOpt = _DEFAULTS.cell,
-    layers: Layers = _DEFAULTS.layers,
-    units: Units = _DEFAULTS.units,
-    dropout: Dropout = _DEFAULTS.dropout,
-    learning_rate: LearningRate = _DEFAULTS.learning_rate,
-    clipnorm: Clipnorm = _DEFAULTS.clipnorm,
-    epochs: Epochs = _DEFAULTS.epochs,
-    patience: Patience = _DEFAULTS.patience,
-    batch_size: BatchSize = _DEFAULTS.batch_size,
-    seed: Seed = _DEFAULTS.seed,
-    strategy: StrategyOpt = _DEFAULTS.strategy,
-    model_dir: ModelDir = "model",
-    quiet: Quiet = False,
-) -> None:
+@data_options
+@training_options
+def train(data_config, train_config, model_dir: ModelDir = "model", plot: Plot = None, quiet: Quiet = False) -> None:
     """Train a model on DATA (or --ticker) and save it as a bundle in --model-dir."""
 
     def run() -> None:
-        data_config = DataConfig(
-            path=data, ticker=ticker, start=start, end=end, interval=interval, time_col=time_col,
-            target=target, features=_split_list(features), fill=fill,
-        )
-        train_config = TrainConfig(
-            lookback=lookback, horizon=horizon, val_fraction=val_fraction, cell=cell, layers=layers,
-            units=units, dropout=dropout, learning_rate=learning_rate, clipnorm=clipnorm, epochs=epochs,
-            patience=patience, batch_size=batch_size, seed=seed, strategy=strategy,
-        )
+        data, config = data_config(), train_config()
+        _check_file_destination(plot, "--plot")
+        from forecast.report import training_summary
         from forecast.train import train as train_model
 
         progress = 0 if quiet else (1 if sys.stdout.isatty() else 2)
-        result = train_model(data_config, train_config, model_dir, log=_notes(quiet), verbose=progress)
-        typer.echo(_summary(result, train_config))
+        result = train_model(data, config, model_dir, log=_notes(quiet), verbose=progress)
+        typer.echo(training_summary(result, config))
+        if plot:
+            from forecast.plots import plot_loss
+
+            plot_loss(result.fitted.history, result.metrics["best_epoch"], plot)
+            _notes(quiet)(f"wrote the loss plot to {plot}")
 
     _run(run)
 
@@ -124,26 +162,31 @@ def predict(
     model_dir: ModelDir = "model",
     horizon: Annotated[Optional[int], typer.Option(help="Steps to forecast (default: the trained horizon).", show_default=False)] = None,
     data: Annotated[Optional[str], typer.Option(help="Recent history (same columns) to forecast from; default: the end of the training data.")] = None,
-    output: Annotated[Optional[str], typer.Option(help="Write here instead of standard output.")] = None,
+    level: Annotated[Optional[List[int]], typer.Option(help="Add a prediction interval at this percentage; repeat for several.", show_default=False)] = None,
+    output: Output = None,
     format: Annotated[Optional[OutputFormat], typer.Option(help="csv or json (default: from --output's extension, else csv).", show_default=False)] = None,
+    plot: Plot = None,
     quiet: Quiet = False,
 ) -> None:
     """Forecast the next --horizon steps from a trained bundle."""
 
     def run() -> None:
+        _check_file_destination(output, "--output")
+        _check_file_destination(plot, "--plot")
         from forecast.predict import predict as forecast_steps
 
-        frame = forecast_steps(model_dir, horizon=horizon, data_path=data, log=_notes(quiet))
+        result = forecast_steps(model_dir, horizon=horizon, data_path=data, levels=level or (), log=_notes(quiet))
         chosen = format or (OutputFormat.json if output and output.lower().endswith(".json") else OutputFormat.csv)
         if chosen is OutputFormat.csv:
-            text = frame.to_csv(index=False, float_format="%.6g")
+            text = result.frame.to_csv(index=False, float_format="%.6g")
         else:
-            text = json.dumps({"forecasts": frame.to_dict(orient="records")}, indent=2) + "\n"
-        if output is None:
-            typer.echo(text, nl=False)
-        else:
-            _write_atomically(output, text)
-            _notes(quiet)(f"wrote {len(frame)} forecasts to {output}")
+            text = json.dumps({"forecasts": result.frame.to_dict(orient="records")}, indent=2) + "\n"
+        _emit(text, output, quiet, f"wrote {len(result.frame)} forecasts to {output}")
+        if plot:
+            from forecast.plots import plot_forecast
+
+            plot_forecast(result.recent, result.frame, result.target, plot)
+            _notes(quiet)(f"wrote the forecast plot to {plot}")
 
     _run(run)
 
@@ -157,12 +200,84 @@ def info(
 
     def run() -> None:
         from forecast.bundle import read_bundle
+        from forecast.report import describe_bundle
 
         bundle = read_bundle(model_dir)
-        if as_json:
-            typer.echo(json.dumps(bundle.metadata, indent=2))
+        typer.echo(json.dumps(bundle.metadata, indent=2) if as_json else describe_bundle(bundle))
+
+    _run(run)
+
+
+@app.command()
+@data_options
+@training_options
+def evaluate(
+    data_config,
+    train_config,
+    folds: Folds = 3,
+    step: Step = None,
+    season: Season = None,
+    level: Annotated[Optional[List[int]], typer.Option(help="Interval levels whose coverage is reported (default: 80 and 95).", show_default=False)] = None,
+    as_json: AsJson = False,
+    output: Output = None,
+    plot: Plot = None,
+    quiet: Quiet = False,
+) -> None:
+    """Backtest from several origins: the model against naive, seasonal naive and drift."""
+
+    def run() -> None:
+        data, config = data_config(), train_config()
+        _check_file_destination(output, "--output")
+        _check_file_destination(plot, "--plot")
+        from forecast.data import load_series
+        from forecast.evaluate import backtest
+        from forecast.report import backtest_report
+
+        series = load_series(data, _notes(quiet))
+        result = backtest(series, config, folds=folds, step=step, season=season,
+                          levels=level or (80, 95), log=_notes(quiet))
+        text = json.dumps(result.to_dict(), indent=2) + "\n" if as_json or _is_json(output) else backtest_report(result) + "\n"
+        _emit(text, output, quiet, f"wrote the backtest to {output}")
+        if plot:
+            from forecast.plots import plot_backtest
+
+            plot_backtest(result, plot)
+            _notes(quiet)(f"wrote the backtest plot to {plot}")
+
+    _run(run)
+
+
+@app.command()
+@data_options
+@training_options(skip=("cell",))
+def compare(
+    data_config,
+    train_config,
+    cells: Annotated[str, typer.Option(help="Cells to compare, comma-separated.")] = "lstm,gru,rnn",
+    folds: Folds = 3,
+    step: Step = None,
+    season: Season = None,
+    as_json: AsJson = False,
+    output: Output = None,
+    quiet: Quiet = False,
+) -> None:
+    """Backtest several cells on the same origins and tabulate them beside the baselines."""
+
+    def run() -> None:
+        data, config = data_config(), train_config()
+        chosen = _parse_cells(cells)
+        _check_file_destination(output, "--output")
+        from forecast.data import load_series
+        from forecast.evaluate import compare as compare_cells
+        from forecast.report import compare_report
+
+        series = load_series(data, _notes(quiet))
+        results = compare_cells(series, config, chosen, folds=folds, step=step, season=season, log=_notes(quiet))
+        if as_json or _is_json(output):
+            text = json.dumps({"runs": [result.to_dict() for result in results]}, indent=2) + "\n"
         else:
-            typer.echo(_describe(bundle))
+            text = compare_report(results) + "\n"
+        _emit(text, output, quiet, f"wrote the comparison to {output}")
 
     _run(run)
 
@@ -182,11 +297,8 @@ def _run(body) -> None:
     except Exception as exc:
         if _state["verbose"]:
             raise
-        typer.echo(
-            f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-            "(rerun with --verbose for the traceback)",
-            err=True,
-        )
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        typer.echo(f"error: unexpected {type(exc).__name__}: {detail} (rerun with --verbose for the traceback)", err=True)
         raise typer.Exit(1) from None
 
 
@@ -194,61 +306,40 @@ def _notes(quiet: bool):
     return (lambda message: None) if quiet else (lambda message: typer.echo(message, err=True))
 
 
-def _split_list(text: str | None) -> tuple[str, ...]:
-    if not text:
-        return ()
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+def _parse_cells(text: str) -> list[Cell]:
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [name for name in names if name not in Cell.__members__]
+    if unknown or not names:
+        raise ForecastError(f"--cells takes lstm, gru and rnn, comma-separated. Received: {text!r}.")
+    return [Cell(name) for name in dict.fromkeys(names)]
 
 
-def _write_atomically(path: str, text: str) -> None:
+def _is_json(path: str | None) -> bool:
+    return bool(path) and path.lower().endswith(".json")
+
+
+def _check_file_destination(path: str | None, flag: str) -> None:
+    """Refuse an output path whose directory is missing, before any work is done."""
+    if path is None:
+        return
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
-        raise ForecastError(f"--output directory {directory!r} does not exist. Create it or choose another path.")
+        raise ForecastError(f"{flag} directory {directory!r} does not exist. Create it or choose another path.")
+    if os.path.isdir(path):
+        raise ForecastError(f"{flag} {path!r} is a directory. Name a file.")
+
+
+def _emit(text: str, output: str | None, quiet: bool, note: str) -> None:
+    """Print `text`, or write it to `output` atomically."""
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    directory = os.path.dirname(os.path.abspath(output))
     try:
         handle, staging = tempfile.mkstemp(prefix=".forecast-", dir=directory)
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
-        os.replace(staging, path)
+        os.replace(staging, output)
     except OSError as exc:
-        raise ForecastError(f"cannot write --output {path!r} ({exc.strerror}). Choose another path.") from None
-
-
-def _summary(result, config: TrainConfig) -> str:
-    m = result.metrics
-    stopped = "early stopping" if m["epochs_run"] < config.epochs else "epoch ceiling"
-    lines = [
-        f"trained {config.layers}x{config.units} {config.cell.value} on {m['train_windows']} windows "
-        f"({m['val_windows']} for validation) in {m['train_seconds']:.1f} s on {result.placement}",
-        f"epochs run: {m['epochs_run']} of {config.epochs} ({stopped}); best epoch {m['best_epoch']}, "
-        f"validation loss {m['best_val_loss']:.4g} (scaled MSE)",
-        f"validation MAE: {m['val_mae']:.4g} (naive last value: {m['naive_mae']:.4g})",
-    ]
-    if m["val_mae"] < m["naive_mae"]:
-        lines.append(f"the model beats the naive forecast by {1 - m['val_mae'] / m['naive_mae']:.0%} on validation")
-    else:
-        lines.append("the model does NOT beat the naive last-value forecast on validation; prefer the naive forecast")
-    lines.append(f"bundle: {result.bundle_dir}")
-    return "\n".join(lines)
-
-
-def _describe(bundle) -> str:
-    meta = bundle.metadata
-    config, metrics, source = meta["config"], meta.get("metrics", {}), meta.get("source", {})
-    where = source.get("path") or f"ticker {source.get('ticker')} ({source.get('interval')})"
-    lines = [
-        f"bundle:     {bundle.path} (format {meta['format_version']}, forecast {meta.get('forecast_version')})",
-        f"created:    {meta.get('created')} with keras {meta.get('keras_version')} on {meta.get('backend')}",
-        f"data:       {where}",
-        f"series:     {meta['target']}"
-        + (f" with features {', '.join(meta['features'])}" if meta["features"] else "")
-        + f", {meta.get('rows')} rows at frequency {meta['frequency']}, "
-        f"{meta.get('first_timestamp')} to {meta['last_timestamp']}",
-        f"model:      {config['layers']}x{config['units']} {config['cell']}, lookback {config['lookback']}, "
-        f"horizon {config['horizon']}, dropout {config['dropout']}, seed {config['seed']}",
-    ]
-    if metrics:
-        lines.append(
-            f"validation: MAE {metrics['val_mae']:.4g} vs naive {metrics['naive_mae']:.4g}, "
-            f"{metrics['epochs_run']} epochs, {metrics['train_seconds']:.1f} s"
-        )
-    return "\n".join(lines)
+        raise ForecastError(f"cannot write --output {output!r} ({exc.strerror}). Choose another path.") from None
+    _notes(quiet)(note)

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Callable
+import dataclasses
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from forecast.bundle import Bundle, load_model, read_bundle
+from forecast.bundle import RECENT_ROWS, Bundle, load_model, read_bundle
 from forecast.config import DataConfig, Fill
 from forecast.data import describe_frequency, format_timestamp, load_series
 from forecast.errors import ConfigError, DataError
+from forecast.intervals import interval_bounds
 from forecast.scaling import inverse_target
 
 Log = Callable[[str], None]
+
+
+@dataclasses.dataclass
+class Prediction:
+    """Forecasts and the history they continue."""
+
+    frame: pd.DataFrame  # timestamp (text), forecast, then lower_<level> / upper_<level> per level
+    recent: pd.Series  # the target's recent history, DatetimeIndex, for plots
+    target: str
 
 
 def predict(
@@ -21,18 +32,17 @@ def predict(
     *,
     horizon: int | None = None,
     data_path: str | None = None,
+    levels: Sequence[int] = (),
     log: Log = lambda message: None,
-) -> pd.DataFrame:
+) -> Prediction:
     """Forecast `horizon` steps after the end of the training data, or of `data_path`.
 
     Up to the trained horizon the model's direct output is sliced; beyond it, a univariate
-    model is fed its own forecasts block by block.
-
-    Returns:
-        A frame with columns `timestamp` (text, continuing the series' frequency) and `forecast`.
+    model is fed its own forecasts block by block. Each level in `levels` adds a conformal
+    prediction interval calibrated at training time.
 
     Raises:
-        ForecastError: a missing or damaged bundle, unusable data or horizon.
+        ForecastError: a missing or damaged bundle, unusable data, horizon or level.
     """
     bundle = read_bundle(model_dir)
     horizon = bundle.horizon if horizon is None else horizon
@@ -44,24 +54,50 @@ def predict(
             f"reads features ({', '.join(bundle.metadata['features'])}) whose future values are unknown. "
             f"Use --horizon {bundle.horizon} or less, or retrain with --horizon {horizon}."
         )
-    history, last = _history(bundle, data_path, log)
-    scaled = bundle.scaler.transform(history).astype("float32")  # (lookback, columns)
+    calibration = bundle.metadata.get("intervals")
+    if levels and not calibration:
+        raise ConfigError("this bundle holds no interval calibration. Retrain it to use --level.")
+    for level in levels:  # refuse a bad level before loading the model
+        interval_bounds(np.zeros(horizon), calibration, level)
+    values, recent = _history(bundle, data_path, log)
 
     model = load_model(bundle)
     if horizon > bundle.horizon:
-        blocks = -(-horizon // bundle.horizon)
         log(
             f"horizon {horizon} is beyond the trained {bundle.horizon}: feeding forecasts back in "
-            f"{blocks} blocks (errors compound with each block)"
+            f"{-(-horizon // bundle.horizon)} blocks (errors compound with each block)"
         )
-    forecast = inverse_target(bundle.scaler, _roll(model, scaled, horizon, bundle.horizon))
+    forecast = forecast_from(model, bundle.scaler, values, horizon)
     frequency = bundle.metadata["frequency"]
-    stamps = pd.date_range(last, periods=horizon + 1, freq=frequency)[1:]
-    return pd.DataFrame({"timestamp": [format_timestamp(t, frequency) for t in stamps], "forecast": forecast})
+    stamps = pd.date_range(recent.index[-1], periods=horizon + 1, freq=frequency)[1:]
+    frame = pd.DataFrame({"timestamp": [format_timestamp(t, frequency) for t in stamps], "forecast": forecast})
+    for level in sorted(set(levels)):
+        frame[f"lower_{level}"], frame[f"upper_{level}"] = interval_bounds(forecast, calibration, level)
+    return Prediction(frame, recent, bundle.metadata["target"])
 
 
-def _history(bundle: Bundle, data_path: str | None, log: Log) -> tuple[np.ndarray, pd.Timestamp]:
-    """The last `lookback` rows of input, in the data's units, and the last timestamp."""
+def forecast_from(model, scaler, values: np.ndarray, horizon: int) -> np.ndarray:
+    """Forecast `horizon` steps from one window of input rows in the data's units.
+
+    Args:
+        values: (lookback, columns) the most recent rows; column 0 is the target.
+
+    Returns:
+        (horizon,) forecasts in the data's units.
+    """
+    import keras
+
+    window = scaler.transform(values).astype("float32")  # (lookback, columns)
+    out = [keras.ops.convert_to_numpy(model(window[None], training=False))[0]]  # [(trained,)]
+    while sum(len(block) for block in out) < horizon:
+        # Univariate only (checked by the callers): the last block becomes the newest input.
+        window = np.concatenate([window, out[-1][:, None].astype(window.dtype)])[-len(values) :]
+        out.append(keras.ops.convert_to_numpy(model(window[None], training=False))[0])
+    return inverse_target(scaler, np.concatenate(out)[:horizon])
+
+
+def _history(bundle: Bundle, data_path: str | None, log: Log) -> tuple[np.ndarray, pd.Series]:
+    """The last `lookback` input rows in the data's units, and the target's recent history."""
     meta = bundle.metadata
     if data_path is None:
         values = np.asarray(meta["history"]["values"], dtype="float64")
@@ -70,7 +106,9 @@ def _history(bundle: Bundle, data_path: str | None, log: Log) -> tuple[np.ndarra
                 f"bundle {str(bundle.path)!r} is damaged: its stored history has shape {values.shape}, "
                 f"expected ({bundle.lookback}, {len(bundle.columns)}). Retrain, or pass --data."
             )
-        return values, pd.Timestamp(meta["last_timestamp"])
+        stored = meta.get("recent_target") or {"timestamps": meta["history"]["timestamps"], "values": values[:, 0]}
+        recent = pd.Series(stored["values"], index=pd.DatetimeIndex(stored["timestamps"]), dtype="float64")
+        return values, recent
     fill = meta.get("data_config", {}).get("fill")
     series = load_series(
         DataConfig(
@@ -92,20 +130,7 @@ def _history(bundle: Bundle, data_path: str | None, log: Log) -> tuple[np.ndarra
             f"--data has {len(series.frame)} rows; the model needs the last {bundle.lookback} (its lookback). "
             "Supply more recent history."
         )
-    return series.frame.to_numpy()[-bundle.lookback :], series.frame.index[-1]
-
-
-def _roll(model, scaled: np.ndarray, horizon: int, trained: int) -> np.ndarray:
-    """Scaled forecasts of `horizon` steps from one window of shape (lookback, columns)."""
-    import keras
-
-    window = scaled
-    out = [keras.ops.convert_to_numpy(model(window[None], training=False))[0]]  # [(trained,)]
-    while len(out) * trained < horizon:
-        # Univariate only (checked by the caller): the last block becomes the newest input.
-        window = np.concatenate([window, out[-1][:, None].astype(window.dtype)])[-len(scaled) :]
-        out.append(keras.ops.convert_to_numpy(model(window[None], training=False))[0])
-    return np.concatenate(out)[:horizon]
+    return series.frame.to_numpy()[-bundle.lookback :], series.frame[series.target].iloc[-RECENT_ROWS:]
 
 
 def _base(frequency: str) -> str:

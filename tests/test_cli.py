@@ -28,10 +28,10 @@ def test_train_prints_an_honest_summary(tmp_path):
                     "--model-dir", tmp_path / "m", *TINY)
     assert result.exit_code == 0, result.stderr
     out = result.stdout
-    assert re.search(r"trained 2x8 lstm on \d+ windows \(\d+ for validation\) in [\d.]+ s on", out)
+    assert re.search(r"trained 2x8 lstm \([\d,]+ parameters\) on \d+ windows \(\d+ for validation\) in [\d.]+ s on", out)
     assert re.search(r"epochs run: \d+ of 3", out)
-    assert re.search(r"validation MAE: [\d.]+ \(naive last value: [\d.]+\)", out)
-    assert "beats the naive forecast" in out or "does NOT beat the naive" in out
+    assert re.search(r"validation MAE: [\d.]+ \(baselines on the same windows: naive [\d.]+, seasonal naive [\d.]+, drift [\d.]+\)", out)
+    assert "the model beats every baseline" in out or "the model does NOT beat the" in out
     assert f"bundle: {tmp_path / 'm'}" in out
     assert result.stderr == ""  # --quiet: no notes, no progress
 
@@ -52,7 +52,7 @@ def test_predict_prints_twelve_monthly_rows(monthly_bundle):
     assert list(frame.columns) == ["timestamp", "forecast"]
     assert frame["timestamp"].tolist() == [f"1961-{m:02d}-01" for m in range(1, 13)]
     # The same numbers as the library, whose exact preprocessing test_predict pins, to 6 digits.
-    expected = predict(str(monthly_bundle))["forecast"]
+    expected = predict(str(monthly_bundle)).frame["forecast"]
     assert frame["forecast"].tolist() == pytest.approx(expected.tolist(), rel=1e-5)
 
 
@@ -237,3 +237,72 @@ def test_readme_documents_every_command_and_option():
                     assert f"`{flag}" in readme, f"README lacks {name} {flag}"
     for code in ("| 0 |", "| 1 |", "| 2 |"):
         assert code in readme, f"README's exit codes lack {code}"
+
+
+def test_predict_levels_add_calibrated_bounds(monthly_bundle):
+    result = invoke("predict", "--model-dir", monthly_bundle, "--level", "95", "--level", "80")
+    assert result.exit_code == 0, result.stderr
+    frame = pd.read_csv(io.StringIO(result.stdout))
+    assert list(frame.columns) == ["timestamp", "forecast", "lower_80", "upper_80", "lower_95", "upper_95"]
+    assert (frame["lower_95"] <= frame["lower_80"]).all() and (frame["lower_80"] <= frame["forecast"]).all()
+    assert (frame["forecast"] <= frame["upper_80"]).all() and (frame["upper_80"] <= frame["upper_95"]).all()
+    widths = json.loads((monthly_bundle / "metadata.json").read_text())["intervals"]["half_widths"]["80"]
+    assert (frame["upper_80"] - frame["forecast"]).tolist() == pytest.approx(widths, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--level", "99"], "a 99% interval needs at least 99 validation windows; this model was calibrated on 25"),
+        (["--level", "100"], "--level must be a whole percentage from 1 to 99. Received: 100."),
+        (["--level", "80", "--horizon", "24"], r"intervals are calibrated for the trained horizon \(12 steps\), not 24"),
+    ],
+)
+def test_impossible_levels_exit_2(monthly_bundle, args, message):
+    result = invoke("predict", "--model-dir", monthly_bundle, *args)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert re.search(message, result.stderr), result.stderr
+
+
+EVALUATE = ["evaluate", SAMPLE / "airline-passengers.csv", "--lookback", "12", "--horizon", "12", "--folds", "2", *TINY]
+
+
+def test_evaluate_table_and_json_report_the_same_numbers():
+    table = invoke(*EVALUATE)
+    assert table.exit_code == 0, table.stderr
+    report = json.loads(invoke(*EVALUATE, "--json").stdout)
+    rows = {line.split()[0]: line for line in table.stdout.splitlines() if line.split()[:1] and line.split()[0] in ("lstm", "naive", "drift")}
+    for method, label in (("model", "lstm"), ("naive", "naive"), ("drift", "drift")):
+        numbers = rows[label].replace("*", "").split()[1:]
+        score = report["scores"][method]
+        assert numbers == [f"{score[k]:.4g}" for k in ("mae", "rmse", "smape", "mape", "mase")]
+    assert "seasonal naive" in table.stdout and "MAE by step:" in table.stdout
+    assert re.search(r"coverage over 24 forecasts: 80% interval [\d.]+%; 95% interval [\d.]+%", table.stdout)
+    assert len(report["by_step_mae"]["model"]) == 12 and set(report["coverage"]) == {"80", "95"}
+
+
+def test_compare_prints_the_three_cell_table():
+    result = invoke("compare", SAMPLE / "airline-passengers.csv", "--cells", "lstm,gru,rnn", "--lookback", "12",
+                    "--horizon", "12", "--folds", "1", *TINY)
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("method"))
+    assert header.split() == ["method", "params", "train", "s", "epochs", "val", "loss", "MAE", "MASE", "sMAPE", "%"]
+    labels = [line.split()[0] for line in lines[lines.index(header) + 1 :] if line and not line.startswith("*")]
+    assert labels == ["lstm", "gru", "rnn", "naive", "seasonal", "drift"]
+    assert sum("*" in line for line in lines[lines.index(header) + 1 :]) == 2  # one marked row, one footnote
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["evaluate", SAMPLE / "airline-passengers.csv", "--folds", "0"], "--folds must be a whole number"),
+        (["evaluate", SAMPLE / "airline-passengers.csv", "--season", "0"], "--season must be a whole number"),
+        (["compare", SAMPLE / "airline-passengers.csv", "--cells", "lstm,transformer"], "--cells takes lstm, gru and rnn"),
+        (["evaluate", SAMPLE / "airline-passengers.csv", "--folds", "12"], "The earliest of 12 folds"),
+    ],
+)
+def test_bad_evaluate_options_exit_2(args, message):
+    result = invoke(*args, "--quiet")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
+    assert re.search(message, result.stderr), result.stderr

@@ -12,7 +12,7 @@ from forecast.windowing import plan_split
 
 
 def test_dated_by_month_after_the_last_observation(monthly_bundle):
-    frame = predict(str(monthly_bundle))
+    frame = predict(str(monthly_bundle)).frame
     assert len(frame) == 12
     assert frame["timestamp"].tolist() == [f"1961-{m:02d}-01" for m in range(1, 13)]
 
@@ -25,30 +25,30 @@ def test_forecast_reproduces_training_preprocessing_exactly(monthly_bundle):
     window = ((passengers[-12:] - low) / (high - low)).astype("float32").reshape(1, 12, 1)
     model = keras.saving.load_model(monthly_bundle / "model.keras", safe_mode=True)
     expected = keras.ops.convert_to_numpy(model(window))[0] * (high - low) + low
-    np.testing.assert_allclose(predict(str(monthly_bundle))["forecast"], expected, rtol=1e-5)
+    np.testing.assert_allclose(predict(str(monthly_bundle)).frame["forecast"], expected, rtol=1e-5)
 
 
 def test_shorter_horizon_slices_the_direct_output(monthly_bundle):
-    full = predict(str(monthly_bundle))
-    short = predict(str(monthly_bundle), horizon=5)
+    full = predict(str(monthly_bundle)).frame
+    short = predict(str(monthly_bundle), horizon=5).frame
     assert short.equals(full.iloc[:5])
 
 
 def test_longer_horizon_feeds_forecasts_back_and_says_so(monthly_bundle):
     notes = []
-    long = predict(str(monthly_bundle), horizon=24, log=notes.append)
+    long = predict(str(monthly_bundle), horizon=24, log=notes.append).frame
     assert len(long) == 24 and long["timestamp"].iloc[-1] == "1962-12-01"
-    assert long.iloc[:12].equals(predict(str(monthly_bundle)))
+    assert long.iloc[:12].equals(predict(str(monthly_bundle)).frame)
     assert any("feeding forecasts back in 2 blocks" in note for note in notes)
 
 
 def test_data_option_forecasts_from_the_end_of_that_data(monthly_bundle, tmp_path):
-    same = predict(str(monthly_bundle), data_path=str(SAMPLE / "airline-passengers.csv"))
-    assert same.equals(predict(str(monthly_bundle)))
+    same = predict(str(monthly_bundle), data_path=str(SAMPLE / "airline-passengers.csv")).frame
+    assert same.equals(predict(str(monthly_bundle)).frame)
     earlier = pd.read_csv(SAMPLE / "airline-passengers.csv").iloc[:-24]
     path = tmp_path / "earlier.csv"
     earlier.to_csv(path, index=False)
-    frame = predict(str(monthly_bundle), horizon=3, data_path=str(path))
+    frame = predict(str(monthly_bundle), horizon=3, data_path=str(path)).frame
     assert frame["timestamp"].tolist() == ["1959-01-01", "1959-02-01", "1959-03-01"]
     assert not np.allclose(frame["forecast"], same["forecast"].iloc[:3])
 
@@ -68,7 +68,7 @@ def test_data_at_another_frequency_is_refused(monthly_bundle, tmp_path):
 
 
 def test_business_days_continue_after_the_recorded_download(ticker_bundle):
-    frame = predict(str(ticker_bundle))
+    frame = predict(str(ticker_bundle)).frame
     stamps = pd.to_datetime(frame["timestamp"])
     assert frame["timestamp"].tolist()[0] == "2024-12-31" and len(frame) == 5
     assert (stamps.dt.day_of_week < 5).all()

@@ -55,7 +55,7 @@ def test_same_seed_same_model(tmp_path):
     first = train(data, config, str(tmp_path / "a"))
     second = train(data, config, str(tmp_path / "b"))
     assert first.metrics["val_mae"] == second.metrics["val_mae"]
-    assert first.history == second.history
+    assert first.fitted.history == second.fitted.history
     a = keras.saving.load_model(tmp_path / "a" / "model.keras").get_weights()
     b = keras.saving.load_model(tmp_path / "b" / "model.keras").get_weights()
     assert all(np.array_equal(x, y) for x, y in zip(a, b))

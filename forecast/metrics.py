@@ -1,0 +1,74 @@
+"""Forecast accuracy measures (MAE, RMSE, sMAPE, MAPE, MASE) and the seasonal period they use."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from forecast.errors import DataError
+
+# Seasonal period by the kind of step: a day of hours, a week of days, a year of weeks, months, quarters.
+_SEASONS = {"h": 24, "D": 7, "B": 5, "W": 52, "MS": 12, "ME": 12, "M": 12, "QS": 4, "QE": 4, "Q": 4, "min": 60}
+
+
+def season_length(frequency: str) -> int:
+    """The seasonal period used by seasonal naive and MASE for a pandas frequency (1 if none)."""
+    offset = pd.tseries.frequencies.to_offset(frequency)
+    base = offset.rule_code.split("-")[0]
+    period = _SEASONS.get(base, 1)
+    if offset.n == 1:
+        return period
+    # "2h" has 12 steps a day; a multiple that does not divide the season has none.
+    return period // offset.n if period % offset.n == 0 else 1
+
+
+def mae(actual: np.ndarray, forecast: np.ndarray) -> float:
+    return float(np.mean(np.abs(np.asarray(actual) - np.asarray(forecast))))
+
+
+def rmse(actual: np.ndarray, forecast: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((np.asarray(actual) - np.asarray(forecast)) ** 2)))
+
+
+def smape(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """Symmetric MAPE in percent, as the M4 competition defines it: 200 · mean |y − ŷ| / (|y| + |ŷ|).
+
+    A step where both the actual and the forecast are 0 counts as no error.
+    """
+    actual, forecast = np.asarray(actual, dtype=float), np.asarray(forecast, dtype=float)
+    denominator = np.abs(actual) + np.abs(forecast)
+    ratio = np.divide(np.abs(actual - forecast), denominator, out=np.zeros_like(denominator), where=denominator > 0)
+    return float(200 * np.mean(ratio))
+
+
+def mape(actual: np.ndarray, forecast: np.ndarray) -> float | None:
+    """Mean absolute percentage error in percent; None when an actual value is 0."""
+    actual, forecast = np.asarray(actual, dtype=float), np.asarray(forecast, dtype=float)
+    if np.any(actual == 0):
+        return None
+    return float(100 * np.mean(np.abs((actual - forecast) / actual)))
+
+
+def mase_scale(history: np.ndarray, season: int) -> float:
+    """The in-sample MAE of a seasonal naive forecast: MASE's denominator.
+
+    Raises:
+        DataError: the history is too short for the season, or has no variation at that lag.
+    """
+    history = np.asarray(history, dtype=float)
+    if len(history) <= season:
+        raise DataError(
+            f"MASE needs more than one season of history ({season} steps); the history has {len(history)}. "
+            "Pass a smaller --season or supply more history."
+        )
+    scale = float(np.mean(np.abs(history[season:] - history[:-season])))
+    if scale == 0:
+        raise DataError(
+            f"MASE is undefined: the history repeats exactly every {season} steps. Pass another --season."
+        )
+    return scale
+
+
+def mase(actual: np.ndarray, forecast: np.ndarray, scale: float) -> float:
+    """Mean absolute scaled error: MAE divided by `mase_scale` of the history before the forecast."""
+    return mae(actual, forecast) / scale

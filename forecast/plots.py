@@ -1,0 +1,101 @@
+"""PNG plots: a forecast with its intervals, training loss by epoch, and a backtest's folds."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+from forecast.errors import ForecastError
+
+_BASELINE_STYLE = {"naive": ("tab:gray", ":"), "seasonal_naive": ("tab:green", "--"), "drift": ("tab:purple", "-.")}
+
+
+def plot_forecast(recent: pd.Series, frame: pd.DataFrame, target: str, path: str) -> None:
+    """Recent history, the forecast and its interval bands, on a dated axis in the data's units."""
+    plt = _pyplot()
+    stamps = pd.to_datetime(frame["timestamp"])
+    figure, axis = plt.subplots(figsize=(10, 4.5), layout="constrained")
+    axis.plot(recent.index, recent.to_numpy(), color="tab:blue", label="history")
+    # Join the forecast to the last observation so the line does not start in mid-air.
+    axis.plot([recent.index[-1], *stamps], [recent.iloc[-1], *frame["forecast"]], color="tab:orange", label="forecast")
+    levels = sorted((int(c.split("_")[1]) for c in frame.columns if c.startswith("lower_")), reverse=True)
+    for shade, level in zip((0.18, 0.32, 0.45), levels):
+        axis.fill_between(stamps, frame[f"lower_{level}"], frame[f"upper_{level}"], color="tab:orange",
+                          alpha=shade, linewidth=0, label=f"{level}% interval")
+    axis.axvline(recent.index[-1], color="black", linewidth=0.8, alpha=0.5)
+    _finish(axis, f"{target}: forecast of {len(frame)} steps", target)
+    _save(figure, path)
+
+
+def plot_loss(history: dict[str, list[float]], best_epoch: int, path: str) -> None:
+    """Training and validation loss by epoch, with the restored best epoch marked."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(8, 4.5), layout="constrained")
+    epochs = np.arange(1, len(history["loss"]) + 1)
+    axis.plot(epochs, history["loss"], marker=".", label="training loss")
+    axis.plot(epochs, history["val_loss"], marker=".", label="validation loss")
+    axis.axvline(best_epoch, color="black", linestyle="--", linewidth=0.8, label=f"best epoch ({best_epoch})")
+    axis.set_yscale("log")
+    axis.set_xlabel("epoch")
+    _finish(axis, "Loss by epoch (MSE on the scaled target)", "loss", dated=False)
+    _save(figure, path)
+
+
+def plot_backtest(result, path: str) -> None:
+    """One panel per fold: the actual values, the model's forecast and bands, and the baselines."""
+    plt = _pyplot()
+    folds = result.folds
+    figure, axes = plt.subplots(len(folds), 1, figsize=(10, 2.8 * len(folds) + 0.6), layout="constrained", squeeze=False)
+    history = result.history
+    for axis, fold in zip(axes[:, 0], folds):
+        stamps = pd.to_datetime(fold.timestamps)
+        before = history.iloc[max(0, fold.origin - 3 * result.horizon) : fold.origin]
+        axis.plot(before.index, before.to_numpy(), color="tab:blue", label="history")
+        axis.plot(stamps, fold.actual, color="black", marker=".", label="actual")
+        for level in sorted(fold.bounds, reverse=True):
+            lower, upper = fold.bounds[level]
+            axis.fill_between(stamps, lower, upper, color="tab:orange", alpha=0.2 if level >= 90 else 0.35,
+                              linewidth=0, label=f"{level}% interval")
+        axis.plot(stamps, fold.forecasts["model"], color="tab:orange", linewidth=2, label=result.cell)
+        for name, (color, style) in _BASELINE_STYLE.items():
+            axis.plot(stamps, fold.forecasts[name], color=color, linestyle=style, label=name.replace("_", " "))
+        _finish(axis, f"origin {fold.timestamps[0]}", result.target)
+    _save(figure, path)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display is needed or wanted
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _finish(axis, title: str, ylabel: str, dated: bool = True) -> None:
+    axis.set_title(title)
+    axis.set_ylabel(ylabel)
+    axis.grid(alpha=0.3)
+    axis.legend(loc="upper left", fontsize="small", ncols=2)
+    if dated:
+        import matplotlib.dates as mdates
+
+        locator = mdates.AutoDateLocator()
+        axis.xaxis.set_major_locator(locator)
+        axis.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+
+
+def _save(figure, path: str) -> None:
+    import matplotlib.pyplot as plt
+
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        if not os.path.isdir(directory):
+            raise ForecastError(f"--plot directory {directory!r} does not exist. Create it or choose another path.")
+        figure.savefig(path, format="png", dpi=110)
+    except OSError as exc:
+        raise ForecastError(f"cannot write --plot {path!r} ({exc.strerror}). Choose another path.") from None
+    finally:
+        plt.close(figure)

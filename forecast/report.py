@@ -1,0 +1,139 @@
+"""Text for the terminal: training summaries, bundle descriptions and backtest tables."""
+
+from __future__ import annotations
+
+from forecast.baselines import BASELINES
+
+_NAMES = {"naive": "naive", "seasonal_naive": "seasonal naive", "drift": "drift"}
+
+
+def training_summary(result, config) -> str:
+    """What a training run did and whether it beat the baselines, in a few lines."""
+    m = result.metrics
+    stopped = "early stopping" if m["epochs_run"] < config.epochs else "epoch ceiling"
+    baselines = ", ".join(f"{_NAMES[name]} {m[f'{name}_mae']:.4g}" for name in BASELINES)
+    lines = [
+        f"trained {config.layers}x{config.units} {config.cell.value} ({m['parameters']:,} parameters) on "
+        f"{m['train_windows']} windows ({m['val_windows']} for validation) in {m['train_seconds']:.1f} s "
+        f"on {result.fitted.placement}",
+        f"epochs run: {m['epochs_run']} of {config.epochs} ({stopped}); best epoch {m['best_epoch']}, "
+        f"validation loss {m['best_val_loss']:.4g} (scaled MSE)",
+        f"validation MAE: {m['val_mae']:.4g} (baselines on the same windows: {baselines})",
+        _verdict(m),
+        f"bundle: {result.bundle_dir}",
+    ]
+    return "\n".join(lines)
+
+
+def _verdict(m: dict) -> str:
+    best = min(BASELINES, key=lambda name: m[f"{name}_mae"])
+    best_mae = m[f"{best}_mae"]
+    if m["val_mae"] < best_mae:
+        return f"the model beats every baseline; {1 - m['val_mae'] / best_mae:.0%} below the best ({_NAMES[best]})"
+    return (
+        f"the model does NOT beat the {_NAMES[best]} baseline on validation "
+        f"(MAE {m['val_mae']:.4g} vs {best_mae:.4g}); prefer the baseline or retrain"
+    )
+
+
+def describe_bundle(bundle) -> str:
+    """The bundle's data, model and validation metrics, for `forecast info`."""
+    meta = bundle.metadata
+    config, metrics, source = meta["config"], meta.get("metrics", {}), meta.get("source", {})
+    where = source.get("path") or f"ticker {source.get('ticker')} ({source.get('interval')})"
+    features = f" with features {', '.join(meta['features'])}" if meta["features"] else ""
+    lines = [
+        f"bundle:     {bundle.path} (format {meta['format_version']}, forecast {meta.get('forecast_version')})",
+        f"created:    {meta.get('created')} with keras {meta.get('keras_version')} on {meta.get('backend')}",
+        f"data:       {where}",
+        f"series:     {meta['target']}{features}, {meta.get('rows')} rows at frequency {meta['frequency']}, "
+        f"{meta.get('first_timestamp')} to {meta['last_timestamp']}",
+        f"model:      {config['layers']}x{config['units']} {config['cell']}, lookback {config['lookback']}, "
+        f"horizon {config['horizon']}, dropout {config['dropout']}, seed {config['seed']}",
+    ]
+    if metrics:
+        baselines = ", ".join(
+            f"{_NAMES[name]} {metrics[f'{name}_mae']:.4g}" for name in BASELINES if f"{name}_mae" in metrics
+        )
+        lines.append(
+            f"validation: MAE {metrics['val_mae']:.4g} (baselines: {baselines}), "
+            f"{metrics['epochs_run']} epochs, {metrics['train_seconds']:.1f} s"
+        )
+    intervals = meta.get("intervals")
+    if intervals:
+        lines.append(f"intervals:  {intervals['method']}, calibrated on {intervals['windows']} windows")
+    return "\n".join(lines)
+
+
+def backtest_report(result) -> str:
+    """The scores table, the error by step and interval coverage of one backtest."""
+    scores = result.scores()
+    best = min(scores, key=lambda method: scores[method]["mase"])
+    origins = ", ".join(fold.timestamps[0] for fold in result.folds)
+    lines = [
+        f"backtest of {result.target}: {len(result.folds)} folds of {result.horizon} steps "
+        f"(origins {origins}); MASE season {result.season}",
+        "",
+        _row(["method", "MAE", "RMSE", "sMAPE %", "MAPE %", "MASE"], first=16),
+    ]
+    for method, score in scores.items():
+        label = result.cell if method == "model" else _NAMES[method]
+        marked = f"{label} *" if method == best else label
+        lines.append(
+            _row([marked, score["mae"], score["rmse"], score["smape"], score["mape"], score["mase"]], first=16)
+        )
+    lines.append(f"* lowest MASE{'' if best == 'model' else ': the model does NOT beat this baseline'}")
+    lines += ["", "MAE by step:", _row(["step", result.cell, *(_NAMES[n] for n in BASELINES)], first=6)]
+    by_step = result.by_step()
+    for step in range(result.horizon):
+        lines.append(_row([step + 1, *(by_step[method][step] for method in result.methods)], first=6))
+    if result.levels or result.unavailable:
+        points = len(result.folds) * result.horizon
+        covered = [f"{level}% interval {value:.1%}" for level, value in result.coverage().items()]
+        covered += [f"{level}% interval n/a ({why})" for level, why in result.unavailable.items()]
+        lines += ["", f"coverage over {points} forecasts: {'; '.join(covered)}"]
+    return "\n".join(lines)
+
+
+def compare_report(results) -> str:
+    """One table for several cells backtested on the same origins, baselines below, best marked."""
+    rows = []
+    for result in results:
+        score, training = result.scores()["model"], result.training()
+        rows.append((result.cell, training, score))
+    baseline_scores = results[0].scores()
+    for name in BASELINES:
+        rows.append((_NAMES[name], None, baseline_scores[name]))
+    best = min(range(len(rows)), key=lambda i: rows[i][2]["mase"])
+    first = results[0]
+    origins = ", ".join(fold.timestamps[0] for fold in first.folds)
+    lines = [
+        f"compare on {first.target}: {len(first.folds)} folds of {first.horizon} steps (origins {origins}); "
+        f"MASE season {first.season}",
+        "",
+        _row(["method", "params", "train s", "epochs", "val loss", "MAE", "MASE", "sMAPE %"], first=16),
+    ]
+    for i, (label, training, score) in enumerate(rows):
+        name = f"{label} *" if i == best else label
+        if training is None:
+            cells = [name, "-", "-", "-", "-"]
+        else:
+            cells = [name, f"{training['parameters']:,}", training["train_seconds"], training["epochs_run"],
+                     training["best_val_loss"]]
+        lines.append(_row([*cells, score["mae"], score["mase"], score["smape"]], first=16))
+    lines.append("* lowest MASE" + ("" if best < len(results) else ": no cell beats this baseline"))
+    return "\n".join(lines)
+
+
+def _row(cells, first: int) -> str:
+    out = [f"{_cell(cells[0]):<{first}}"]
+    out += [f"{_cell(value):>14}" for value in cells[1:]]
+    return " ".join(out).rstrip()
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
+    return str(value)

@@ -1,0 +1,89 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import SAMPLE
+from forecast.baselines import forecast_baseline
+from forecast.config import Cell, DataConfig, TrainConfig
+from forecast.data import load_series
+from forecast.errors import ConfigError, DataError
+from forecast.evaluate import backtest, compare, plan_origins
+from forecast.metrics import mase_scale
+
+TINY = TrainConfig(lookback=12, horizon=12, layers=2, units=4, epochs=2, batch_size=16)
+
+
+def series(name="airline-passengers.csv"):
+    return load_series(DataConfig(path=str(SAMPLE / name)))
+
+
+def test_origins_end_the_last_fold_at_the_last_row():
+    assert plan_origins(100, horizon=12, folds=3, step=12) == [64, 76, 88]
+    assert plan_origins(100, horizon=12, folds=2, step=1) == [87, 88]
+    with pytest.raises(ConfigError, match="--folds must be"):
+        plan_origins(100, 12, 0, 12)
+    with pytest.raises(ConfigError, match="--step must be"):
+        plan_origins(100, 12, 2, 0)
+
+
+def test_airline_baselines_reproduce_the_published_check():
+    # ../shared/docs/benchmarks.md: the last 36 months held out, seasonal naive MAPE 0.13189.
+    data = series()
+    result = backtest(data, TrainConfig(**{**TINY.__dict__, "horizon": 36}), folds=1, levels=())
+    scores = result.scores()
+    assert result.folds[0].timestamps[0] == "1958-01-01" and result.season == 12
+    assert scores["seasonal_naive"]["mape"] / 100 == pytest.approx(0.13189, abs=5e-6)
+    passengers = data.frame["Passengers"].to_numpy()
+    naive = forecast_baseline("naive", passengers[:108], 36, 12)
+    assert scores["naive"]["mae"] == pytest.approx(np.abs(passengers[108:] - naive).mean())
+    assert scores["naive"]["mase"] == pytest.approx(np.abs(passengers[108:] - naive).mean() / mase_scale(passengers[:108], 12))
+
+
+def test_a_planted_future_spike_cannot_reach_an_earlier_fold():
+    clean = series("monthly-car-sales.csv")
+    spiked_frame = clean.frame.copy()
+    spiked_frame.iloc[-1, 0] = 1e7  # the last month, inside the last fold's horizon only
+    spiked = load_series(DataConfig(path=str(SAMPLE / "monthly-car-sales.csv")))
+    spiked.frame = spiked_frame
+    config = TrainConfig(**{**TINY.__dict__, "horizon": 6})
+    a = backtest(clean, config, folds=2, levels=(80,))
+    b = backtest(spiked, config, folds=2, levels=(80,))
+    early_a, early_b = a.folds[0], b.folds[0]
+    for method in a.methods:
+        np.testing.assert_array_equal(early_a.forecasts[method], early_b.forecasts[method])
+    np.testing.assert_array_equal(early_a.bounds[80][0], early_b.bounds[80][0])
+    assert early_a.scale == early_b.scale
+    assert a.folds[1].actual[-1] != b.folds[1].actual[-1]  # the spike is there, in the last fold
+
+
+def test_scores_by_step_and_coverage_are_consistent(monkeypatch):
+    result = backtest(series(), TINY, folds=2, levels=(50, 80))
+    actual = np.stack([fold.actual for fold in result.folds])
+    model = np.stack([fold.forecasts["model"] for fold in result.folds])
+    assert result.scores()["model"]["mae"] == pytest.approx(np.abs(actual - model).mean())
+    assert np.mean(result.by_step()["model"]) == pytest.approx(result.scores()["model"]["mae"])
+    lower = np.stack([fold.bounds[80][0] for fold in result.folds])
+    upper = np.stack([fold.bounds[80][1] for fold in result.folds])
+    assert result.coverage()[80] == pytest.approx(np.mean((actual >= lower) & (actual <= upper)))
+    assert (upper - lower >= 0).all()
+    data = result.to_dict()
+    assert data["scores"]["model"]["mae"] == result.scores()["model"]["mae"] and len(data["folds"]) == 2
+
+
+def test_levels_the_earliest_fold_cannot_calibrate_are_reported_not_fatal():
+    result = backtest(series(), TINY, folds=1, levels=(80, 99))
+    assert result.levels == [80]
+    assert result.unavailable == {99: "needs 99 validation windows, the earliest fold has 22"}
+
+
+def test_too_many_folds_for_the_history_is_refused_before_training():
+    with pytest.raises(DataError, match=r"The earliest of 9 folds has 36 rows of history: use fewer --folds"):
+        backtest(series(), TINY, folds=9)
+
+
+def test_compare_runs_each_cell_on_the_same_origins():
+    runs = compare(series(), TINY, [Cell.gru, Cell.rnn], folds=1)
+    assert [run.cell for run in runs] == ["gru", "rnn"]
+    assert runs[0].folds[0].origin == runs[1].folds[0].origin
+    np.testing.assert_array_equal(runs[0].folds[0].forecasts["drift"], runs[1].folds[0].forecasts["drift"])
+    assert runs[0].training()["parameters"] != runs[1].training()["parameters"]
