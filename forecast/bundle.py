@@ -5,8 +5,8 @@ Layout::
     model/
       model.keras     the Keras model (weights and architecture; loads with safe_mode)
       scaler.json     the fitted MinMax scaler as numbers
-      metadata.json   format version, versions, data source, columns, frequency, the last
-                      `lookback` rows of input, the training config, seed and metrics
+      metadata.json   format version, versions, data source, columns, frequency, per series the
+                      last `lookback` rows of input, the training config, seed and metrics
 """
 
 from __future__ import annotations
@@ -22,14 +22,14 @@ from typing import Any
 from sklearn.preprocessing import MinMaxScaler
 
 from forecast.errors import BundleError
-from forecast.scaling import scaler_from_dict
+from forecast.scaling import scalers_from_dict
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-series scalers and histories
 RECENT_ROWS = 120  # target history kept in metadata.json for plots beside the forecast
 MODEL_FILE = "model.keras"
 SCALER_FILE = "scaler.json"
 METADATA_FILE = "metadata.json"
-_REQUIRED = ("format_version", "target", "features", "frequency", "time_col", "last_timestamp", "history", "config")
+_REQUIRED = ("format_version", "target", "features", "frequency", "time_col", "series", "config")
 
 
 @dataclasses.dataclass
@@ -38,7 +38,7 @@ class Bundle:
 
     path: Path
     metadata: dict[str, Any]
-    scaler: MinMaxScaler
+    scalers: dict[str, MinMaxScaler]  # one per series id ("" for a single series)
 
     @property
     def lookback(self) -> int:
@@ -51,6 +51,10 @@ class Bundle:
     @property
     def columns(self) -> list[str]:
         return [self.metadata["target"], *self.metadata["features"]]
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.metadata["series"])
 
 
 def check_destination(model_dir: str | os.PathLike) -> Path:
@@ -123,10 +127,14 @@ def read_bundle(model_dir: str | os.PathLike) -> Bundle:
         raise BundleError(
             f"bundle {str(path)!r} is damaged: metadata.json lacks {', '.join(missing)}. Retrain the model."
         )
-    scaler = scaler_from_dict(_read_json(path / SCALER_FILE))
+    scalers = scalers_from_dict(_read_json(path / SCALER_FILE))
+    if not isinstance(metadata["series"], dict) or set(scalers) != set(metadata["series"]):
+        raise BundleError(
+            f"bundle {str(path)!r} is damaged: its scalers and metadata name different series. Retrain the model."
+        )
     if not (path / MODEL_FILE).is_file():
         raise BundleError(f"bundle {str(path)!r} is damaged: {MODEL_FILE} is missing. Retrain the model.")
-    return Bundle(path, metadata, scaler)
+    return Bundle(path, metadata, scalers)
 
 
 def load_model(bundle: Bundle):
@@ -138,6 +146,7 @@ def load_model(bundle: Bundle):
     from forecast.backend import import_keras
 
     keras = import_keras()
+    import forecast.model  # noqa: F401  registers the custom layers that safe_mode may load
     try:
         model = keras.saving.load_model(bundle.path / MODEL_FILE, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors... for a bad file

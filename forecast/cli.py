@@ -30,13 +30,15 @@ _state = {"verbose": False}
 
 # Help for every TrainConfig field; commands that train get them all through @training_options.
 _TRAIN_HELP = {
-    "lookback": "Past steps the model reads for each forecast.",
+    "lookback": "Past steps the model reads for each forecast (default: two seasons or two horizons, whichever is longer).",
     "horizon": "Future steps forecast at once by the model's direct output.",
     "val_fraction": "Last share of the windows held out for validation (0-1).",
     "cell": "Recurrent cell: lstm, gru, or rnn (SimpleRNN, for comparison).",
     "layers": "Stacked recurrent layers.",
     "units": "Units in each recurrent layer.",
     "dropout": "Dropout after each recurrent layer, in [0, 1).",
+    "window_norm": "Normalise each window inside the model: none, last (subtract its last value) or revin (its mean and std).",
+    "loss": "Training loss: mse, mae or huber.",
     "learning_rate": "Adam's initial learning rate.",
     "clipnorm": "Clip each gradient to this norm.",
     "epochs": "Most epochs to train; early stopping usually ends sooner.",
@@ -52,6 +54,7 @@ _DATA_PARAMETERS = [
     ("end", Optional[str], None, typer.Option(help="End date (exclusive) for --ticker (default: today).")),
     ("interval", str, "1d", typer.Option(help="Bar size for --ticker: 1d, 1wk, 1mo or 3mo.")),
     ("time_col", Optional[str], None, typer.Option(help="Time column (default: detected by name or content).")),
+    ("id_col", Optional[str], None, typer.Option(help="Series id column of a long-format file: one model learns every series.")),
     ("target", Optional[str], None, typer.Option(help="Column to forecast (default: Close for tickers, else the last numeric).")),
     ("features", Optional[str], None, typer.Option(help="Extra input columns, comma-separated.")),
     ("fill", Optional[Fill], None, typer.Option(help="Repair gaps, duplicates and missing values instead of refusing them.")),
@@ -163,6 +166,7 @@ def predict(
     horizon: Annotated[Optional[int], typer.Option(help="Steps to forecast (default: the trained horizon).", show_default=False)] = None,
     data: Annotated[Optional[str], typer.Option(help="Recent history (same columns) to forecast from; default: the end of the training data.")] = None,
     level: Annotated[Optional[List[int]], typer.Option(help="Add a prediction interval at this percentage; repeat for several.", show_default=False)] = None,
+    id: Annotated[Optional[List[str]], typer.Option("--id", help="Forecast only this series of a several-series model; repeat for several.", show_default=False)] = None,
     output: Output = None,
     format: Annotated[Optional[OutputFormat], typer.Option(help="csv or json (default: from --output's extension, else csv).", show_default=False)] = None,
     plot: Plot = None,
@@ -175,7 +179,9 @@ def predict(
         _check_file_destination(plot, "--plot")
         from forecast.predict import predict as forecast_steps
 
-        result = forecast_steps(model_dir, horizon=horizon, data_path=data, levels=level or (), log=_notes(quiet))
+        result = forecast_steps(model_dir, horizon=horizon, data_path=data, levels=level or (), ids=id or (), log=_notes(quiet))
+        if plot and len(result.recent) > 1:
+            raise ForecastError(f"--plot draws one series; this forecast has {len(result.recent)}. Pick one with --id.")
         chosen = format or (OutputFormat.json if output and output.lower().endswith(".json") else OutputFormat.csv)
         if chosen is OutputFormat.csv:
             text = result.frame.to_csv(index=False, float_format="%.6g")
@@ -185,7 +191,8 @@ def predict(
         if plot:
             from forecast.plots import plot_forecast
 
-            plot_forecast(result.recent, result.frame, result.target, plot)
+            (recent,) = result.recent.values()
+            plot_forecast(recent, result.frame, result.target, plot)
             _notes(quiet)(f"wrote the forecast plot to {plot}")
 
     _run(run)
@@ -229,12 +236,12 @@ def evaluate(
         data, config = data_config(), train_config()
         _check_file_destination(output, "--output")
         _check_file_destination(plot, "--plot")
-        from forecast.data import load_series
+        from forecast.data import load_panel
         from forecast.evaluate import backtest
         from forecast.report import backtest_report
 
-        series = load_series(data, _notes(quiet))
-        result = backtest(series, config, folds=folds, step=step, season=season,
+        panel = load_panel(data, _notes(quiet))
+        result = backtest(panel, config, folds=folds, step=step, season=season,
                           levels=level or (80, 95), log=_notes(quiet))
         text = json.dumps(result.to_dict(), indent=2) + "\n" if as_json or _is_json(output) else backtest_report(result) + "\n"
         _emit(text, output, quiet, f"wrote the backtest to {output}")
@@ -267,12 +274,12 @@ def compare(
         data, config = data_config(), train_config()
         chosen = _parse_cells(cells)
         _check_file_destination(output, "--output")
-        from forecast.data import load_series
+        from forecast.data import load_panel
         from forecast.evaluate import compare as compare_cells
         from forecast.report import compare_report
 
-        series = load_series(data, _notes(quiet))
-        results = compare_cells(series, config, chosen, folds=folds, step=step, season=season, log=_notes(quiet))
+        panel = load_panel(data, _notes(quiet))
+        results = compare_cells(panel, config, chosen, folds=folds, step=step, season=season, log=_notes(quiet))
         if as_json or _is_json(output):
             text = json.dumps({"runs": [result.to_dict() for result in results]}, indent=2) + "\n"
         else:

@@ -35,6 +35,20 @@ class Strategy(str, enum.Enum):
     multiworker = "multiworker"
 
 
+class WindowNorm(str, enum.Enum):
+    """How each window is normalised inside the model before the recurrent layers."""
+
+    none = "none"
+    last = "last"  # subtract the window's last target value, add it back to the forecast
+    revin = "revin"  # subtract the window's mean and divide by its std (reversible instance norm)
+
+
+class Loss(str, enum.Enum):
+    mse = "mse"
+    mae = "mae"
+    huber = "huber"
+
+
 class OutputFormat(str, enum.Enum):
     csv = "csv"
     json = "json"
@@ -50,6 +64,7 @@ class DataConfig:
     end: str | None = None  # last date (exclusive) fetched for a ticker; None means today
     interval: str = "1d"  # yfinance bar size: 1d, 5d, 1wk, 1mo or 3mo
     time_col: str | None = None  # column holding timestamps; None means detect it
+    id_col: str | None = None  # column naming the series in a long-format file of several
     target: str | None = None  # column to forecast; None means Close for tickers, else the last numeric
     features: tuple[str, ...] = ()  # extra input columns; the target is always an input too
     fill: Fill | None = None  # repair gaps and missing values instead of refusing them
@@ -76,13 +91,15 @@ class DataConfig:
 class TrainConfig:
     """How windows are cut, the network is shaped and training runs."""
 
-    lookback: int = 24  # past steps the model sees
+    lookback: int | None = None  # past steps the model sees; None: two seasons or two horizons
     horizon: int = 12  # future steps it forecasts at once (direct multi-output head)
     val_fraction: float = 0.2  # last share of the windows held out for validation
     cell: Cell = Cell.lstm  # recurrent cell type
     layers: int = 2  # stacked recurrent layers
     units: int = 64  # units per recurrent layer
     dropout: float = 0.2  # dropout after each recurrent layer; 0 disables it
+    window_norm: WindowNorm = WindowNorm.none  # per-window normalisation inside the model
+    loss: Loss = Loss.mse  # training loss on the scaled target
     learning_rate: float = 1e-3  # Adam's initial step size
     clipnorm: float = 1.0  # gradient norm clip, against the exploding gradients of long sequences
     epochs: int = 100  # ceiling; early stopping usually ends training sooner
@@ -92,8 +109,10 @@ class TrainConfig:
     strategy: Strategy = Strategy.auto  # device placement
 
     def __post_init__(self) -> None:
-        for name in ("lookback", "horizon", "layers", "units", "epochs", "batch_size"):
+        for name in ("horizon", "layers", "units", "epochs", "batch_size"):
             _require_positive_int(name, getattr(self, name))
+        if self.lookback is not None:
+            _require_positive_int("lookback", self.lookback)
         if not isinstance(self.patience, int) or self.patience < 0:
             raise ConfigError(
                 f"--patience must be 0 or more. Received: {self.patience}. "

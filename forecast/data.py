@@ -36,6 +36,69 @@ class Series:
         return [self.target, *self.features]
 
 
+@dataclasses.dataclass
+class Panel:
+    """One or more series trained together; a file without --id-col holds one, under the id ""."""
+
+    series: dict[str, Series]
+    id_col: str | None
+
+    @property
+    def first(self) -> Series:
+        return next(iter(self.series.values()))
+
+
+def load_panel(config: DataConfig, log: Log = lambda message: None) -> Panel:
+    """Load every series that `config` describes: one, or one per value of `config.id_col`.
+
+    In a long-format file (one row per series and time step) each series is validated on its
+    own; all must share the target, features and frequency, since one model learns them all.
+
+    Raises:
+        DataError: a file, a series or the set of series cannot be used as given.
+    """
+    if config.id_col is None:
+        return Panel({"": load_series(config, log)}, None)
+    if config.ticker is not None:
+        raise DataError("--id-col needs a CSV file of several series; a --ticker is one series. Drop --id-col.")
+    raw = read_csv(config.path)
+    if config.id_col not in raw.columns:
+        raise DataError(
+            f"id column {config.id_col!r} is not in the data. Columns: {_names(raw.columns)}. Fix --id-col."
+        )
+    ids = raw[config.id_col]
+    if ids.isna().any():
+        row = int(np.flatnonzero(ids.isna().to_numpy())[0])
+        raise DataError(f"id column {config.id_col!r} is empty at line {row + 2}. Give every row its series id.")
+    body = raw.drop(columns=[config.id_col])
+    time_col = detect_time_column(body, config.time_col)
+    target = choose_target(body, time_col, config.target, log)
+    source = {"kind": "csv", "path": os.path.abspath(config.path), "id_col": config.id_col}
+    series = {}
+    for key, group in body.groupby(ids.astype(str), sort=False):
+        note = lambda message, key=key: log(f"series {key}: {message}")  # noqa: E731
+        try:
+            series[key] = prepare(
+                group, time_col=time_col, target=target, features=config.features, fill=config.fill,
+                source=source, log=note,
+            )
+        except DataError as exc:
+            raise DataError(f"series {key!r}: {exc}") from None
+    first = next(iter(series))
+    other = next((name for name in series if _kind(series[name].frequency) != _kind(series[first].frequency)), None)
+    if other is not None:
+        raise DataError(
+            f"series {first!r} is {describe_frequency(series[first].frequency)} but {other!r} is "
+            f"{describe_frequency(series[other].frequency)}; one model needs one frequency. Split the file by frequency."
+        )
+    log(f"{len(series)} series by {config.id_col}")
+    return Panel(series, config.id_col)
+
+
+def _kind(frequency: str) -> str:
+    return pd.tseries.frequencies.to_offset(frequency).rule_code.split("-")[0]
+
+
 def load_series(config: DataConfig, log: Log = lambda message: None) -> Series:
     """Load and validate the series that `config` describes.
 
@@ -179,7 +242,7 @@ def parse_times(column: pd.Series, name: str) -> pd.DatetimeIndex:
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
-            f"time column {name!r} has a value that is not a date at line {row + 2}: "
+            f"time column {name!r} has a value that is not a date at line {_line(column, row)}: "
             f"{column.iloc[row]!r}. Fix or remove that row, or name the right column with --time-col."
         )
     if getattr(parsed.dt, "tz", None) is not None:
@@ -223,7 +286,7 @@ def _numeric(column: pd.Series, name: str, times: pd.DatetimeIndex) -> np.ndarra
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
-            f"column {name!r} has a non-numeric value {column.iloc[row]!r} at line {row + 2} "
+            f"column {name!r} has a non-numeric value {column.iloc[row]!r} at line {_line(column, row)} "
             f"({_stamp(times[row])}). Fix the value, or leave the cell empty and pass --fill."
         )
     array = values.to_numpy(dtype="float64")
@@ -231,7 +294,7 @@ def _numeric(column: pd.Series, name: str, times: pd.DatetimeIndex) -> np.ndarra
     if infinite.any():
         row = int(np.flatnonzero(infinite)[0])
         raise DataError(
-            f"column {name!r} has an infinite value at line {row + 2} ({_stamp(times[row])}). "
+            f"column {name!r} has an infinite value at line {_line(column, row)} ({_stamp(times[row])}). "
             "Replace it with a number, or leave the cell empty and pass --fill."
         )
     return array
@@ -369,6 +432,12 @@ def format_timestamp(stamp: pd.Timestamp, frequency: str) -> str:
     if daily_or_coarser and stamp == stamp.normalize():
         return stamp.strftime("%Y-%m-%d")
     return stamp.isoformat(sep=" ")
+
+
+def _line(column: pd.Series, row: int) -> int:
+    """The file line of a row: the header is line 1 and the frame keeps the file's row labels."""
+    label = column.index[row]
+    return int(label) + 2 if isinstance(label, (int, np.integer)) else row + 2
 
 
 def _stamp(stamp: pd.Timestamp) -> str:

@@ -10,11 +10,11 @@ import pandas as pd
 
 from forecast.baselines import BASELINES, baseline_windows
 from forecast.config import Cell, TrainConfig, config_to_dict
-from forecast.data import Series, format_timestamp
+from forecast.data import Panel, format_timestamp
 from forecast.errors import ConfigError, DataError
 from forecast.intervals import check_level, coverage, interval_bounds, windows_needed
 from forecast.metrics import mae, mape, mase, mase_scale, rmse, season_length, smape
-from forecast.windowing import plan_split
+from forecast.scaling import inverse_target
 
 Log = Callable[[str], None]
 
@@ -23,6 +23,8 @@ Log = Callable[[str], None]
 class Fold:
     """One forecast origin: what was forecast from the rows before it, and what happened."""
 
+    series: str  # the series' id ("" for a single series)
+    number: int  # which fold, from 1 (oldest origin)
     origin: int  # first forecast row; everything the fold learnt from lies before it
     timestamps: list[str]  # of the forecast rows
     actual: np.ndarray  # (horizon,)
@@ -38,6 +40,7 @@ class Backtest:
 
     cell: str
     target: str
+    ids: list[str]
     frequency: str
     horizon: int
     season: int
@@ -45,37 +48,55 @@ class Backtest:
     unavailable: dict[int, str]  # levels that could not be, and why
     folds: list[Fold]
     config: dict
-    history: pd.Series  # the target, for plots
+    history: dict[str, pd.Series]  # each series' target, for plots
 
     @property
     def methods(self) -> list[str]:
         return ["model", *BASELINES]
 
+    def series_scores(self) -> dict[str, dict[str, dict[str, float | None]]]:
+        """Per series: MAE, RMSE, sMAPE %, MAPE % and MASE per method over its folds and steps."""
+        out = {}
+        for key in self.ids:
+            folds = [fold for fold in self.folds if fold.series == key]
+            actual = np.stack([fold.actual for fold in folds])
+            out[key] = {}
+            for method in self.methods:
+                forecast = np.stack([fold.forecasts[method] for fold in folds])
+                out[key][method] = {
+                    "mae": mae(actual, forecast),
+                    "rmse": rmse(actual, forecast),
+                    "smape": smape(actual, forecast),
+                    "mape": mape(actual, forecast),
+                    "mase": float(np.mean([mase(f.actual, f.forecasts[method], f.scale) for f in folds])),
+                }
+        return out
+
     def scores(self) -> dict[str, dict[str, float | None]]:
-        """MAE, RMSE, sMAPE %, MAPE % and MASE per method over every fold and step."""
+        """Each measure per method, averaged over series (as M4 averages): a single series' own scores."""
+        per_series = self.series_scores()
         out = {}
         for method in self.methods:
-            actual = np.stack([fold.actual for fold in self.folds])
-            forecast = np.stack([fold.forecasts[method] for fold in self.folds])
-            out[method] = {
-                "mae": mae(actual, forecast),
-                "rmse": rmse(actual, forecast),
-                "smape": smape(actual, forecast),
-                "mape": mape(actual, forecast),
-                "mase": float(np.mean([mase(f.actual, f.forecasts[method], f.scale) for f in self.folds])),
-            }
+            out[method] = {}
+            for measure in ("mae", "rmse", "smape", "mape", "mase"):
+                values = [per_series[key][method][measure] for key in self.ids]
+                out[method][measure] = None if any(v is None for v in values) else float(np.mean(values))
         return out
 
     def by_step(self) -> dict[str, list[float]]:
-        """MAE at each step of the horizon, over the folds, per method."""
-        actual = np.stack([fold.actual for fold in self.folds])
-        return {
-            method: np.mean(np.abs(np.stack([f.forecasts[method] for f in self.folds]) - actual), axis=0).tolist()
-            for method in self.methods
-        }
+        """MAE at each step of the horizon, per method: over each series' folds, then over series."""
+        steps = {}
+        for method in self.methods:
+            per_series = []
+            for key in self.ids:
+                folds = [fold for fold in self.folds if fold.series == key]
+                errors = np.abs(np.stack([f.forecasts[method] for f in folds]) - np.stack([f.actual for f in folds]))
+                per_series.append(errors.mean(axis=0))
+            steps[method] = np.mean(per_series, axis=0).tolist()
+        return steps
 
     def coverage(self) -> dict[int, float]:
-        """Share of actual values inside each level's interval, over every fold and step."""
+        """Share of actual values inside each level's interval, over every series, fold and step."""
         actual = np.concatenate([fold.actual for fold in self.folds])
         return {
             level: coverage(
@@ -88,7 +109,7 @@ class Backtest:
 
     def training(self) -> dict[str, float]:
         """Parameters, total training time, mean epochs and mean best validation loss over the folds."""
-        runs = [fold.training for fold in self.folds]
+        runs = list({fold.number: fold.training for fold in self.folds}.values())  # one model per fold
         return {
             "parameters": runs[0]["parameters"],
             "train_seconds": float(sum(run["train_seconds"] for run in runs)),
@@ -104,13 +125,17 @@ class Backtest:
             "frequency": self.frequency,
             "horizon": self.horizon,
             "season": self.season,
+            "series": self.ids,
             "scores": self.scores(),
+            "series_scores": self.series_scores(),
             "by_step_mae": self.by_step(),
             "coverage": {str(level): value for level, value in self.coverage().items()},
             "coverage_unavailable": {str(level): why for level, why in self.unavailable.items()},
             "training": self.training(),
             "folds": [
                 {
+                    "series": fold.series,
+                    "fold": fold.number,
                     "origin": fold.timestamps[0],
                     "timestamps": fold.timestamps,
                     "actual": fold.actual.tolist(),
@@ -141,7 +166,7 @@ def plan_origins(n_rows: int, horizon: int, folds: int, step: int) -> list[int]:
 
 
 def backtest(
-    series: Series,
+    panel: Panel,
     train_config: TrainConfig,
     *,
     folds: int = 3,
@@ -152,69 +177,93 @@ def backtest(
 ) -> Backtest:
     """Train on the rows before each origin only, forecast `horizon` steps, and score them.
 
-    Each fold fits its own scaler and model on rows before its origin, exactly as `forecast
-    train` would on that data, and the baselines see the same rows.
+    Each series' origins count back from its own last row. Each fold fits the scalers and one
+    model on the rows before the origins only, exactly as `forecast train` would on that data,
+    and the baselines see the same rows.
 
     Raises:
         ForecastError: options or data that cannot support the folds asked for.
     """
-    from forecast.predict import forecast_from
-    from forecast.train import fit, prepare
+    from forecast.predict import roll_forecast
+    from forecast.train import choose_lookback, fit, prepare
 
-    horizon, lookback = train_config.horizon, train_config.lookback
-    step = horizon if step is None else step
-    season = season_length(series.frequency) if season is None else season
+    first = panel.first
+    step = train_config.horizon if step is None else step
+    season = season_length(first.frequency) if season is None else season
     if not isinstance(season, int) or season < 1:
         raise ConfigError(f"--season must be a whole number of at least 1. Received: {season}.")
     for level in levels:
         check_level(level)
-    origins = plan_origins(len(series.frame), horizon, folds, step)
-    unavailable = _check_earliest_fold(origins[0], folds, train_config, levels)
+    origins = {key: plan_origins(len(s.frame), train_config.horizon, folds, step) for key, s in panel.series.items()}
+    earliest = _truncate(panel, {key: o[0] for key, o in origins.items()})
+    if train_config.lookback is None:
+        # One lookback for every fold: the one training would choose on the earliest fold's data.
+        shortest = min(len(s.frame) for s in earliest.series.values())
+        lookback = choose_lookback(season_length(first.frequency), train_config.horizon, shortest)
+        train_config = dataclasses.replace(train_config, lookback=lookback)
+    unavailable = _check_earliest_fold(earliest, folds, train_config, levels)
     levels = sorted(set(levels) - set(unavailable))
 
-    values = series.frame.to_numpy()  # (rows, columns); column 0 is the target
-    target = values[:, 0]
     results = []
-    for number, origin in enumerate(origins, start=1):
-        past = dataclasses.replace(series, frame=series.frame.iloc[:origin])  # nothing at or after the origin
-        fitted = fit(prepare(past, train_config), train_config)
-        forecast = forecast_from(fitted.model, fitted.prepared.scaler, values[origin - lookback : origin], horizon)
-        forecasts = {"model": forecast}
-        for name in BASELINES:
-            forecasts[name] = baseline_windows(name, target, np.array([origin]), horizon, season)[0]
-        stamps = series.frame.index[origin : origin + horizon]
+    for number in range(1, folds + 1):
+        cut = {key: o[number - 1] for key, o in origins.items()}
+        fitted = fit(prepare(_truncate(panel, cut), train_config))  # nothing at or after any origin
+        config = fitted.prepared.config
+        horizon, lookback = config.horizon, config.lookback
+        windows = np.stack([
+            fitted.prepared.scalers[key].transform(s.frame.to_numpy()[cut[key] - lookback : cut[key]])
+            for key, s in panel.series.items()
+        ])
+        scaled = roll_forecast(fitted.model, windows.astype("float32"), horizon)  # (series, horizon)
         training = {key: fitted.metrics[key] for key in ("epochs_run", "best_val_loss", "train_seconds", "parameters")}
-        results.append(
-            Fold(
+        for row, (key, series) in enumerate(panel.series.items()):
+            origin, target = cut[key], series.frame[series.target].to_numpy()
+            scaler = fitted.prepared.scalers[key]
+            forecast = inverse_target(scaler, scaled[row])
+            forecasts = {"model": forecast}
+            for name in BASELINES:
+                forecasts[name] = baseline_windows(name, target, np.array([origin]), horizon, season)[0]
+            stamps = series.frame.index[origin : origin + horizon]
+            results.append(Fold(
+                series=key,
+                number=number,
                 origin=origin,
                 timestamps=[format_timestamp(t, series.frequency) for t in stamps],
                 actual=target[origin : origin + horizon],
                 forecasts=forecasts,
-                bounds={level: interval_bounds(forecast, fitted.calibration, level) for level in levels},
+                bounds={
+                    level: interval_bounds(forecast, fitted.calibration, level, scale=scaler.scale_[0])
+                    for level in levels
+                },
                 scale=mase_scale(target[:origin], season),
                 training=training,
-            )
-        )
+            ))
+        where = f"origin {results[-1].timestamps[0]}" if len(panel.series) == 1 else f"{len(panel.series)} series"
         log(
-            f"fold {number}/{folds}: origin {format_timestamp(stamps[0], series.frequency)}, "
-            f"{origin} rows of history, {training['epochs_run']} epochs in {training['train_seconds']:.1f} s"
+            f"fold {number}/{folds}: {where}, {sum(cut.values())} rows of history, "
+            f"{training['epochs_run']} epochs in {training['train_seconds']:.1f} s"
         )
     return Backtest(
         cell=Cell(train_config.cell).value,
-        target=series.target,
-        frequency=series.frequency,
+        target=first.target,
+        ids=list(panel.series),
+        frequency=first.frequency,
         horizon=horizon,
         season=season,
         levels=levels,
         unavailable=unavailable,
         folds=results,
-        config={**config_to_dict(train_config), "folds": folds, "step": step},
-        history=series.frame[series.target],
+        config={**config_to_dict(config), "folds": folds, "step": step},
+        history={key: s.frame[s.target] for key, s in panel.series.items()},
     )
 
 
+def _truncate(panel: Panel, cut: dict[str, int]) -> Panel:
+    return Panel({key: dataclasses.replace(s, frame=s.frame.iloc[: max(cut[key], 0)]) for key, s in panel.series.items()}, panel.id_col)
+
+
 def compare(
-    series: Series,
+    panel: Panel,
     train_config: TrainConfig,
     cells: Sequence[Cell],
     *,
@@ -230,25 +279,28 @@ def compare(
     for cell in cells:
         log(f"backtesting {Cell(cell).value}")
         config = dataclasses.replace(train_config, cell=Cell(cell))
-        runs.append(backtest(series, config, folds=folds, step=step, season=season, levels=(), log=log))
+        runs.append(backtest(panel, config, folds=folds, step=step, season=season, levels=(), log=log))
     return runs
 
 
-def _check_earliest_fold(origin: int, folds: int, config: TrainConfig, levels: Sequence[int]) -> dict[int, str]:
+def _check_earliest_fold(earliest: Panel, folds: int, config: TrainConfig, levels: Sequence[int]) -> dict[int, str]:
     """Refuse, before any training, folds that leave too little history.
 
     Returns:
         The levels whose intervals cannot be calibrated in every fold, with the reason.
     """
+    from forecast.train import prepare
+
+    rows = min(len(s.frame) for s in earliest.series.values())
     try:
-        split = plan_split(max(origin, 0), config.lookback, config.horizon, config.val_fraction)
+        splits = prepare(earliest, config).splits
     except DataError as exc:
         raise DataError(
-            f"{exc} (The earliest of {folds} folds has {max(origin, 0)} rows of history: "
-            "use fewer --folds or a smaller --step.)"
+            f"{exc} (The earliest of {folds} folds has {rows} rows of history: use fewer --folds or a smaller --step.)"
         ) from None
+    windows = sum(split.n_val for split in splits.values())
     return {
-        level: f"needs {windows_needed(level)} validation windows, the earliest fold has {split.n_val}"
+        level: f"needs {windows_needed(level)} validation windows, the earliest fold has {windows}"
         for level in levels
-        if split.n_val < windows_needed(level)
+        if windows < windows_needed(level)
     }

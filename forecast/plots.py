@@ -43,12 +43,13 @@ def plot_loss(history: dict[str, list[float]], best_epoch: int, path: str) -> No
     _save(figure, path)
 
 
-def plot_backtest(result, path: str) -> None:
-    """One panel per fold: the actual values, the model's forecast and bands, and the baselines."""
+def plot_backtest(result, path: str, series: str | None = None) -> None:
+    """One panel per fold of one series (the first, unless named): actuals, forecast, bands, baselines."""
     plt = _pyplot()
-    folds = result.folds
+    key = result.ids[0] if series is None else series
+    folds = [fold for fold in result.folds if fold.series == key]
     figure, axes = plt.subplots(len(folds), 1, figsize=(10, 2.8 * len(folds) + 0.6), layout="constrained", squeeze=False)
-    history = result.history
+    history = result.history[key]
     for axis, fold in zip(axes[:, 0], folds):
         stamps = pd.to_datetime(fold.timestamps)
         before = history.iloc[max(0, fold.origin - 3 * result.horizon) : fold.origin]
@@ -61,7 +62,7 @@ def plot_backtest(result, path: str) -> None:
         axis.plot(stamps, fold.forecasts["model"], color="tab:orange", linewidth=2, label=result.cell)
         for name, (color, style) in _BASELINE_STYLE.items():
             axis.plot(stamps, fold.forecasts[name], color=color, linestyle=style, label=name.replace("_", " "))
-        _finish(axis, f"origin {fold.timestamps[0]}", result.target)
+        _finish(axis, (f"{key}: " if key else "") + f"origin {fold.timestamps[0]}", result.target)
     _save(figure, path)
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from forecast.bundle import RECENT_ROWS, Bundle, load_model, read_bundle
 from forecast.config import DataConfig, Fill
-from forecast.data import describe_frequency, format_timestamp, load_series
+from forecast.data import describe_frequency, format_timestamp, load_panel
 from forecast.errors import ConfigError, DataError
 from forecast.intervals import interval_bounds
 from forecast.scaling import inverse_target
@@ -22,8 +22,8 @@ Log = Callable[[str], None]
 class Prediction:
     """Forecasts and the history they continue."""
 
-    frame: pd.DataFrame  # timestamp (text), forecast, then lower_<level> / upper_<level> per level
-    recent: pd.Series  # the target's recent history, DatetimeIndex, for plots
+    frame: pd.DataFrame  # [id,] timestamp (text), forecast, then lower_<level> / upper_<level> per level
+    recent: dict[str, pd.Series]  # each series' recent target history, DatetimeIndex, for plots
     target: str
 
 
@@ -33,16 +33,18 @@ def predict(
     horizon: int | None = None,
     data_path: str | None = None,
     levels: Sequence[int] = (),
+    ids: Sequence[str] = (),
     log: Log = lambda message: None,
 ) -> Prediction:
     """Forecast `horizon` steps after the end of the training data, or of `data_path`.
 
     Up to the trained horizon the model's direct output is sliced; beyond it, a univariate
     model is fed its own forecasts block by block. Each level in `levels` adds a conformal
-    prediction interval calibrated at training time.
+    prediction interval calibrated at training time. A model of several series forecasts each
+    of `ids`, or all of them.
 
     Raises:
-        ForecastError: a missing or damaged bundle, unusable data, horizon or level.
+        ForecastError: a missing or damaged bundle, unusable data, horizon, level or id.
     """
     bundle = read_bundle(model_dir)
     horizon = bundle.horizon if horizon is None else horizon
@@ -59,7 +61,8 @@ def predict(
         raise ConfigError("this bundle holds no interval calibration. Retrain it to use --level.")
     for level in levels:  # refuse a bad level before loading the model
         interval_bounds(np.zeros(horizon), calibration, level)
-    values, recent = _history(bundle, data_path, log)
+    chosen = _choose_ids(bundle, ids)
+    histories = _histories(bundle, chosen, data_path, log)
 
     model = load_model(bundle)
     if horizon > bundle.horizon:
@@ -67,70 +70,102 @@ def predict(
             f"horizon {horizon} is beyond the trained {bundle.horizon}: feeding forecasts back in "
             f"{-(-horizon // bundle.horizon)} blocks (errors compound with each block)"
         )
-    forecast = forecast_from(model, bundle.scaler, values, horizon)
-    frequency = bundle.metadata["frequency"]
-    stamps = pd.date_range(recent.index[-1], periods=horizon + 1, freq=frequency)[1:]
-    frame = pd.DataFrame({"timestamp": [format_timestamp(t, frequency) for t in stamps], "forecast": forecast})
-    for level in sorted(set(levels)):
-        frame[f"lower_{level}"], frame[f"upper_{level}"] = interval_bounds(forecast, calibration, level)
-    return Prediction(frame, recent, bundle.metadata["target"])
+    windows = np.stack([bundle.scalers[key].transform(values) for key, (values, _) in histories.items()])
+    scaled = roll_forecast(model, windows.astype("float32"), horizon)  # (series, horizon)
+    frames = []
+    for row, (key, (_, recent)) in enumerate(histories.items()):
+        scaler = bundle.scalers[key]
+        forecast = inverse_target(scaler, scaled[row])
+        frequency = bundle.metadata["series"][key]["frequency"]
+        stamps = pd.date_range(recent.index[-1], periods=horizon + 1, freq=frequency)[1:]
+        frame = pd.DataFrame({"timestamp": [format_timestamp(t, frequency) for t in stamps], "forecast": forecast})
+        for level in sorted(set(levels)):
+            bounds = interval_bounds(forecast, calibration, level, scale=scaler.scale_[0])
+            frame[f"lower_{level}"], frame[f"upper_{level}"] = bounds
+        if bundle.metadata.get("id_col"):
+            frame.insert(0, "id", key)
+        frames.append(frame)
+    recent = {key: history for key, (_, history) in histories.items()}
+    return Prediction(pd.concat(frames, ignore_index=True), recent, bundle.metadata["target"])
 
 
-def forecast_from(model, scaler, values: np.ndarray, horizon: int) -> np.ndarray:
-    """Forecast `horizon` steps from one window of input rows in the data's units.
+def roll_forecast(model, windows: np.ndarray, horizon: int) -> np.ndarray:
+    """Scaled forecasts of `horizon` steps from scaled windows of shape (series, lookback, columns).
 
-    Args:
-        values: (lookback, columns) the most recent rows; column 0 is the target.
-
-    Returns:
-        (horizon,) forecasts in the data's units.
+    Past the model's own horizon, each block of forecasts becomes the newest input of the next
+    (univariate models only; callers refuse the rest).
     """
     import keras
 
-    window = scaler.transform(values).astype("float32")  # (lookback, columns)
-    out = [keras.ops.convert_to_numpy(model(window[None], training=False))[0]]  # [(trained,)]
-    while sum(len(block) for block in out) < horizon:
-        # Univariate only (checked by the callers): the last block becomes the newest input.
-        window = np.concatenate([window, out[-1][:, None].astype(window.dtype)])[-len(values) :]
-        out.append(keras.ops.convert_to_numpy(model(window[None], training=False))[0])
-    return inverse_target(scaler, np.concatenate(out)[:horizon])
+    out = [keras.ops.convert_to_numpy(model(windows, training=False))]  # [(series, trained)]
+    while sum(block.shape[1] for block in out) < horizon:
+        windows = np.concatenate([windows, out[-1][:, :, None].astype(windows.dtype)], axis=1)[:, -windows.shape[1] :]
+        out.append(keras.ops.convert_to_numpy(model(windows, training=False)))
+    return np.concatenate(out, axis=1)[:, :horizon]
 
 
-def _history(bundle: Bundle, data_path: str | None, log: Log) -> tuple[np.ndarray, pd.Series]:
-    """The last `lookback` input rows in the data's units, and the target's recent history."""
+def _choose_ids(bundle: Bundle, ids: Sequence[str]) -> list[str]:
+    if not ids:
+        return bundle.ids
+    if not bundle.metadata.get("id_col"):
+        raise ConfigError("--id picks one of several series, but this model was trained on one. Drop --id.")
+    unknown = [key for key in ids if key not in bundle.metadata["series"]]
+    if unknown:
+        known = ", ".join(bundle.ids[:5]) + (", ..." if len(bundle.ids) > 5 else "")
+        raise ConfigError(f"--id {unknown[0]!r} is not a series of this model (it knows {known}). Fix --id.")
+    return list(dict.fromkeys(ids))
+
+
+def _histories(bundle: Bundle, ids: list[str], data_path: str | None, log: Log) -> dict[str, tuple[np.ndarray, pd.Series]]:
+    """Per series: the last `lookback` input rows in the data's units, and the recent target history."""
     meta = bundle.metadata
+    out = {}
     if data_path is None:
-        values = np.asarray(meta["history"]["values"], dtype="float64")
-        if values.shape != (bundle.lookback, len(bundle.columns)):
-            raise DataError(
-                f"bundle {str(bundle.path)!r} is damaged: its stored history has shape {values.shape}, "
-                f"expected ({bundle.lookback}, {len(bundle.columns)}). Retrain, or pass --data."
-            )
-        stored = meta.get("recent_target") or {"timestamps": meta["history"]["timestamps"], "values": values[:, 0]}
-        recent = pd.Series(stored["values"], index=pd.DatetimeIndex(stored["timestamps"]), dtype="float64")
-        return values, recent
+        for key in ids:
+            stored = meta["series"][key]
+            values = np.asarray(stored["history"]["values"], dtype="float64")
+            if values.shape != (bundle.lookback, len(bundle.columns)):
+                raise DataError(
+                    f"bundle {str(bundle.path)!r} is damaged: its stored history has shape {values.shape}, "
+                    f"expected ({bundle.lookback}, {len(bundle.columns)}). Retrain, or pass --data."
+                )
+            tail = stored["recent_target"]
+            out[key] = values, pd.Series(tail["values"], index=pd.DatetimeIndex(tail["timestamps"]), dtype="float64")
+        return out
     fill = meta.get("data_config", {}).get("fill")
-    series = load_series(
+    panel = load_panel(
         DataConfig(
             path=data_path,
             time_col=meta["time_col"],
+            id_col=meta.get("id_col"),
             target=meta["target"],
             features=tuple(meta["features"]),
             fill=Fill(fill) if fill else None,
         ),
         log,
     )
-    if _base(series.frequency) != _base(meta["frequency"]):
-        raise DataError(
-            f"--data is {describe_frequency(series.frequency)} but the model was trained on "
-            f"{describe_frequency(meta['frequency'])} data. Supply data at the training frequency."
-        )
-    if len(series.frame) < bundle.lookback:
-        raise DataError(
-            f"--data has {len(series.frame)} rows; the model needs the last {bundle.lookback} (its lookback). "
-            "Supply more recent history."
-        )
-    return series.frame.to_numpy()[-bundle.lookback :], series.frame[series.target].iloc[-RECENT_ROWS:]
+    for key in ids:
+        series = panel.series.get(key)
+        label = f"series {key!r} in --data" if key else "--data"
+        if series is None:
+            continue  # a series absent from --data is not forecast
+        if _base(series.frequency) != _base(meta["series"][key]["frequency"]):
+            raise DataError(
+                f"{label} is {describe_frequency(series.frequency)} but the model was trained on "
+                f"{describe_frequency(meta['series'][key]['frequency'])} data. Supply data at the training frequency."
+            )
+        if len(series.frame) < bundle.lookback:
+            raise DataError(
+                f"{label} has {len(series.frame)} rows; the model needs the last {bundle.lookback} (its lookback). "
+                "Supply more recent history."
+            )
+        out[key] = series.frame.to_numpy()[-bundle.lookback :], series.frame[series.target].iloc[-RECENT_ROWS:]
+    unknown = [key for key in panel.series if key not in meta["series"]]
+    if unknown:
+        raise DataError(f"--data holds series {unknown[0]!r}, which the model was not trained on. Remove it or retrain.")
+    if not out:
+        raise DataError("--data holds none of the series asked for. Check --id and the id column.")
+    return out
 
 
 def _base(frequency: str) -> str:

@@ -12,9 +12,10 @@ def training_summary(result, config) -> str:
     m = result.metrics
     stopped = "early stopping" if m["epochs_run"] < config.epochs else "epoch ceiling"
     baselines = ", ".join(f"{_NAMES[name]} {m[f'{name}_mae']:.4g}" for name in BASELINES)
+    of_series = f" of {m['series']} series" if m.get("series", 1) > 1 else ""
     lines = [
         f"trained {config.layers}x{config.units} {config.cell.value} ({m['parameters']:,} parameters) on "
-        f"{m['train_windows']} windows ({m['val_windows']} for validation) in {m['train_seconds']:.1f} s "
+        f"{m['train_windows']} windows ({m['val_windows']} for validation){of_series} in {m['train_seconds']:.1f} s "
         f"on {result.fitted.placement}",
         f"epochs run: {m['epochs_run']} of {config.epochs} ({stopped}); best epoch {m['best_epoch']}, "
         f"validation loss {m['best_val_loss']:.4g} (scaled MSE)",
@@ -42,14 +43,22 @@ def describe_bundle(bundle) -> str:
     config, metrics, source = meta["config"], meta.get("metrics", {}), meta.get("source", {})
     where = source.get("path") or f"ticker {source.get('ticker')} ({source.get('interval')})"
     features = f" with features {', '.join(meta['features'])}" if meta["features"] else ""
+    series = meta["series"]
+    if meta.get("id_col"):
+        names = ", ".join(list(series)[:5]) + (", ..." if len(series) > 5 else "")
+        shape = f"{len(series)} series by {meta['id_col']} ({names}) at frequency {meta['frequency']}"
+    else:
+        only = series[""]
+        shape = (f"{only['rows']} rows at frequency {only['frequency']}, "
+                 f"{only['first_timestamp']} to {only['last_timestamp']}")
     lines = [
         f"bundle:     {bundle.path} (format {meta['format_version']}, forecast {meta.get('forecast_version')})",
         f"created:    {meta.get('created')} with keras {meta.get('keras_version')} on {meta.get('backend')}",
         f"data:       {where}",
-        f"series:     {meta['target']}{features}, {meta.get('rows')} rows at frequency {meta['frequency']}, "
-        f"{meta.get('first_timestamp')} to {meta['last_timestamp']}",
+        f"series:     {meta['target']}{features}, {shape}",
         f"model:      {config['layers']}x{config['units']} {config['cell']}, lookback {config['lookback']}, "
-        f"horizon {config['horizon']}, dropout {config['dropout']}, seed {config['seed']}",
+        f"horizon {config['horizon']}, dropout {config['dropout']}, window norm {config.get('window_norm')}, "
+        f"loss {config.get('loss')}, seed {config['seed']}",
     ]
     if metrics:
         baselines = ", ".join(
@@ -69,10 +78,9 @@ def backtest_report(result) -> str:
     """The scores table, the error by step and interval coverage of one backtest."""
     scores = result.scores()
     best = min(scores, key=lambda method: scores[method]["mase"])
-    origins = ", ".join(fold.timestamps[0] for fold in result.folds)
     lines = [
-        f"backtest of {result.target}: {len(result.folds)} folds of {result.horizon} steps "
-        f"(origins {origins}); MASE season {result.season}",
+        f"backtest of {_subject(result)}: {len(result.folds) // len(result.ids)} folds of {result.horizon} steps "
+        f"({_origins(result)}); MASE season {result.season}",
         "",
         _row(["method", "MAE", "RMSE", "sMAPE %", "MAPE %", "MASE"], first=16),
     ]
@@ -106,10 +114,9 @@ def compare_report(results) -> str:
         rows.append((_NAMES[name], None, baseline_scores[name]))
     best = min(range(len(rows)), key=lambda i: rows[i][2]["mase"])
     first = results[0]
-    origins = ", ".join(fold.timestamps[0] for fold in first.folds)
     lines = [
-        f"compare on {first.target}: {len(first.folds)} folds of {first.horizon} steps (origins {origins}); "
-        f"MASE season {first.season}",
+        f"compare on {_subject(first)}: {len(first.folds) // len(first.ids)} folds of {first.horizon} steps "
+        f"({_origins(first)}); MASE season {first.season}",
         "",
         _row(["method", "params", "train s", "epochs", "val loss", "MAE", "MASE", "sMAPE %"], first=16),
     ]
@@ -123,6 +130,18 @@ def compare_report(results) -> str:
         lines.append(_row([*cells, score["mae"], score["mase"], score["smape"]], first=16))
     lines.append("* lowest MASE" + ("" if best < len(results) else ": no cell beats this baseline"))
     return "\n".join(lines)
+
+
+def _subject(result) -> str:
+    if len(result.ids) == 1:
+        return result.target
+    return f"{result.target} in {len(result.ids)} series (scores averaged over series)"
+
+
+def _origins(result) -> str:
+    first = [fold.timestamps[0] for fold in result.folds if fold.series == result.ids[0]]
+    label = "origins" if len(result.ids) == 1 else f"origins of {result.ids[0]}"
+    return f"{label} {', '.join(first)}"
 
 
 def _row(cells, first: int) -> str:

@@ -81,6 +81,27 @@ def scaler_from_dict(state: dict) -> MinMaxScaler:
     return scaler
 
 
+def scalers_to_dict(scalers: dict[str, MinMaxScaler], columns: list[str]) -> dict:
+    """One scaler per series, as JSON-ready data."""
+    return {
+        "kind": "minmax-per-series",
+        "columns": list(columns),
+        "series": {key: scaler_to_dict(scaler, columns) for key, scaler in scalers.items()},
+    }
+
+
+def scalers_from_dict(state: dict) -> dict[str, MinMaxScaler]:
+    """Rebuild the per-series scalers of `scalers_to_dict`.
+
+    Raises:
+        BundleError: the state is incomplete or inconsistent.
+    """
+    series = state.get("series")
+    if state.get("kind") != "minmax-per-series" or not isinstance(series, dict) or not series:
+        raise BundleError("the saved scaler is damaged (no per-series scalers). Retrain the model.")
+    return {key: scaler_from_dict(entry) for key, entry in series.items()}
+
+
 def _check_fitted(scaler: MinMaxScaler) -> None:
     if not hasattr(scaler, "scale_"):
         raise ValueError("the scaler is not fitted yet; call fit_scaler first.")

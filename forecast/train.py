@@ -18,10 +18,11 @@ from forecast.backend import import_keras
 from forecast.baselines import BASELINES, baseline_windows
 from forecast.bundle import RECENT_ROWS, check_destination, write_bundle
 from forecast.config import DataConfig, TrainConfig, config_to_dict
-from forecast.data import Series, format_timestamp, load_series
+from forecast.data import Panel, Series, format_timestamp, load_panel
+from forecast.errors import DataError
 from forecast.intervals import calibrate
 from forecast.metrics import season_length
-from forecast.scaling import fit_scaler, inverse_target, scaler_to_dict
+from forecast.scaling import fit_scaler, inverse_target, scalers_to_dict
 from forecast.windowing import Split, input_windows, plan_split, target_windows
 
 Log = Callable[[str], None]
@@ -29,11 +30,12 @@ Log = Callable[[str], None]
 
 @dataclasses.dataclass
 class Prepared:
-    """A series split and scaled, checked before Keras is imported."""
+    """Series split and scaled, each on its own, checked before Keras is imported."""
 
-    series: Series
-    split: Split
-    scaler: MinMaxScaler
+    panel: Panel
+    config: TrainConfig  # with the lookback resolved
+    splits: dict[str, Split]
+    scalers: dict[str, MinMaxScaler]
 
 
 @dataclasses.dataclass
@@ -45,7 +47,7 @@ class Fitted:
     placement: str  # the strategy's description
     metrics: dict
     history: dict[str, list[float]]  # per-epoch loss and val_loss
-    calibration: dict  # conformal half-widths, see forecast.intervals
+    calibration: dict  # conformal half-widths on the scaled target, see forecast.intervals
 
 
 @dataclasses.dataclass
@@ -83,67 +85,88 @@ def train(
     Raises:
         ForecastError: bad input, with the fix in its message.
     """
-    prepared = prepare(load_series(data_config, log), train_config)
+    prepared = prepare(load_panel(data_config, log), train_config)
     check_destination(model_dir)
-    fitted = fit(prepared, train_config, log=log, verbose=verbose)
-    metadata = _metadata(fitted, data_config, train_config)
-    scaler_state = scaler_to_dict(prepared.scaler, prepared.series.columns)
+    fitted = fit(prepared, log=log, verbose=verbose)
+    metadata = _metadata(fitted, data_config)
+    scaler_state = scalers_to_dict(prepared.scalers, prepared.panel.first.columns)
     bundle_dir = write_bundle(model_dir, fitted.model, scaler_state, metadata)
     return TrainResult(bundle_dir, fitted)
 
 
-def prepare(series: Series, train_config: TrainConfig) -> Prepared:
-    """Split the series' windows and fit the scaler on the training rows only (no Keras).
+def choose_lookback(season: int, horizon: int, shortest: int) -> int:
+    """The default lookback: two seasons or two horizons, whichever is longer, but no more than
+    the shortest series can spare after three horizons (so it still has windows to learn from)."""
+    wanted = max(2 * season, 2 * horizon, 8)
+    return max(1, min(wanted, max(horizon, shortest - 3 * horizon)))
+
+
+def prepare(panel: Panel, train_config: TrainConfig) -> Prepared:
+    """Split each series' windows and fit its scaler on its training rows only (no Keras).
 
     Raises:
-        DataError: too short for the windows, or a column constant in the training part.
+        DataError: a series too short for the windows, or with a column constant in its training part.
     """
-    split = plan_split(len(series.frame), train_config.lookback, train_config.horizon, train_config.val_fraction)
-    values = series.frame.to_numpy()  # (rows, columns); column 0 is the target
-    return Prepared(series, split, fit_scaler(values[: split.boundary], series.columns))
+    config = train_config
+    if config.lookback is None:
+        shortest = min(len(s.frame) for s in panel.series.values())
+        lookback = choose_lookback(season_length(panel.first.frequency), config.horizon, shortest)
+        config = dataclasses.replace(config, lookback=lookback)
+    splits, scalers = {}, {}
+    for key, series in panel.series.items():
+        try:
+            split = plan_split(len(series.frame), config.lookback, config.horizon, config.val_fraction)
+            values = series.frame.to_numpy()  # (rows, columns); column 0 is the target
+            splits[key], scalers[key] = split, fit_scaler(values[: split.boundary], series.columns)
+        except DataError as exc:
+            raise DataError(f"series {key!r}: {exc}" if key else str(exc)) from None
+    return Prepared(panel, config, splits, scalers)
 
 
-def fit(prepared: Prepared, train_config: TrainConfig, *, log: Log = lambda m: None, verbose: int = 0) -> Fitted:
-    """Build and train a model on prepared data, then score and calibrate it on validation."""
+def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> Fitted:
+    """Build and train one model on every prepared series, then score and calibrate it on validation."""
     keras = import_keras()
     from forecast.devices import choose_placement
     from forecast.model import build_model, compile_model
 
-    series, split, scaler = prepared.series, prepared.split, prepared.scaler
-    placement = choose_placement(train_config.strategy)
+    config = prepared.config
+    placement = choose_placement(config.strategy)
     log(f"strategy: {placement.description}")
-    _seed_everything(train_config.seed)
+    _seed_everything(config.seed)
 
-    scaled = scaler.transform(series.frame.to_numpy()).astype("float32")  # (rows, columns)
-    inputs = input_windows(scaled, split.lookback)  # (rows - lookback + 1, lookback, columns)
-    targets = target_windows(scaled[:, 0], split.lookback, split.horizon)  # (windows, horizon)
-    val_ids = np.arange(split.val_start, split.n_windows)
+    # All series end to end in one array; a window is kept only if it lies inside one series.
+    keys = list(prepared.panel.series)
+    arrays = [prepared.scalers[k].transform(prepared.panel.series[k].frame.to_numpy()) for k in keys]
+    offsets = np.cumsum([0] + [len(a) for a in arrays])[:-1]
+    scaled = np.concatenate(arrays).astype("float32")  # (rows of all series, columns)
+    inputs = input_windows(scaled, config.lookback)  # (rows - lookback + 1, lookback, columns)
+    targets = target_windows(scaled[:, 0], config.lookback, config.horizon)  # (windows, horizon)
+    splits = [prepared.splits[k] for k in keys]
+    train_ids = np.concatenate([o + np.arange(s.n_train) for o, s in zip(offsets, splits)])
+    val_ids = np.concatenate([o + np.arange(s.val_start, s.n_windows) for o, s in zip(offsets, splits)])
     batches = _window_batches(keras)
-    train_data = batches(inputs, targets, np.arange(split.n_train), train_config.batch_size, shuffle_seed=train_config.seed)
-    val_data = batches(inputs, targets, val_ids, train_config.batch_size)
+    train_data = batches(inputs, targets, train_ids, config.batch_size, shuffle_seed=config.seed)
+    val_data = batches(inputs, targets, val_ids, config.batch_size)
 
     started = time.perf_counter()
     with placement.scope():
-        model = build_model(train_config, n_features=len(series.columns))
-        compile_model(model, train_config)
+        model = build_model(config, n_features=scaled.shape[1])
+        compile_model(model, config)
         callbacks = [
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=train_config.patience, restore_best_weights=True),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
             # Halve the step when validation stalls, well before early stopping gives up.
             keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss", factor=0.5, patience=max(1, train_config.patience // 2), min_lr=1e-6
+                monitor="val_loss", factor=0.5, patience=max(1, config.patience // 2), min_lr=1e-6
             ),
         ]
-        fit_history = model.fit(
-            train_data, validation_data=val_data, epochs=train_config.epochs, callbacks=callbacks, verbose=verbose
-        )
+        fit_history = model.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
         train_seconds = time.perf_counter() - started
-        predicted = inverse_target(scaler, predict_windows(model, inputs[val_ids]))  # (val windows, horizon)
+        predicted = predict_windows(model, inputs[val_ids])  # (val windows, horizon), scaled
 
     history = {key: [float(v) for v in fit_history.history.get(key, [])] for key in ("loss", "val_loss")}
-    target = series.frame[series.target].to_numpy()
-    actual = target_windows(target, split.lookback, split.horizon)[split.val_start :]  # (val windows, horizon)
-    metrics = _metrics(series, split, target, actual, predicted, history, train_seconds, model)
-    return Fitted(model, prepared, placement.description, metrics, history, calibrate(actual, predicted))
+    metrics = _metrics(prepared, keys, predicted, history, train_seconds, model)
+    calibration = calibrate(targets[val_ids], predicted)
+    return Fitted(model, prepared, placement.description, metrics, history, calibration)
 
 
 def predict_windows(model, windows: np.ndarray, batch_size: int = 1024) -> np.ndarray:
@@ -195,30 +218,40 @@ def _window_batches(keras):
     return WindowBatches
 
 
-def _metrics(series, split, target, actual, predicted, history, train_seconds, model) -> dict:
-    """Validation MAE in the data's units, beside the baselines' on the same windows."""
-    ends = np.arange(split.val_start, split.n_windows) + split.lookback  # history seen by each val window
-    season = season_length(series.frequency)
-    baselines = {
-        f"{name}_mae": float(np.mean(np.abs(baseline_windows(name, target, ends, split.horizon, season) - actual)))
-        for name in BASELINES
-    }
+def _metrics(prepared: Prepared, keys, predicted, history, train_seconds, model) -> dict:
+    """Validation MAE in the data's units, beside the baselines' on the same windows (pooled over series)."""
+    config = prepared.config
+    season = season_length(prepared.panel.first.frequency)
+    errors = {"model": [], **{name: [] for name in BASELINES}}
+    row = 0
+    for key in keys:
+        series, split = prepared.panel.series[key], prepared.splits[key]
+        target = series.frame[series.target].to_numpy()
+        actual = target_windows(target, config.lookback, config.horizon)[split.val_start :]  # (val, horizon)
+        forecast = inverse_target(prepared.scalers[key], predicted[row : row + split.n_val])
+        row += split.n_val
+        errors["model"].append(np.abs(forecast - actual).ravel())
+        ends = np.arange(split.val_start, split.n_windows) + config.lookback  # rows seen by each window
+        for name in BASELINES:
+            errors[name].append(np.abs(baseline_windows(name, target, ends, config.horizon, season) - actual).ravel())
+    mean = {name: float(np.mean(np.concatenate(parts))) for name, parts in errors.items()}
     val_loss = history["val_loss"]
     return {
         "epochs_run": len(history["loss"]),
         "best_epoch": int(np.argmin(val_loss)) + 1 if val_loss else 0,
         "best_val_loss": min(val_loss) if val_loss else None,
-        "val_mae": float(np.mean(np.abs(predicted - actual))),
-        **baselines,
+        "val_mae": mean["model"],
+        **{f"{name}_mae": mean[name] for name in BASELINES},
         "season": season,
-        "train_windows": split.n_train,
-        "val_windows": split.n_val,
+        "series": len(keys),
+        "train_windows": int(sum(s.n_train for s in prepared.splits.values())),
+        "val_windows": int(sum(s.n_val for s in prepared.splits.values())),
         "parameters": int(model.count_params()),
         "train_seconds": round(train_seconds, 3),
     }
 
 
-def _metadata(fitted: Fitted, data_config: DataConfig, train_config: TrainConfig) -> dict:
+def _metadata(fitted: Fitted, data_config: DataConfig) -> dict:
     import keras
 
     try:
@@ -226,20 +259,36 @@ def _metadata(fitted: Fitted, data_config: DataConfig, train_config: TrainConfig
         tf_version = importlib.metadata.version("tensorflow")
     except importlib.metadata.PackageNotFoundError:
         tf_version = None
-    series, split = fitted.prepared.series, fitted.prepared.split
-    frame, stamp = series.frame, lambda t: format_timestamp(t, series.frequency)
-    recent = frame.iloc[-split.lookback :]
-    tail = frame[series.target].iloc[-max(split.lookback, RECENT_ROWS) :]
+    prepared = fitted.prepared
+    first = prepared.panel.first
     return {
         "forecast_version": __version__,
         "keras_version": keras.__version__,
         "tensorflow_version": tf_version,
         "backend": keras.backend.backend(),
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "source": series.source,
-        "time_col": series.time_col,
-        "target": series.target,
-        "features": list(series.features),
+        "source": first.source,
+        "id_col": prepared.panel.id_col,
+        "time_col": first.time_col,
+        "target": first.target,
+        "features": list(first.features),
+        "frequency": first.frequency,
+        "series": {key: _series_metadata(s, prepared.config.lookback) for key, s in prepared.panel.series.items()},
+        "data_config": config_to_dict(data_config),
+        "config": config_to_dict(prepared.config),
+        "seed": prepared.config.seed,
+        "strategy": fitted.placement,
+        "metrics": fitted.metrics,
+        "intervals": fitted.calibration,
+        "loss_history": fitted.history,
+    }
+
+
+def _series_metadata(series: Series, lookback: int) -> dict:
+    frame, stamp = series.frame, lambda t: format_timestamp(t, series.frequency)
+    recent = frame.iloc[-lookback:]
+    tail = frame[series.target].iloc[-max(lookback, RECENT_ROWS) :]
+    return {
         "frequency": series.frequency,
         "rows": len(frame),
         "first_timestamp": stamp(frame.index[0]),
@@ -248,11 +297,4 @@ def _metadata(fitted: Fitted, data_config: DataConfig, train_config: TrainConfig
         "history": {"timestamps": [stamp(t) for t in recent.index], "values": recent.to_numpy().tolist()},
         # A longer stretch of the target alone, drawn beside the forecast by `predict --plot`.
         "recent_target": {"timestamps": [stamp(t) for t in tail.index], "values": tail.tolist()},
-        "data_config": config_to_dict(data_config),
-        "config": config_to_dict(train_config),
-        "seed": train_config.seed,
-        "strategy": fitted.placement,
-        "metrics": fitted.metrics,
-        "intervals": fitted.calibration,
-        "loss_history": fitted.history,
     }

@@ -11,7 +11,7 @@ from forecast.bundle import FORMAT_VERSION, load_model, read_bundle, write_bundl
 from forecast.config import TrainConfig, config_to_dict
 from forecast.errors import BundleError
 from forecast.model import build_model
-from forecast.scaling import fit_scaler, scaler_to_dict
+from forecast.scaling import fit_scaler, scalers_to_dict
 
 CONFIG = TrainConfig(lookback=4, horizon=2, layers=2, units=3)
 
@@ -20,12 +20,15 @@ def make_parts(seed=0):
     keras.utils.set_random_seed(seed)
     model = build_model(CONFIG, n_features=1)
     scaler = fit_scaler(np.array([[0.0], [10.0]]), ["y"])
+    stamps = ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04"]
     metadata = {
-        "target": "y", "features": [], "frequency": "D", "time_col": "date", "last_timestamp": "2020-01-04",
-        "history": {"timestamps": ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04"], "values": [[1.0], [2.0], [3.0], [4.0]]},
+        "target": "y", "features": [], "frequency": "D", "time_col": "date", "id_col": None,
+        "series": {"": {"frequency": "D", "last_timestamp": stamps[-1],
+                        "history": {"timestamps": stamps, "values": [[1.0], [2.0], [3.0], [4.0]]},
+                        "recent_target": {"timestamps": stamps, "values": [1.0, 2.0, 3.0, 4.0]}}},
         "config": config_to_dict(CONFIG),
     }
-    return model, scaler_to_dict(scaler, ["y"]), metadata
+    return model, scalers_to_dict({"": scaler}, ["y"]), metadata
 
 
 @pytest.fixture
@@ -104,9 +107,10 @@ def damage_metadata(path, change):
         (lambda p: (p / "metadata.json").unlink(), "metadata.json is missing"),
         (lambda p: (p / "metadata.json").write_text("{truncated"), "metadata.json is not valid JSON"),
         (lambda p: (p / "metadata.json").write_text("[1, 2]"), "metadata.json is not a JSON object"),
-        (lambda p: damage_metadata(p, lambda m: m.update(format_version=99)), "has format version 99; this forecast reads version 1"),
+        (lambda p: damage_metadata(p, lambda m: m.update(format_version=99)), "has format version 99; this forecast reads version 2"),
         (lambda p: damage_metadata(p, lambda m: m.pop("config")), "metadata.json lacks config"),
         (lambda p: (p / "scaler.json").write_text("{}"), "the saved scaler is damaged"),
+        (lambda p: damage_metadata(p, lambda m: m["series"].update(other=m["series"][""])), "scalers and metadata name different series"),
         (lambda p: (p / "model.keras").unlink(), "model.keras is missing"),
     ],
 )

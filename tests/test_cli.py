@@ -92,7 +92,7 @@ def test_info_readable_and_json(monthly_bundle):
     assert "Passengers, 144 rows at frequency MS, 1949-01-01 to 1960-12-01" in result.stdout
     assert "lookback 12, horizon 12" in result.stdout
     meta = json.loads(invoke("info", "--model-dir", monthly_bundle, "--json").stdout)
-    assert meta["format_version"] == 1 and meta["target"] == "Passengers"
+    assert meta["format_version"] == 2 and meta["target"] == "Passengers"
 
 
 def test_ticker_training_through_the_cli(fake_yahoo, tmp_path):
@@ -100,7 +100,7 @@ def test_ticker_training_through_the_cli(fake_yahoo, tmp_path):
                     "--model-dir", tmp_path / "m", *TINY)
     assert result.exit_code == 0, result.stderr
     meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
-    assert meta["target"] == "Close" and meta["last_timestamp"] == "2024-12-30"
+    assert meta["target"] == "Close" and meta["series"][""]["last_timestamp"] == "2024-12-30"
 
 
 def write(tmp_path, name, content):
@@ -127,7 +127,7 @@ BAD_TRAIN = {
     "inf": (lambda d: [write(d, "i.csv", monthly(GOOD[:30] + ["inf"] + GOOD[31:]))], "infinite value"),
     "duplicated": (lambda d: [write(d, "d.csv", monthly(GOOD) + "2004-12,5\n")], "appears more than once"),
     "unsorted": (lambda d: [write(d, "u.csv", monthly(GOOD).replace("2000-02,101\n2000-03,102", "2000-03,102\n2000-02,101"))], "out of order"),
-    "too short": (lambda d: [write(d, "s.csv", monthly(GOOD[:30]))], "needs at least 50 rows; the series has 30"),
+    "too short": (lambda d: [write(d, "s.csv", monthly(GOOD[:30]))], "needs at least 38 rows; the series has 30"),
     "constant": (lambda d: [write(d, "c.csv", monthly([7] * 60))], "constant \\(7\\) in the training part"),
     "unknown ticker": (lambda d: ["--ticker", "ZZZZNOTREAL"], "returned no data for ticker 'ZZZZNOTREAL'"),
     "no network": (lambda d: ["--ticker", "OFFLINE"], "could not reach Yahoo Finance"),
@@ -246,8 +246,11 @@ def test_predict_levels_add_calibrated_bounds(monthly_bundle):
     assert list(frame.columns) == ["timestamp", "forecast", "lower_80", "upper_80", "lower_95", "upper_95"]
     assert (frame["lower_95"] <= frame["lower_80"]).all() and (frame["lower_80"] <= frame["forecast"]).all()
     assert (frame["forecast"] <= frame["upper_80"]).all() and (frame["upper_80"] <= frame["upper_95"]).all()
+    # Half-widths are calibrated on the scaled target: in passengers they are width / scale_.
     widths = json.loads((monthly_bundle / "metadata.json").read_text())["intervals"]["half_widths"]["80"]
-    assert (frame["upper_80"] - frame["forecast"]).tolist() == pytest.approx(widths, rel=1e-4)
+    scaler = json.loads((monthly_bundle / "scaler.json").read_text())["series"][""]
+    scale = 1 / (scaler["data_max_"][0] - scaler["data_min_"][0])
+    assert (frame["upper_80"] - frame["forecast"]).tolist() == pytest.approx([w / scale for w in widths], rel=1e-4)
 
 
 @pytest.mark.parametrize(

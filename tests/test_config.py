@@ -43,4 +43,4 @@ def test_target_cannot_also_be_a_feature():
 
 def test_config_to_dict_is_json_ready():
     as_dict = config_to_dict(TrainConfig(cell=Cell.gru))
-    assert as_dict["cell"] == "gru" and as_dict["strategy"] == "auto" and as_dict["lookback"] == 24
+    assert as_dict["cell"] == "gru" and as_dict["strategy"] == "auto" and as_dict["lookback"] is None

@@ -5,7 +5,7 @@ import pytest
 from conftest import SAMPLE
 from forecast.baselines import forecast_baseline
 from forecast.config import Cell, DataConfig, TrainConfig
-from forecast.data import load_series
+from forecast.data import load_panel
 from forecast.errors import ConfigError, DataError
 from forecast.evaluate import backtest, compare, plan_origins
 from forecast.metrics import mase_scale
@@ -14,7 +14,7 @@ TINY = TrainConfig(lookback=12, horizon=12, layers=2, units=4, epochs=2, batch_s
 
 
 def series(name="airline-passengers.csv"):
-    return load_series(DataConfig(path=str(SAMPLE / name)))
+    return load_panel(DataConfig(path=str(SAMPLE / name)))
 
 
 def test_origins_end_the_last_fold_at_the_last_row():
@@ -33,7 +33,7 @@ def test_airline_baselines_reproduce_the_published_check():
     scores = result.scores()
     assert result.folds[0].timestamps[0] == "1958-01-01" and result.season == 12
     assert scores["seasonal_naive"]["mape"] / 100 == pytest.approx(0.13189, abs=5e-6)
-    passengers = data.frame["Passengers"].to_numpy()
+    passengers = data.first.frame["Passengers"].to_numpy()
     naive = forecast_baseline("naive", passengers[:108], 36, 12)
     assert scores["naive"]["mae"] == pytest.approx(np.abs(passengers[108:] - naive).mean())
     assert scores["naive"]["mase"] == pytest.approx(np.abs(passengers[108:] - naive).mean() / mase_scale(passengers[:108], 12))
@@ -41,10 +41,8 @@ def test_airline_baselines_reproduce_the_published_check():
 
 def test_a_planted_future_spike_cannot_reach_an_earlier_fold():
     clean = series("monthly-car-sales.csv")
-    spiked_frame = clean.frame.copy()
-    spiked_frame.iloc[-1, 0] = 1e7  # the last month, inside the last fold's horizon only
-    spiked = load_series(DataConfig(path=str(SAMPLE / "monthly-car-sales.csv")))
-    spiked.frame = spiked_frame
+    spiked = series("monthly-car-sales.csv")
+    spiked.first.frame.iloc[-1, 0] = 1e7  # the last month, inside the last fold's horizon only
     config = TrainConfig(**{**TINY.__dict__, "horizon": 6})
     a = backtest(clean, config, folds=2, levels=(80,))
     b = backtest(spiked, config, folds=2, levels=(80,))

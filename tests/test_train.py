@@ -16,11 +16,13 @@ TINY = dict(lookback=6, horizon=3, layers=2, units=4, epochs=2, batch_size=16)
 def test_metadata_records_what_predict_needs(monthly_bundle):
     meta = json.loads((monthly_bundle / "metadata.json").read_text())
     assert meta["target"] == "Passengers" and meta["frequency"] == "MS" and meta["time_col"] == "Month"
-    assert meta["last_timestamp"] == "1960-12-01" and meta["backend"] == keras.backend.backend()
+    assert meta["id_col"] is None and list(meta["series"]) == [""]
+    series = meta["series"][""]
+    assert series["last_timestamp"] == "1960-12-01" and meta["backend"] == keras.backend.backend()
     assert meta["keras_version"] == keras.__version__ and meta["forecast_version"]
     assert meta["source"]["kind"] == "csv" and meta["source"]["path"].endswith("airline-passengers.csv")
-    assert meta["history"]["timestamps"][-1] == "1960-12-01" and len(meta["history"]["values"]) == 12
-    assert meta["history"]["values"][-1] == [432.0]
+    assert series["history"]["timestamps"][-1] == "1960-12-01" and len(series["history"]["values"]) == 12
+    assert series["history"]["values"][-1] == [432.0] and len(series["recent_target"]["values"]) == 120
     assert meta["config"]["lookback"] == 12 and meta["seed"] == 42
     assert set(meta["metrics"]) >= {"epochs_run", "best_val_loss", "val_mae", "naive_mae", "train_seconds"}
 
@@ -28,7 +30,7 @@ def test_metadata_records_what_predict_needs(monthly_bundle):
 def test_scaler_and_naive_baseline_use_the_right_rows(monthly_bundle):
     passengers = pd.read_csv(SAMPLE / "airline-passengers.csv")["Passengers"].to_numpy(dtype=float)
     split = plan_split(len(passengers), 12, 12, 0.2)
-    scaler = json.loads((monthly_bundle / "scaler.json").read_text())
+    scaler = json.loads((monthly_bundle / "scaler.json").read_text())["series"][""]
     assert scaler["data_min_"] == [passengers[: split.boundary].min()]
     assert scaler["data_max_"] == [passengers[: split.boundary].max()]  # not the whole series' 622
     assert passengers.max() > passengers[: split.boundary].max()
@@ -45,7 +47,7 @@ def test_a_future_spike_cannot_reach_the_scaler(tmp_path):
     path = tmp_path / "spiked.csv"
     frame.to_csv(path, index=False)
     train(DataConfig(path=str(path)), TrainConfig(**{**TINY, "epochs": 1}), str(tmp_path / "model"))
-    scaler = json.loads((tmp_path / "model" / "scaler.json").read_text())
+    scaler = json.loads((tmp_path / "model" / "scaler.json").read_text())["series"][""]
     assert scaler["data_max_"][0] < 1e6
 
 
