@@ -44,6 +44,7 @@ _TRAIN_HELP = {
     "epochs": "Most epochs to train; early stopping usually ends sooner.",
     "patience": "Epochs without a better validation loss before stopping.",
     "batch_size": "Windows per gradient step.",
+    "epoch_windows": "Training windows drawn at random for each epoch (all of them when there are fewer).",
     "seed": "Random seed: the same data, machine and seed give the same model.",
     "strategy": "Device strategy; auto picks TPU, workers, GPUs or CPU.",
 }

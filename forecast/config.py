@@ -98,18 +98,19 @@ class TrainConfig:
     layers: int = 2  # stacked recurrent layers
     units: int = 64  # units per recurrent layer
     dropout: float = 0.2  # dropout after each recurrent layer; 0 disables it
-    window_norm: WindowNorm = WindowNorm.none  # per-window normalisation inside the model
+    window_norm: WindowNorm = WindowNorm.revin  # per-window normalisation inside the model (see README)
     loss: Loss = Loss.mse  # training loss on the scaled target
     learning_rate: float = 1e-3  # Adam's initial step size
     clipnorm: float = 1.0  # gradient norm clip, against the exploding gradients of long sequences
     epochs: int = 100  # ceiling; early stopping usually ends training sooner
     patience: int = 10  # epochs without a better validation loss before stopping
     batch_size: int = 32  # windows per gradient step
+    epoch_windows: int = 20000  # training windows drawn at random per epoch, bounding an epoch's time
     seed: int = 42  # fixes initial weights, dropout masks and shuffling
     strategy: Strategy = Strategy.auto  # device placement
 
     def __post_init__(self) -> None:
-        for name in ("horizon", "layers", "units", "epochs", "batch_size"):
+        for name in ("horizon", "layers", "units", "epochs", "batch_size", "epoch_windows"):
             _require_positive_int(name, getattr(self, name))
         if self.lookback is not None:
             _require_positive_int("lookback", self.lookback)

@@ -145,8 +145,10 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
     train_ids = np.concatenate([o + np.arange(s.n_train) for o, s in zip(offsets, splits)])
     val_ids = np.concatenate([o + np.arange(s.val_start, s.n_windows) for o, s in zip(offsets, splits)])
     batches = _window_batches(keras)
-    train_data = batches(inputs, targets, train_ids, config.batch_size, shuffle_seed=config.seed)
-    val_data = batches(inputs, targets, val_ids, config.batch_size)
+    train_data = batches(inputs, targets, train_ids, config.batch_size, shuffle_seed=config.seed, draw=config.epoch_windows)
+    # Early stopping watches a fixed sample of the validation windows; the metrics use them all.
+    monitored = np.sort(np.random.default_rng(config.seed).permutation(val_ids)[: config.epoch_windows])
+    val_data = batches(inputs, targets, monitored, max(config.batch_size, 256))
 
     started = time.perf_counter()
     with placement.scope():
@@ -193,22 +195,26 @@ def _seed_everything(seed: int) -> None:
 
 def _window_batches(keras):
     class WindowBatches(keras.utils.PyDataset):
-        """Batches gathered from strided window views: only one batch is ever copied."""
+        """Batches gathered from strided window views: only one batch is ever copied.
 
-        def __init__(self, inputs, targets, ids, batch_size, shuffle_seed=None):
+        With `shuffle_seed`, each epoch visits the windows in a new random order and, when there
+        are more than `draw`, only the first `draw` of that order.
+        """
+
+        def __init__(self, inputs, targets, ids, batch_size, shuffle_seed=None, draw=None):
             super().__init__()
             self.inputs, self.targets = inputs, targets
             self.ids = np.array(ids)
             self.batch_size = batch_size
+            self.size = len(self.ids) if draw is None else min(draw, len(self.ids))
             self.rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
-            if self.rng is not None:
-                self.rng.shuffle(self.ids)
+            self.on_epoch_end()
 
         def __len__(self):
-            return math.ceil(len(self.ids) / self.batch_size)
+            return math.ceil(self.size / self.batch_size)
 
         def __getitem__(self, index):
-            ids = self.ids[index * self.batch_size : (index + 1) * self.batch_size]
+            ids = self.ids[index * self.batch_size : min((index + 1) * self.batch_size, self.size)]
             return self.inputs[ids], self.targets[ids]  # (batch, lookback, columns), (batch, horizon)
 
         def on_epoch_end(self):

@@ -1,0 +1,282 @@
+"""Accuracy of forecast's defaults on the standard protocols, beside the published numbers.
+
+Runs ../shared/docs/benchmarks.md's protocols on ../shared/datasets through the project's own
+train and predict code, prints check rows (naive baselines that must reproduce the published
+numbers exactly, proving the harness scores correctly), and with --readme writes the results
+table into README.md between the accuracy markers.
+
+    python bench/accuracy.py                 # everything (under an hour on 2 CPU cores)
+    python bench/accuracy.py --quick         # a subset in minutes: 40 M4 series, ETT at h=96
+    python bench/accuracy.py --only airline m4-weekly --readme
+
+Settings are forecast's defaults; the protocol fixes only what it must (the horizon, ETT's input
+length of 336 and its validation block). Nothing is tuned on test parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from wide_to_long import wide_to_long  # noqa: E402
+
+from forecast.baselines import forecast_baseline  # noqa: E402
+from forecast.config import DataConfig, TrainConfig  # noqa: E402
+from forecast.metrics import mase_scale, smape  # noqa: E402
+
+DATASETS = ROOT.parent / "shared" / "datasets"
+PUBLISHED = {  # ../shared/docs/benchmarks.md
+    "m4-hourly": {"Naive": (43.003, 11.608, 3.593), "Seasonal naive": (13.912, 1.193, 0.627), "Naive2": (18.383, 2.395, 1.000),
+                  "Theta": (18.138, 2.455, 1.006), "M4 RNN benchmark": (14.698, 3.048, 1.036), "ES-RNN (winner)": (9.328, 0.893, 0.440)},
+    "m4-weekly": {"Naive": (9.161, 2.777, 1.000), "Seasonal naive": (9.161, 2.777, 1.000), "Naive2": (9.161, 2.777, 1.000),
+                  "Theta": (9.093, 2.637, 0.971), "M4 RNN benchmark": (15.220, 5.132, 1.755), "ES-RNN (winner)": (7.817, 2.356, 0.851)},
+    "etth1": {"repeat last value": {96: (0.069, 0.203), 192: (0.092, 0.236), 336: (0.113, 0.265), 720: (0.129, 0.283)},
+              "NLinear": {96: (0.053, 0.177), 192: (0.069, 0.204), 336: (0.081, 0.226), 720: (0.080, 0.226)}},
+    "etth2": {"repeat last value": {96: (0.295, 0.423), 192: (0.337, 0.462), 336: (0.390, 0.502), 720: (0.437, 0.531)},
+              "NLinear": {96: (0.129, 0.278), 192: (0.169, 0.324), 336: (0.194, 0.355), 720: (0.225, 0.381)}},
+    "airline": {"seasonal naive": 0.13189, "SARIMA(0,1,1)(0,1,1)12": 0.081},
+}
+
+
+def naive2(history: np.ndarray, horizon: int, season: int) -> np.ndarray:
+    """M4's Naive2: naive on seasonally adjusted data when a lag-`season` autocorrelation test says seasonal."""
+    n = len(history)
+    if season > 1 and n >= 3 * season:
+        centred = history - history.mean()
+        acf = np.array([np.sum(centred[k:] * centred[:-k]) for k in range(1, season + 1)]) / np.sum(centred**2)
+        limit = 1.645 / np.sqrt(n) * np.sqrt(1 + 2 * np.sum(acf[: season - 1] ** 2))
+        if abs(acf[season - 1]) > limit:
+            index = _seasonal_index(history, season)
+            adjusted = history / index
+            future = np.resize(index[-season:], horizon)  # the last season's indices, repeated
+            return np.full(horizon, adjusted[-1]) * future
+    return np.full(horizon, float(history[-1]))
+
+
+def _seasonal_index(x: np.ndarray, m: int) -> np.ndarray:
+    """Classical multiplicative decomposition (R's decompose): the seasonal factor of every point."""
+    weights = np.r_[0.5, np.ones(m - 1), 0.5] / m if m % 2 == 0 else np.ones(m) / m
+    half = len(weights) // 2
+    trend = np.full(len(x), np.nan)
+    trend[half : len(x) - half] = np.convolve(x, weights, mode="valid")
+    ratio = x / trend
+    figure = np.array([np.nanmean(ratio[i::m]) for i in range(m)])
+    figure /= figure.mean()
+    return np.resize(figure, len(x))
+
+
+def run_m4(name: str, horizon: int, season: int, freq: str, quick: bool, workdir: Path) -> dict:
+    from forecast.predict import predict
+    from forecast.train import train
+
+    label = name.split("-")[1].capitalize()
+    trains = pd.read_csv(DATASETS / f"{label}-train.csv", index_col=0)
+    tests = pd.read_csv(DATASETS / f"{label}-test.csv", index_col=0)
+    if quick:
+        trains, tests = trains.iloc[:40], tests.iloc[:40]
+    long_path = workdir / f"{name}.csv"
+    wide_to_long(trains, freq).to_csv(long_path, index=False, float_format="%.10g")
+    started = time.perf_counter()
+    result = train(DataConfig(path=str(long_path), id_col="id"), TrainConfig(horizon=horizon), str(workdir / name))
+    seconds = time.perf_counter() - started
+    frame = predict(str(workdir / name)).frame
+    model = {key: group["forecast"].to_numpy() for key, group in frame.groupby("id")}
+
+    methods = {"forecast (this tool)": [], "Naive": [], "Seasonal naive": [], "Naive2": []}
+    scores = {method: ([], []) for method in methods}
+    for key, row in trains.iterrows():
+        history = row.dropna().to_numpy(dtype=float)
+        actual = tests.loc[key].dropna().to_numpy(dtype=float)
+        scale = mase_scale(history, season)
+        forecasts = {
+            "forecast (this tool)": model[str(key)],
+            "Naive": forecast_baseline("naive", history, horizon, season),
+            "Seasonal naive": forecast_baseline("seasonal_naive", history, horizon, season),
+            "Naive2": naive2(history, horizon, season),
+        }
+        for method, values in forecasts.items():
+            scores[method][0].append(smape(actual, values))
+            scores[method][1].append(float(np.mean(np.abs(actual - values)) / scale))
+    means = {method: (float(np.mean(s)), float(np.mean(m))) for method, (s, m) in scores.items()}
+    base = means["Naive2"]
+    rows = {method: (s, m, 0.5 * (s / base[0] + m / base[1])) for method, (s, m) in means.items()}
+    return {"rows": rows, "series": len(trains), "train_seconds": seconds, "epochs": result.metrics["epochs_run"],
+            "lookback": result.fitted.prepared.config.lookback}
+
+
+def run_ett(name: str, horizons: list[int], workdir: Path) -> dict:
+    from forecast.bundle import load_model, read_bundle
+    from forecast.predict import roll_forecast
+    from forecast.scaling import inverse_target
+    from forecast.train import train
+    from forecast.windowing import input_windows, target_windows
+
+    data = pd.read_csv(DATASETS / f"{name.upper().replace('ETTH', 'ETTh')}.csv").iloc[:14400]
+    ot = data["OT"].to_numpy(dtype=float)
+    mean, std = ot[:8640].mean(), ot[:8640].std()  # population std, ddof 0
+    lookback, out = 336, {}
+    for horizon in horizons:
+        # Train on rows [0, 11520); the protocol's validation block [8640, 11520) is the last windows.
+        windows = 11520 - lookback - horizon + 1
+        val_fraction = (windows - (8640 - lookback)) / windows
+        path = workdir / f"{name}.csv"
+        data.iloc[:11520][["date", "OT"]].to_csv(path, index=False)
+        started = time.perf_counter()
+        config = TrainConfig(lookback=lookback, horizon=horizon, val_fraction=val_fraction)
+        result = train(DataConfig(path=str(path), target="OT"), config, str(workdir / f"{name}-{horizon}"))
+        seconds = time.perf_counter() - started
+        bundle = read_bundle(workdir / f"{name}-{horizon}")
+        model, scaler = load_model(bundle), bundle.scalers[""]
+        # Every stride-1 test window: inputs may reach back `lookback` rows before row 11520.
+        span = ot[11520 - lookback :]
+        inputs = input_windows(span[:, None], lookback)[: 2880 - horizon + 1]
+        actual = target_windows(span, lookback, horizon)
+        scaled = np.concatenate([
+            roll_forecast(model, scaler.transform(inputs[i : i + 512].reshape(-1, 1)).reshape(-1, lookback, 1).astype("float32"), horizon)
+            for i in range(0, len(inputs), 512)
+        ])
+        forecast = inverse_target(scaler, scaled)
+        last = inputs[:, -1, 0][:, None]
+        z = lambda values: (values - mean) / std  # noqa: E731
+        out[horizon] = {
+            "forecast (this tool)": (float(np.mean((z(forecast) - z(actual)) ** 2)), float(np.mean(np.abs(z(forecast) - z(actual))))),
+            "repeat last value (check)": (float(np.mean((z(last) - z(actual)) ** 2)), float(np.mean(np.abs(z(last) - z(actual))))),
+            "train_seconds": seconds,
+            "epochs": result.metrics["epochs_run"],
+        }
+    return out
+
+
+def run_airline(workdir: Path) -> dict:
+    from forecast.predict import predict
+    from forecast.train import train
+
+    data = pd.read_csv(DATASETS / "airline-passengers.csv")
+    values = data["Passengers"].to_numpy(dtype=float)
+    path = workdir / "airline-108.csv"
+    data.iloc[:108].to_csv(path, index=False)
+    started = time.perf_counter()
+    result = train(DataConfig(path=str(path)), TrainConfig(), str(workdir / "airline"))
+    seconds = time.perf_counter() - started
+    forecast = predict(str(workdir / "airline"), horizon=36).frame["forecast"].to_numpy()
+    actual = values[108:]
+    mape = lambda f: float(np.mean(np.abs(actual - f) / actual))  # noqa: E731
+    return {
+        "forecast (this tool)": mape(forecast),
+        "seasonal naive (check)": mape(forecast_baseline("seasonal_naive", values[:108], 36, 12)),
+        "train_seconds": seconds,
+        "horizon": result.fitted.prepared.config.horizon,
+    }
+
+
+def table(results: dict, quick: bool) -> str:
+    """Markdown for the README: this tool's rows beside the check and published rows."""
+    import keras
+
+    from forecast import __version__
+
+    lines = [
+        f"Run {dt.date.today().isoformat()} with forecast {__version__}, Keras {keras.__version__} "
+        f"({keras.backend.backend()} backend), Python {platform.python_version()}, on {platform.machine()} "
+        f"with {os.cpu_count()} CPU cores{' — QUICK MODE (a subset)' if quick else ''}.",
+        "",
+    ]
+    for name in ("m4-hourly", "m4-weekly"):
+        if name not in results:
+            continue
+        r = results[name]
+        lines += [f"**M4 {name.split('-')[1].capitalize()}** ({r['series']} series, one global model, "
+                  f"lookback {r['lookback']}, {r['epochs']} epochs, {r['train_seconds']:.0f} s of training)", "",
+                  "| method | sMAPE | MASE | OWA |", "|---|---|---|---|"]
+        for method, (s, m, o) in r["rows"].items():
+            suffix = " (check, computed here)" if method != "forecast (this tool)" else ""
+            lines.append(f"| {method}{suffix} | {s:.3f} | {m:.3f} | {o:.3f} |")
+        for method, (s, m, o) in PUBLISHED[name].items():
+            lines.append(f"| {method} (published) | {s:.3f} | {m:.3f} | {o:.3f} |")
+        lines.append("")
+    for name in ("etth1", "etth2"):
+        if name not in results:
+            continue
+        r = results[name]
+        lines += [f"**{name.replace('etth', 'ETTh')}, univariate OT** (MSE / MAE on standardised values, input 336, "
+                  "every stride-1 test window, no batch dropped)", "",
+                  "| horizon | this tool | repeat last value (check) | repeat last value (published) | NLinear (published) | training |",
+                  "|---|---|---|---|---|---|"]
+        for horizon, row in sorted(r.items(), key=lambda item: int(item[0])):
+            mine, check = row["forecast (this tool)"], row["repeat last value (check)"]
+            pub_last = PUBLISHED[name]["repeat last value"][int(horizon)]
+            pub_nl = PUBLISHED[name]["NLinear"][int(horizon)]
+            lines.append(f"| {horizon} | {mine[0]:.3f} / {mine[1]:.3f} | {check[0]:.3f} / {check[1]:.3f} | "
+                         f"{pub_last[0]:.3f} / {pub_last[1]:.3f} | {pub_nl[0]:.3f} / {pub_nl[1]:.3f} | "
+                         f"{row['epochs']} epochs, {row['train_seconds']:.0f} s |")
+        lines.append("")
+    if "airline" in results:
+        r = results["airline"]
+        lines += ["**Airline passengers** (train on the first 108 months, forecast the last 36; MAPE)", "",
+                  "| method | MAPE |", "|---|---|",
+                  f"| forecast (this tool; horizon {r['horizon']}, fed back to 36) | {r['forecast (this tool)']:.4f} |",
+                  f"| seasonal naive (check) | {r['seasonal naive (check)']:.5f} |",
+                  f"| seasonal naive (published) | {PUBLISHED['airline']['seasonal naive']:.5f} |",
+                  f"| SARIMA(0,1,1)(0,1,1)12 on logs (published) | {PUBLISHED['airline']['SARIMA(0,1,1)(0,1,1)12']:.3f} |", ""]
+    return "\n".join(lines)
+
+
+def write_readme(text: str) -> None:
+    readme = ROOT / "README.md"
+    content = readme.read_text()
+    start, end = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
+    before, _, rest = content.partition(start)
+    _, _, after = rest.partition(end)
+    readme.write_text(f"{before}{start}\n{text}\n{end}{after}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a subset in minutes: 40 M4 series, ETT at horizon 96")
+    parser.add_argument("--only", nargs="+", choices=["m4-hourly", "m4-weekly", "etth1", "etth2", "airline"],
+                        help="run only these protocols")
+    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument("--json", help="also write the raw results to this file")
+    args = parser.parse_args()
+    if not DATASETS.is_dir():
+        sys.exit(f"error: {DATASETS} is missing; put the shared datasets beside the checkout.")
+    chosen = args.only or ["airline", "m4-weekly", "m4-hourly", "etth1", "etth2"]
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        for name in chosen:
+            started = time.perf_counter()
+            if name == "airline":
+                results[name] = run_airline(workdir)
+            elif name == "m4-hourly":
+                results[name] = run_m4(name, 48, 24, "h", args.quick, workdir)
+            elif name == "m4-weekly":
+                results[name] = run_m4(name, 13, 1, "W-MON", args.quick, workdir)
+            else:
+                results[name] = run_ett(name, [96] if args.quick else [96, 192, 336, 720], workdir)
+            print(f"{name}: done in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+    text = table(results, args.quick)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+    if args.readme:
+        write_readme(text)
+
+
+if __name__ == "__main__":
+    main()
