@@ -270,10 +270,10 @@ def main() -> None:
             else:
                 results[name] = run_ett(name, [96] if args.quick else [96, 192, 336, 720], workdir)
             print(f"{name}: done in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+            if args.json:  # keep what is finished even if a later protocol is interrupted
+                Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     text = table(results, args.quick)
     print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     if args.readme:
         write_readme(text)
 

@@ -78,3 +78,19 @@ def test_a_crash_during_training_leaves_the_previous_bundle(monthly_bundle, tmp_
         train(DataConfig(path=str(SAMPLE / "airline-passengers.csv")), TrainConfig(**TINY), str(target))
     assert snapshot(target) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_each_epoch_draws_a_fresh_sample_of_windows():
+    from forecast.train import _window_batches
+    from forecast.windowing import input_windows, target_windows
+
+    series = np.arange(40.0)
+    inputs, targets = input_windows(series[:, None], 5), target_windows(series, 5, 2)
+    batches = _window_batches(keras)(inputs, targets, np.arange(30), batch_size=4, shuffle_seed=0, draw=10)
+    assert len(batches) == 3 and [len(batches[i][0]) for i in range(3)] == [4, 4, 2]
+    first = np.concatenate([batches[i][0][:, 0, 0] for i in range(3)])
+    batches.on_epoch_end()
+    second = np.concatenate([batches[i][0][:, 0, 0] for i in range(3)])
+    assert len(set(first)) == 10 and set(first) != set(second)  # ten distinct windows, a new ten next epoch
+    x, y = batches[0]
+    np.testing.assert_array_equal(y[:, 0], x[:, -1, 0] + 1)  # each target follows its own window
