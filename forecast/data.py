@@ -85,7 +85,8 @@ def load_panel(config: DataConfig, log: Log = lambda message: None) -> Panel:
         except DataError as exc:
             raise DataError(f"series {key!r}: {exc}") from None
     first = next(iter(series))
-    other = next((name for name in series if _kind(series[name].frequency) != _kind(series[first].frequency)), None)
+    kind = frequency_kind(series[first].frequency)
+    other = next((name for name in series if frequency_kind(series[name].frequency) != kind), None)
     if other is not None:
         raise DataError(
             f"series {first!r} is {describe_frequency(series[first].frequency)} but {other!r} is "
@@ -95,7 +96,8 @@ def load_panel(config: DataConfig, log: Log = lambda message: None) -> Panel:
     return Panel(series, config.id_col)
 
 
-def _kind(frequency: str) -> str:
+def frequency_kind(frequency: str) -> str:
+    """The kind of step of a frequency, without its anchor or multiple: "W-SUN" -> "W", "15min" -> "min"."""
     return pd.tseries.frequencies.to_offset(frequency).rule_code.split("-")[0]
 
 
@@ -413,16 +415,14 @@ def _regularise(values: pd.DataFrame, frequency: str, fill: Fill | None, log: Lo
 
 def describe_frequency(frequency: str) -> str:
     """A word for a pandas frequency alias: "MS" -> "monthly"."""
-    offset = pd.tseries.frequencies.to_offset(frequency)
-    name = offset.rule_code.split("-")[0]
     words = {
         "min": "minutely", "h": "hourly", "D": "daily", "B": "business-day", "W": "weekly",
         "MS": "monthly", "ME": "monthly", "M": "monthly", "QS": "quarterly", "QE": "quarterly",
         "Q": "quarterly", "YS": "yearly", "YE": "yearly", "Y": "yearly", "s": "secondly",
     }
-    base = "".join(ch for ch in name if not ch.isdigit())
-    word = words.get(base, frequency)
-    return word if offset.n == 1 else f"{frequency}"
+    if pd.tseries.frequencies.to_offset(frequency).n != 1:
+        return frequency  # "15min", "2h": the alias says it best
+    return words.get(frequency_kind(frequency), frequency)
 
 
 def format_timestamp(stamp: pd.Timestamp, frequency: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from forecast.data import frequency_kind
 from forecast.errors import DataError
 
 # Seasonal period by the kind of step: a day of hours, a week of days, a year of weeks, months, quarters.
@@ -14,8 +15,7 @@ _SEASONS = {"h": 24, "D": 7, "B": 5, "W": 52, "MS": 12, "ME": 12, "M": 12, "QS":
 def season_length(frequency: str) -> int:
     """The seasonal period used by seasonal naive and MASE for a pandas frequency (1 if none)."""
     offset = pd.tseries.frequencies.to_offset(frequency)
-    base = offset.rule_code.split("-")[0]
-    period = _SEASONS.get(base, 1)
+    period = _SEASONS.get(frequency_kind(frequency), 1)
     if offset.n == 1:
         return period
     # "2h" has 12 steps a day; a multiple that does not divide the season has none.

@@ -10,7 +10,7 @@ import pandas as pd
 
 from forecast.bundle import RECENT_ROWS, Bundle, load_model, read_bundle
 from forecast.config import DataConfig, Fill
-from forecast.data import describe_frequency, format_timestamp, load_panel
+from forecast.data import describe_frequency, format_timestamp, frequency_kind, load_panel
 from forecast.errors import ConfigError, DataError
 from forecast.intervals import interval_bounds
 from forecast.scaling import inverse_target
@@ -149,7 +149,8 @@ def _histories(bundle: Bundle, ids: list[str], data_path: str | None, log: Log) 
         label = f"series {key!r} in --data" if key else "--data"
         if series is None:
             continue  # a series absent from --data is not forecast
-        if _base(series.frequency) != _base(meta["series"][key]["frequency"]):
+        # "W-SUN" and "W-MON" are both weekly: compare the kind of step, not its anchor.
+        if frequency_kind(series.frequency) != frequency_kind(meta["series"][key]["frequency"]):
             raise DataError(
                 f"{label} is {describe_frequency(series.frequency)} but the model was trained on "
                 f"{describe_frequency(meta['series'][key]['frequency'])} data. Supply data at the training frequency."
@@ -167,7 +168,3 @@ def _histories(bundle: Bundle, ids: list[str], data_path: str | None, log: Log) 
         raise DataError("--data holds none of the series asked for. Check --id and the id column.")
     return out
 
-
-def _base(frequency: str) -> str:
-    # "W-SUN" and "W-MON" are both weekly; compare the kind of step, not its anchor.
-    return pd.tseries.frequencies.to_offset(frequency).rule_code.split("-")[0]
