@@ -130,12 +130,12 @@ def run_ett(name: str, horizons: list[int], workdir: Path) -> dict:
     ot = data["OT"].to_numpy(dtype=float)
     mean, std = ot[:8640].mean(), ot[:8640].std()  # population std, ddof 0
     lookback, out = 336, {}
+    path = workdir / f"{name}.csv"
+    data.iloc[:11520][["date", "OT"]].to_csv(path, index=False)
     for horizon in horizons:
         # Train on rows [0, 11520); the protocol's validation block [8640, 11520) is the last windows.
         windows = 11520 - lookback - horizon + 1
         val_fraction = (windows - (8640 - lookback)) / windows
-        path = workdir / f"{name}.csv"
-        data.iloc[:11520][["date", "OT"]].to_csv(path, index=False)
         started = time.perf_counter()
         config = TrainConfig(lookback=lookback, horizon=horizon, val_fraction=val_fraction)
         result = train(DataConfig(path=str(path), target="OT"), config, str(workdir / f"{name}-{horizon}"))

@@ -15,7 +15,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from forecast import __version__
-from forecast.config import Cell, DataConfig, Fill, OutputFormat, Strategy, TrainConfig
+from forecast.config import Cell, DataConfig, Fill, OutputFormat, TrainConfig
 from forecast.errors import ForecastError
 
 app = typer.Typer(

@@ -1,6 +1,5 @@
 import struct
 
-import pytest
 
 from conftest import SAMPLE, TINY, invoke
 

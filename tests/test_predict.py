@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import SAMPLE, TINY, invoke
+from conftest import SAMPLE
 from forecast.errors import ConfigError, DataError
 from forecast.predict import predict
 from forecast.windowing import plan_split
