@@ -38,6 +38,8 @@ _TRAIN_HELP = {
     "units": "Units in each recurrent layer.",
     "dropout": "Dropout after each recurrent layer, in [0, 1).",
     "window_norm": "Normalise each window inside the model: none, last (subtract its last value) or revin (its mean and std).",
+    "ensemble": "Members trained side by side from different initial weights; the forecast is their mean.",
+    "ensemble_cells": "Cells of the ensemble's members: same (all --cell) or mixed (LSTM and GRU in turn).",
     "loss": "Training loss: mse, mae or huber.",
     "learning_rate": "Adam's initial learning rate.",
     "clipnorm": "Clip each gradient to this norm.",

@@ -17,6 +17,13 @@ class Cell(str, enum.Enum):
     rnn = "rnn"  # SimpleRNN, kept as the baseline the LSTM/GRU literature compares against
 
 
+class EnsembleCells(str, enum.Enum):
+    """Which cell each member of an ensemble uses."""
+
+    same = "same"  # every member is a --cell stack, from its own initial weights
+    mixed = "mixed"  # LSTM and GRU members in turn
+
+
 class Fill(str, enum.Enum):
     """How gaps and missing values are repaired when the user allows it."""
 
@@ -99,6 +106,8 @@ class TrainConfig:
     units: int = 64  # units per recurrent layer
     dropout: float = 0.2  # dropout after each recurrent layer; 0 disables it
     window_norm: WindowNorm = WindowNorm.revin  # per-window normalisation inside the model (see README)
+    ensemble: int = 1  # stacks trained side by side from different initial weights, forecasts averaged
+    ensemble_cells: EnsembleCells = EnsembleCells.same  # all --cell, or LSTM and GRU in turn
     loss: Loss = Loss.mse  # training loss on the scaled target
     learning_rate: float = 1e-3  # Adam's initial step size
     clipnorm: float = 1.0  # gradient norm clip, against the exploding gradients of long sequences
@@ -110,7 +119,7 @@ class TrainConfig:
     strategy: Strategy = Strategy.auto  # device placement
 
     def __post_init__(self) -> None:
-        for name in ("horizon", "layers", "units", "epochs", "batch_size", "epoch_windows"):
+        for name in ("horizon", "layers", "units", "ensemble", "epochs", "batch_size", "epoch_windows"):
             _require_positive_int(name, getattr(self, name))
         if self.lookback is not None:
             _require_positive_int("lookback", self.lookback)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from forecast.config import Cell, Loss, TrainConfig, WindowNorm
+from forecast.config import Cell, EnsembleCells, Loss, TrainConfig, WindowNorm
 
 _LAYERS = {Cell.lstm: keras.layers.LSTM, Cell.gru: keras.layers.GRU, Cell.rnn: keras.layers.SimpleRNN}
-_LOSSES = {Loss.mse: "mse", Loss.mae: "mae", Loss.huber: "huber"}
+_LOSSES = {Loss.mse: keras.losses.mean_squared_error, Loss.mae: keras.losses.mean_absolute_error, Loss.huber: keras.losses.huber}
 
 
 @keras.saving.register_keras_serializable(package="forecast")
@@ -56,34 +56,75 @@ def build_model(config: TrainConfig, n_features: int) -> keras.Model:
     """Stack `config.layers` recurrent layers of `config.cell` and a Dense head of `horizon` outputs.
 
     Layers keep Keras's defaults (tanh, sigmoid gates, no recurrent_dropout, no unroll) so that
-    LSTM and GRU stay eligible for the fused cuDNN kernels on a GPU.
+    LSTM and GRU stay eligible for the fused cuDNN kernels on a GPU. With `config.ensemble` above
+    one, that many such stacks read the same normalised window side by side and an `ensemble`
+    layer averages their forecasts; `training_view` exposes the members so each learns on its own.
 
     Args:
-        config: the shape of the network (lookback, horizon, cell, layers, units, dropout, window_norm).
+        config: the shape of the network (lookback, horizon, cell, layers, units, dropout,
+            window_norm, ensemble, ensemble_cells).
         n_features: input columns per step, the target included.
 
     Returns:
         An uncompiled model mapping (batch, lookback, n_features) to (batch, horizon).
     """
-    layer = _LAYERS[Cell(config.cell)]
     norm = WindowNorm(config.window_norm)
     inputs = keras.Input(shape=(config.lookback, n_features), name="window")
-    x = inputs
+    x, shift, scale = inputs, None, None
     if norm is not WindowNorm.none:
         x, shift, scale = WindowNormalization(norm.value, name="window_norm")(x)
-    for i in range(config.layers):
-        last = i == config.layers - 1
-        # Only the last layer collapses the sequence; the ones below feed it every step.
-        x = layer(config.units, return_sequences=not last, name=f"{config.cell.value}_{i + 1}")(x)
-        if config.dropout > 0:
-            x = keras.layers.Dropout(config.dropout, name=f"dropout_{i + 1}")(x)
-    outputs = keras.layers.Dense(config.horizon, name="forecast")(x)  # (batch, horizon)
-    if norm is not WindowNorm.none:
-        outputs = DenormalizeForecast(name="denormalize")(outputs, shift, scale)
-    return keras.Model(inputs, outputs, name=f"stacked_{config.cell.value}")
+    cells = member_cells(config)
+    forecasts = []
+    for member, cell in enumerate(cells, start=1):
+        prefix = f"m{member}_" if len(cells) > 1 else ""
+        y = x
+        for i in range(config.layers):
+            last = i == config.layers - 1
+            # Only the last layer collapses the sequence; the ones below feed it every step.
+            y = _LAYERS[cell](config.units, return_sequences=not last, name=f"{prefix}{cell.value}_{i + 1}")(y)
+            if config.dropout > 0:
+                y = keras.layers.Dropout(config.dropout, name=f"{prefix}dropout_{i + 1}")(y)
+        y = keras.layers.Dense(config.horizon, name=f"{prefix}forecast")(y)  # (batch, horizon)
+        if norm is not WindowNorm.none:
+            y = DenormalizeForecast(name=f"{prefix}denormalize")(y, shift, scale)
+        forecasts.append(y)
+    outputs = forecasts[0] if len(forecasts) == 1 else keras.layers.Average(name="ensemble")(forecasts)
+    name = f"stacked_{config.cell.value}" if len(cells) == 1 else f"ensemble_{len(cells)}"
+    return keras.Model(inputs, outputs, name=name)
+
+
+def member_cells(config: TrainConfig) -> list[Cell]:
+    """The cell of each ensemble member: all `config.cell`, or LSTM and GRU in turn."""
+    if EnsembleCells(config.ensemble_cells) is EnsembleCells.mixed:
+        return [(Cell.lstm, Cell.gru)[i % 2] for i in range(config.ensemble)]
+    return [Cell(config.cell)] * config.ensemble
+
+
+def training_view(model: keras.Model) -> keras.Model:
+    """The model to fit: `model` itself, or for an ensemble the same layers with every member's
+    forecast stacked as (batch, members, horizon), so each member is fitted to the target on its own
+    (fitting the average would train one wide model, not an ensemble of independent ones)."""
+    try:
+        members = model.get_layer("ensemble").input
+    except ValueError:
+        return model
+    horizon = members[0].shape[-1]
+    stacked = keras.layers.Concatenate(axis=1)([keras.layers.Reshape((1, horizon))(m) for m in members])
+    return keras.Model(model.input, stacked, name=f"{model.name}_members")
 
 
 def compile_model(model: keras.Model, config: TrainConfig) -> None:
     """Adam with gradient clipping and the configured loss on the scaled target, MAE reported beside it."""
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm)
-    model.compile(optimizer=optimizer, loss=_LOSSES[Loss(config.loss)], metrics=["mae"])
+    loss, mae = _LOSSES[Loss(config.loss)], keras.losses.mean_absolute_error
+    if len(model.output.shape) == 3:  # ensemble members (batch, members, horizon) against (batch, horizon)
+        loss, mae = _per_member(loss), _per_member(mae)
+    model.compile(optimizer=optimizer, loss=loss, metrics=[mae])
+
+
+def _per_member(function):
+    def per_member(y_true, y_pred):
+        return function(ops.expand_dims(y_true, 1), y_pred)
+
+    per_member.__name__ = function.__name__
+    return per_member

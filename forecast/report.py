@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from forecast.baselines import BASELINES
+from forecast.config import config_to_dict
 
 _NAMES = {"naive": "naive", "seasonal_naive": "seasonal naive", "drift": "drift"}
 
@@ -14,16 +15,26 @@ def training_summary(result, config) -> str:
     baselines = ", ".join(f"{_NAMES[name]} {m[f'{name}_mae']:.4g}" for name in BASELINES)
     of_series = f" of {m['series']} series" if m.get("series", 1) > 1 else ""
     lines = [
-        f"trained {config.layers}x{config.units} {config.cell.value} ({m['parameters']:,} parameters) on "
+        f"trained {_network(config_to_dict(config))} ({m['parameters']:,} parameters) on "
         f"{m['train_windows']} windows ({m['val_windows']} for validation){of_series} in {m['train_seconds']:.1f} s "
         f"on {result.fitted.placement}",
         f"epochs run: {m['epochs_run']} of {config.epochs} ({stopped}); best epoch {m['best_epoch']}, "
-        f"validation loss {m['best_val_loss']:.4g} (scaled MSE)",
+        f"validation loss {m['best_val_loss']:.4g} (scaled {config.loss.value.upper()})",
         f"validation MAE: {m['val_mae']:.4g} (baselines on the same windows: {baselines})",
         _verdict(m),
         f"bundle: {result.bundle_dir}",
     ]
     return "\n".join(lines)
+
+
+def _network(config: dict) -> str:
+    """The network in words, from a config as saved in a bundle (bundles before ensembles have none)."""
+    stack = f"{config['layers']}x{config['units']}"
+    members = config.get("ensemble", 1)
+    if members == 1:
+        return f"{stack} {config['cell']}"
+    cells = "LSTM and GRU in turn" if config.get("ensemble_cells") == "mixed" else config["cell"]
+    return f"ensemble of {members} {stack} stacks ({cells})"
 
 
 def _verdict(m: dict) -> str:
@@ -56,7 +67,7 @@ def describe_bundle(bundle) -> str:
         f"created:    {meta.get('created')} with keras {meta.get('keras_version')} on {meta.get('backend')}",
         f"data:       {where}",
         f"series:     {meta['target']}{features}, {shape}",
-        f"model:      {config['layers']}x{config['units']} {config['cell']}, lookback {config['lookback']}, "
+        f"model:      {_network(config)}, lookback {config['lookback']}, "
         f"horizon {config['horizon']}, dropout {config['dropout']}, window norm {config.get('window_norm')}, "
         f"loss {config.get('loss')}, seed {config['seed']}",
     ]

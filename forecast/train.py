@@ -127,7 +127,7 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
     """Build and train one model on every prepared series, then score and calibrate it on validation."""
     keras = import_keras()
     from forecast.devices import choose_placement
-    from forecast.model import build_model, compile_model
+    from forecast.model import build_model, compile_model, training_view
 
     config = prepared.config
     placement = choose_placement(config.strategy)
@@ -153,7 +153,8 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
     started = time.perf_counter()
     with placement.scope():
         model = build_model(config, n_features=scaled.shape[1])
-        compile_model(model, config)
+        fitted = training_view(model)  # the members of an ensemble, each fitted on its own
+        compile_model(fitted, config)
         callbacks = [
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
             # Halve the step when validation stalls, well before early stopping gives up.
@@ -161,7 +162,7 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
                 monitor="val_loss", factor=0.5, patience=max(1, config.patience // 2), min_lr=1e-6
             ),
         ]
-        fit_history = model.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
+        fit_history = fitted.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
         train_seconds = time.perf_counter() - started
         predicted = predict_windows(model, inputs[val_ids])  # (val windows, horizon), scaled
 

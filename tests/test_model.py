@@ -2,8 +2,8 @@ import keras
 import numpy as np
 import pytest
 
-from forecast.config import Cell, TrainConfig
-from forecast.model import build_model, compile_model
+from forecast.config import Cell, EnsembleCells, TrainConfig
+from forecast.model import build_model, compile_model, member_cells, training_view
 
 
 @pytest.mark.parametrize("cell,layer_type", [(Cell.lstm, keras.layers.LSTM), (Cell.gru, keras.layers.GRU), (Cell.rnn, keras.layers.SimpleRNN)])
@@ -45,7 +45,7 @@ def test_compiled_with_clipped_adam_and_mse():
     assert isinstance(model.optimizer, keras.optimizers.Adam)
     assert model.optimizer.clipnorm == 0.5
     assert np.isclose(float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)), 0.01)
-    assert model.loss == "mse"
+    assert model.loss is keras.losses.mean_squared_error
 
 
 def test_forward_pass_shape():
@@ -53,3 +53,39 @@ def test_forward_pass_shape():
     model = build_model(config, n_features=2)
     out = model(np.zeros((6, 5, 2), dtype="float32"))
     assert tuple(out.shape) == (6, 3)
+
+
+def test_a_single_stack_is_its_own_training_view():
+    model = build_model(TrainConfig(layers=1, units=2, lookback=4, horizon=2), n_features=1)
+    assert training_view(model) is model
+
+
+@pytest.mark.parametrize("kind, cells", [
+    (EnsembleCells.same, [Cell.gru] * 3),
+    (EnsembleCells.mixed, [Cell.lstm, Cell.gru, Cell.lstm]),
+])
+def test_ensemble_members_and_their_cells(kind, cells):
+    config = TrainConfig(layers=2, units=3, lookback=5, horizon=2, cell=Cell.gru, ensemble=3, ensemble_cells=kind)
+    assert member_cells(config) == cells
+    model = build_model(config, n_features=1)
+    recurrent = [layer for layer in model.layers if isinstance(layer, keras.layers.RNN)]
+    assert len(recurrent) == 6
+    assert [type(layer).__name__.lower() for layer in recurrent if layer.name.endswith("_2")] == [c.value for c in cells]
+
+
+def test_ensemble_forecast_is_the_mean_of_members_fitted_on_their_own():
+    config = TrainConfig(layers=1, units=3, lookback=5, horizon=2, ensemble=3, window_norm="last")
+    model = build_model(config, n_features=1)
+    members = training_view(model)
+    x = np.random.default_rng(0).random((4, 5, 1)).astype("float32")
+    each = keras.ops.convert_to_numpy(members(x))
+    assert each.shape == (4, 3, 2)
+    assert not np.allclose(each[:, 0], each[:, 1])  # different initial weights
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)), each.mean(axis=1), rtol=1e-6)
+
+    compile_model(members, config)
+    y = np.random.default_rng(1).random((4, 2)).astype("float32")
+    loss = members.evaluate(x, y, verbose=0, return_dict=True)["loss"]
+    # The loss is every member's own MSE, averaged: not the MSE of the averaged forecast.
+    np.testing.assert_allclose(loss, np.mean((each - y[:, None, :]) ** 2), rtol=1e-5)
+    assert not np.isclose(loss, np.mean((each.mean(axis=1) - y) ** 2), rtol=1e-3)

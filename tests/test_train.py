@@ -63,6 +63,22 @@ def test_same_seed_same_model(tmp_path):
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
+def test_an_ensemble_saves_as_one_model_and_loads_in_safe_mode(tmp_path):
+    from forecast.bundle import load_model, read_bundle
+    from forecast.predict import predict
+
+    config = TrainConfig(**TINY, ensemble=2, ensemble_cells="mixed")
+    result = train(DataConfig(path=str(SAMPLE / "monthly-car-sales.csv")), config, str(tmp_path / "m"))
+    bundle = read_bundle(tmp_path / "m")
+    assert bundle.metadata["config"]["ensemble"] == 2
+    loaded = load_model(bundle)
+    assert {layer.name for layer in loaded.layers} >= {"m1_lstm_1", "m2_gru_1", "ensemble"}
+    window = np.random.default_rng(0).random((3, 6, 1)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(window)),
+                               keras.ops.convert_to_numpy(result.fitted.model(window)), rtol=1e-6)
+    assert len(predict(str(tmp_path / "m")).frame) == 3
+
+
 def test_a_crash_during_training_leaves_the_previous_bundle(monthly_bundle, tmp_path, monkeypatch):
     import shutil
 
