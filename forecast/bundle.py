@@ -1,8 +1,8 @@
-"""Write and read the model bundle: one directory, replaced atomically, with no pickle in it.
+"""Write and read a model bundle: one directory of three files, with no pickle in it.
 
-Layout::
+A bundle is one version in the model store (see forecast.store). Layout::
 
-    model/
+    versions/20261123T021500Z-3f9a/
       model.keras     the Keras model (weights and architecture; loads with safe_mode)
       scaler.json     the fitted MinMax scaler as numbers
       metadata.json   format version, versions, data source, columns, frequency, per series the
@@ -14,8 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -57,50 +55,32 @@ class Bundle:
         return list(self.metadata["series"])
 
 
-def check_destination(model_dir: str | os.PathLike) -> Path:
-    """Refuse, before any training, a model directory that could not be written or replaced.
-
-    Raises:
-        BundleError: the path is a file, a directory holding something other than a bundle,
-            or its parent cannot be written.
-    """
-    path = Path(model_dir).absolute()
-    if path.exists() and not path.is_dir():
-        raise BundleError(f"--model-dir {str(path)!r} is a file, not a directory. Choose another path.")
-    if path.is_dir() and any(path.iterdir()) and not (path / METADATA_FILE).exists():
-        raise BundleError(
-            f"--model-dir {str(path)!r} holds files that are not a forecast bundle; they would be replaced. "
-            "Choose an empty or new directory."
-        )
-    parent = _existing_parent(path)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise BundleError(f"cannot write to {str(parent)!r} (permission denied). Choose another --model-dir.")
-    return path
-
-
-def write_bundle(model_dir: str | os.PathLike, model, scaler_state: dict, metadata: dict) -> Path:
-    """Write a complete bundle beside `model_dir`, then move it into place.
-
-    Until the final rename the previous bundle stays untouched, so a crash while saving
-    leaves it as it was.
+def save_bundle(directory: str | os.PathLike, model, scaler_state: dict, metadata: dict) -> Path:
+    """Write a bundle's three files into `directory` (an empty one the model store staged) and
+    flush them to disk, so that the rename that publishes the directory publishes complete files.
 
     Returns:
         The bundle's absolute path.
     """
-    path = check_destination(model_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.partial-", dir=path.parent))
-    try:
-        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's 0700 would hide the bundle from other users
-        model.save(staging / MODEL_FILE)
-        _write_json(staging / SCALER_FILE, scaler_state)
-        _write_json(staging / METADATA_FILE, {"format_version": FORMAT_VERSION, **metadata})
-        _fsync_dir(staging)
-        _replace_dir(staging, path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    path = Path(directory).absolute()
+    model.save(path / MODEL_FILE)
+    _write_json(path / SCALER_FILE, scaler_state)
+    _write_json(path / METADATA_FILE, {"format_version": FORMAT_VERSION, **metadata})
+    for child in path.iterdir():
+        with open(child, "rb") as handle:
+            os.fsync(handle.fileno())
     return path
+
+
+def open_bundle(model_dir: str | os.PathLike, version: str | None = None) -> Bundle:
+    """Read the current version of the model directory, or `version`.
+
+    Raises:
+        BundleError: nothing trained there, no such version, or a damaged bundle.
+    """
+    from forecast.store import Store
+
+    return read_bundle(Store(model_dir).resolve(version))
 
 
 def read_bundle(model_dir: str | os.PathLike) -> Bundle:
@@ -164,22 +144,6 @@ def load_model(bundle: Bundle):
     return model
 
 
-def _replace_dir(staging: Path, path: Path) -> None:
-    """Put `staging` at `path`, keeping the old bundle until the new one is in place."""
-    if not path.exists():
-        os.rename(staging, path)
-        return
-    retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
-    os.rename(path, retired / path.name)
-    try:
-        os.rename(staging, path)
-    except BaseException:
-        os.rename(retired / path.name, path)  # put the previous bundle back
-        raise
-    finally:
-        shutil.rmtree(retired, ignore_errors=True)
-
-
 def _write_json(path: Path, data: dict) -> None:
     with open(path, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=2, allow_nan=False)
@@ -201,23 +165,3 @@ def _read_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise BundleError(f"bundle {str(path.parent)!r} is damaged: {path.name} is not a JSON object. Retrain the model.")
     return data
-
-
-def _fsync_dir(path: Path) -> None:
-    for child in path.iterdir():
-        if child.is_file():
-            with open(child, "rb") as handle:
-                os.fsync(handle.fileno())
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _existing_parent(path: Path) -> Path:
-    for candidate in (path, *path.parents):
-        if candidate.exists():
-            return candidate
-    return Path("/")

@@ -6,7 +6,9 @@ import dataclasses
 import functools
 import inspect
 import json
+import logging
 import os
+import signal
 import sys
 import tempfile
 import typing
@@ -14,19 +16,28 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from forecast import __version__
-from forecast.config import Cell, DataConfig, Fill, OutputFormat, TrainConfig
+from forecast import __version__, logs
+from forecast.config import Cell, DataConfig, Fill, LogFormat, OutputFormat, Promote, TrainConfig, config_to_dict
 from forecast.errors import ForecastError
+
+EXIT_CODES = """Exit codes: 0 success; 1 unexpected error (one log line, the traceback with --verbose);
+2 bad input or options; 3 data source unavailable (download failed, empty or rate limited);
+75 busy (another run holds the model directory past --lock-timeout); 130 interrupted (Ctrl-C);
+143 stopped by SIGTERM. A stopped or failed run never changes the current model."""
 
 app = typer.Typer(
     name="forecast",
     help="Train stacked LSTM/GRU models on a time series (a CSV file or a ticker) and forecast from them.",
+    epilog=EXIT_CODES,
     add_completion=False,
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
 )
 _state = {"verbose": False}
+models_app = typer.Typer(help="List the model directory's versions, pick the current one, prune old ones.",
+                         no_args_is_help=True, rich_markup_mode=None)
+app.add_typer(models_app, name="models")
 
 # Help for every TrainConfig field; commands that train get them all through @training_options.
 _TRAIN_HELP = {
@@ -63,7 +74,9 @@ _DATA_PARAMETERS = [
     ("fill", Optional[Fill], None, typer.Option(help="Repair gaps, duplicates and missing values instead of refusing them.")),
 ]
 
-ModelDir = Annotated[str, typer.Option(envvar="FORECAST_MODEL_DIR", help="Bundle directory.")]
+ModelDir = Annotated[str, typer.Option(envvar="FORECAST_MODEL_DIR", help="Model directory: its versions and which one is current.")]
+Version = Annotated[Optional[str], typer.Option("--version", help="Use this version instead of the current one (see `forecast models list`).", show_default=False)]
+LockTimeout = Annotated[float, typer.Option(help="Seconds to wait while another run holds the model directory; then exit 75.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notes; errors and results only.")]
 Plot = Annotated[Optional[str], typer.Option(help="Also draw a PNG plot to this file.", show_default=False)]
 Output = Annotated[Optional[str], typer.Option(help="Write here instead of standard output.", show_default=False)]
@@ -127,6 +140,8 @@ def main(
     ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show tracebacks and TensorFlow's logs.")] = False,
+    log_format: Annotated[LogFormat, typer.Option(envvar="FORECAST_LOG_FORMAT", help="Log lines as text or json (one object per line).")] = LogFormat.text,
+    log_file: Annotated[Optional[str], typer.Option(envvar="FORECAST_LOG_FILE", help="Append log lines to this file; errors still go to stderr.", show_default=False)] = None,
 ) -> None:
     if version:
         typer.echo(f"forecast {__version__}")
@@ -135,32 +150,80 @@ def main(
         typer.echo(ctx.get_help())
         raise typer.Exit()
     _state["verbose"] = verbose
+    try:
+        logs.configure(log_format.value, log_file)
+    except OSError as exc:
+        typer.echo(f"error: cannot open --log-file {log_file!r} ({exc.strerror}). Check the path and permissions.", err=True)
+        raise typer.Exit(2) from None
     if not verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
+
+
+def _load_config_file(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
+    """Make a --config file's options the defaults of this command (the command line still wins)."""
+    if value:
+        from forecast.settings import read_config
+
+        allowed = {p.name for p in ctx.command.params} - {"config", "print_config"}
+        try:
+            options = read_config(value, allowed)
+        except ForecastError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        ctx.default_map = {**(ctx.default_map or {}), **options}
+    return value
 
 
 @app.command()
 @data_options
 @training_options
-def train(data_config, train_config, model_dir: ModelDir = "model", plot: Plot = None, quiet: Quiet = False) -> None:
-    """Train a model on DATA (or --ticker) and save it as a bundle in --model-dir."""
+def train(
+    data_config,
+    train_config,
+    model_dir: ModelDir = "model",
+    promote: Annotated[Promote, typer.Option(help="When the new version becomes current: if-better scores it and the current one on the same recent windows; always takes it unless it loses to naive where the current one wins.")] = Promote.if_better,
+    lock_timeout: LockTimeout = 300.0,
+    config: Annotated[Optional[str], typer.Option(help="TOML file of train options (keys are the long option names); the command line wins.", is_eager=True, callback=_load_config_file, show_default=False)] = None,
+    print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved options as TOML and exit without training.")] = False,
+    plot: Plot = None,
+    quiet: Quiet = False,
+) -> None:
+    """Train a model on DATA (or --ticker) and add it to --model-dir as a new version."""
 
     def run() -> None:
-        data, config = data_config(), train_config()
+        log = logs.start("train", quiet)
+        data, options = data_config(), train_config()
+        resolved = _resolved_options(data, options, model_dir=model_dir, promote=promote, lock_timeout=lock_timeout)
+        if print_config:
+            from forecast.settings import to_toml
+
+            typer.echo(to_toml(resolved), nl=False)
+            return
+        if lock_timeout < 0:
+            raise ForecastError(f"--lock-timeout must be 0 or more seconds. Received: {lock_timeout:g}.")
         _check_file_destination(plot, "--plot")
         from forecast.report import training_summary
         from forecast.train import train as train_model
 
-        progress = 0 if quiet else (1 if sys.stdout.isatty() else 2)
-        result = train_model(data, config, model_dir, log=_notes(quiet), verbose=progress)
-        typer.echo(training_summary(result, config))
+        progress = (0 if quiet else 1) if sys.stdout.isatty() else 2  # a bar at a terminal, log lines elsewhere
+        result = train_model(data, options, model_dir, promote=promote, lock_timeout=lock_timeout,
+                             log=log.info, verbose=progress, saved_config=resolved)
+        typer.echo(training_summary(result, options))
         if plot:
             from forecast.plots import plot_loss
 
             plot_loss(result.fitted.history, result.metrics["best_epoch"], plot)
-            _notes(quiet)(f"wrote the loss plot to {plot}")
+            log.info(f"wrote the loss plot to {plot}")
 
     _run(run)
+
+
+def _resolved_options(data: DataConfig, options: TrainConfig, **extra) -> dict:
+    """Every train option as it will be used, keyed like the command line and --config files."""
+    data_options = config_to_dict(data)
+    path = data_options.pop("path")
+    return {"data": path, **data_options, **config_to_dict(options),
+            **{k: (v.value if hasattr(v, "value") else v) for k, v in extra.items()}}
 
 
 @app.command()
@@ -172,17 +235,20 @@ def predict(
     id: Annotated[Optional[List[str]], typer.Option("--id", help="Forecast only this series of a several-series model; repeat for several.", show_default=False)] = None,
     output: Output = None,
     format: Annotated[Optional[OutputFormat], typer.Option(help="csv or json (default: from --output's extension, else csv).", show_default=False)] = None,
+    version: Version = None,
     plot: Plot = None,
     quiet: Quiet = False,
 ) -> None:
-    """Forecast the next --horizon steps from a trained bundle."""
+    """Forecast the next --horizon steps from the current model (or --version)."""
 
     def run() -> None:
+        log = logs.start("predict", quiet)
         _check_file_destination(output, "--output")
         _check_file_destination(plot, "--plot")
         from forecast.predict import predict as forecast_steps
 
-        result = forecast_steps(model_dir, horizon=horizon, data_path=data, levels=level or (), ids=id or (), log=_notes(quiet))
+        result = forecast_steps(model_dir, horizon=horizon, data_path=data, levels=level or (), ids=id or (),
+                                version=version, log=log.info, warn=log.warning)
         if plot and len(result.recent) > 1:
             raise ForecastError(f"--plot draws one series; this forecast has {len(result.recent)}. Pick one with --id.")
         chosen = format or (OutputFormat.json if output and output.lower().endswith(".json") else OutputFormat.csv)
@@ -190,13 +256,13 @@ def predict(
             text = result.frame.to_csv(index=False, float_format="%.6g")
         else:
             text = json.dumps({"forecasts": result.frame.to_dict(orient="records")}, indent=2) + "\n"
-        _emit(text, output, quiet, f"wrote {len(result.frame)} forecasts to {output}")
+        _emit(text, output, log, f"wrote {len(result.frame)} forecasts to {output}")
         if plot:
             from forecast.plots import plot_forecast
 
             (recent,) = result.recent.values()
             plot_forecast(recent, result.frame, result.target, plot)
-            _notes(quiet)(f"wrote the forecast plot to {plot}")
+            log.info(f"wrote the forecast plot to {plot}")
 
     _run(run)
 
@@ -205,14 +271,16 @@ def predict(
 def info(
     model_dir: ModelDir = "model",
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole metadata as JSON.")] = False,
+    version: Version = None,
 ) -> None:
-    """Describe the bundle in --model-dir: data, frequency, configuration and metrics."""
+    """Describe the current model (or --version): data, frequency, configuration and metrics."""
 
     def run() -> None:
-        from forecast.bundle import read_bundle
+        logs.start("info", quiet=False)
+        from forecast.bundle import open_bundle
         from forecast.report import describe_bundle
 
-        bundle = read_bundle(model_dir)
+        bundle = open_bundle(model_dir, version)
         typer.echo(json.dumps(bundle.metadata, indent=2) if as_json else describe_bundle(bundle))
 
     _run(run)
@@ -236,6 +304,7 @@ def evaluate(
     """Backtest from several origins: the model against naive, seasonal naive and drift."""
 
     def run() -> None:
+        log = logs.start("evaluate", quiet)
         data, config = data_config(), train_config()
         _check_file_destination(output, "--output")
         _check_file_destination(plot, "--plot")
@@ -243,16 +312,16 @@ def evaluate(
         from forecast.evaluate import backtest
         from forecast.report import backtest_report
 
-        panel = load_panel(data, _notes(quiet))
+        panel = load_panel(data, log.info)
         result = backtest(panel, config, folds=folds, step=step, season=season,
-                          levels=level or (80, 95), log=_notes(quiet))
+                          levels=level or (80, 95), log=log.info)
         text = json.dumps(result.to_dict(), indent=2) + "\n" if as_json or _is_json(output) else backtest_report(result) + "\n"
-        _emit(text, output, quiet, f"wrote the backtest to {output}")
+        _emit(text, output, log, f"wrote the backtest to {output}")
         if plot:
             from forecast.plots import plot_backtest
 
             plot_backtest(result, plot)
-            _notes(quiet)(f"wrote the backtest plot to {plot}")
+            log.info(f"wrote the backtest plot to {plot}")
 
     _run(run)
 
@@ -274,6 +343,7 @@ def compare(
     """Backtest several cells on the same origins and tabulate them beside the baselines."""
 
     def run() -> None:
+        log = logs.start("compare", quiet)
         data, config = data_config(), train_config()
         chosen = _parse_cells(cells)
         _check_file_destination(output, "--output")
@@ -281,39 +351,114 @@ def compare(
         from forecast.evaluate import compare as compare_cells
         from forecast.report import compare_report
 
-        panel = load_panel(data, _notes(quiet))
-        results = compare_cells(panel, config, chosen, folds=folds, step=step, season=season, log=_notes(quiet))
+        panel = load_panel(data, log.info)
+        results = compare_cells(panel, config, chosen, folds=folds, step=step, season=season, log=log.info)
         if as_json or _is_json(output):
             text = json.dumps({"runs": [result.to_dict() for result in results]}, indent=2) + "\n"
         else:
             text = compare_report(results) + "\n"
-        _emit(text, output, quiet, f"wrote the comparison to {output}")
+        _emit(text, output, log, f"wrote the comparison to {output}")
 
     _run(run)
 
 
+@models_app.command("list")
+def models_list(
+    model_dir: ModelDir = "model",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Every version, oldest first: created, data range, validation metrics, which is current."""
+
+    def run() -> None:
+        logs.start("models list", quiet=False)
+        from forecast.report import versions_table, versions_to_dicts
+        from forecast.store import Store
+
+        rows = versions_to_dicts(Store(model_dir))
+        typer.echo(json.dumps({"versions": rows}, indent=2) if as_json else versions_table(rows))
+
+    _run(run)
+
+
+@models_app.command("use")
+def models_use(
+    version_id: Annotated[str, typer.Argument(metavar="VERSION", help="The version to make current.", show_default=False)],
+    model_dir: ModelDir = "model",
+    lock_timeout: LockTimeout = 300.0,
+) -> None:
+    """Make VERSION current: roll back to an earlier model or forward to a candidate."""
+
+    def run() -> None:
+        log = logs.start("models use", quiet=False)
+        from forecast.bundle import read_bundle
+        from forecast.store import Store
+
+        store = Store(model_dir)
+        read_bundle(store.resolve(version_id))  # refuse a damaged version before pointing at it
+        with store.lock(lock_timeout, log.info):
+            previous = store.current_id()
+            store.set_current(version_id)
+        log.info(f"version {version_id} is now current (was {previous})")
+
+    _run(run)
+
+
+@models_app.command("prune")
+def models_prune(
+    keep: Annotated[int, typer.Option(help="Newest versions to keep; the current one is kept as well.")],
+    model_dir: ModelDir = "model",
+    lock_timeout: LockTimeout = 300.0,
+) -> None:
+    """Delete all but the newest --keep versions, never the current one."""
+
+    def run() -> None:
+        log = logs.start("models prune", quiet=False)
+        from forecast.store import Store
+
+        if keep < 1:
+            raise ForecastError(f"--keep must be at least 1. Received: {keep}.")
+        store = Store(model_dir)
+        store.resolve()  # refuses a directory with no models
+        with store.lock(lock_timeout, log.info):
+            removed = store.prune(keep)
+        log.info(f"removed {len(removed)} version(s)" + (f": {', '.join(removed)}" if removed else ""))
+
+    _run(run)
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (cron's timeout, systemd, kill): unwind like Ctrl-C, cleaning up on the way."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
 def _run(body) -> None:
-    """Run a command body, turning failures into one line on stderr and an exit code."""
+    """Run a command body, turning failures into one log line and an exit code."""
+    logger = logging.getLogger(logs.LOGGER)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         body()
     except ForecastError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        logger.error(str(exc))
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        typer.echo("error: interrupted; nothing was replaced.", err=True)
+        logger.error("interrupted (Ctrl-C); the current model is unchanged.")
         raise typer.Exit(130) from None
+    except Terminated:
+        logger.error("stopped by SIGTERM; the current model is unchanged.")
+        raise typer.Exit(143) from None
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:
         if _state["verbose"]:
             raise
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        typer.echo(f"error: unexpected {type(exc).__name__}: {detail} (rerun with --verbose for the traceback)", err=True)
+        logger.error(f"unexpected {type(exc).__name__}: {detail} (rerun with --verbose for the traceback)")
         raise typer.Exit(1) from None
-
-
-def _notes(quiet: bool):
-    return (lambda message: None) if quiet else (lambda message: typer.echo(message, err=True))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _parse_cells(text: str) -> list[Cell]:
@@ -339,7 +484,7 @@ def _check_file_destination(path: str | None, flag: str) -> None:
         raise ForecastError(f"{flag} {path!r} is a directory. Name a file.")
 
 
-def _emit(text: str, output: str | None, quiet: bool, note: str) -> None:
+def _emit(text: str, output: str | None, log, note: str) -> None:
     """Print `text`, or write it to `output` atomically."""
     if output is None:
         typer.echo(text, nl=False)
@@ -352,4 +497,4 @@ def _emit(text: str, output: str | None, quiet: bool, note: str) -> None:
         os.replace(staging, output)
     except OSError as exc:
         raise ForecastError(f"cannot write --output {output!r} ({exc.strerror}). Choose another path.") from None
-    _notes(quiet)(note)
+    log.info(note)

@@ -56,6 +56,18 @@ class Loss(str, enum.Enum):
     huber = "huber"
 
 
+class Promote(str, enum.Enum):
+    """When a newly trained version becomes current."""
+
+    if_better = "if-better"  # only when it scores at least as well as the current one on recent windows
+    always = "always"  # whenever training completes (never one that loses to naive over one that beats it)
+
+
+class LogFormat(str, enum.Enum):
+    text = "text"
+    json = "json"
+
+
 class OutputFormat(str, enum.Enum):
     csv = "csv"
     json = "json"

@@ -58,7 +58,9 @@ def load_panel(config: DataConfig, log: Log = lambda message: None) -> Panel:
         DataError: a file, a series or the set of series cannot be used as given.
     """
     if config.id_col is None:
-        return Panel({"": load_series(config, log)}, None)
+        panel = Panel({"": load_series(config, log)}, None)
+        _log_read(panel, log)
+        return panel
     if config.ticker is not None:
         raise DataError("--id-col needs a CSV file of several series; a --ticker is one series. Drop --id-col.")
     raw = read_csv(config.path)
@@ -92,8 +94,22 @@ def load_panel(config: DataConfig, log: Log = lambda message: None) -> Panel:
             f"series {first!r} is {describe_frequency(series[first].frequency)} but {other!r} is "
             f"{describe_frequency(series[other].frequency)}; one model needs one frequency. Split the file by frequency."
         )
-    log(f"{len(series)} series by {config.id_col}")
-    return Panel(series, config.id_col)
+    panel = Panel(series, config.id_col)
+    _log_read(panel, log)
+    return panel
+
+
+def _log_read(panel: Panel, log: Log) -> None:
+    """One line saying what was read: source, rows, dates and frequency."""
+    source = panel.first.source
+    where = source.get("path") or f"ticker {source.get('ticker')} ({source.get('interval')} bars)"
+    frames = [s.frame for s in panel.series.values()]
+    first = min(f.index[0] for f in frames)
+    last = max(f.index[-1] for f in frames)
+    stamp = lambda t: format_timestamp(t, panel.first.frequency)  # noqa: E731
+    of = f" in {len(frames)} series by {panel.id_col}" if panel.id_col else ""
+    log(f"read {where}: {sum(len(f) for f in frames)} rows{of}, {stamp(first)} to {stamp(last)}, "
+        f"{describe_frequency(panel.first.frequency)}")
 
 
 def frequency_kind(frequency: str) -> str:

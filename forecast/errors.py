@@ -21,8 +21,22 @@ class DataError(ForecastError):
     """Input data that cannot be used as given: unreadable, missing columns, gaps, too short."""
 
 
-class TickerError(ForecastError):
-    """A ticker download that returned nothing usable (unknown symbol, no network)."""
+class SourceError(ForecastError):
+    """The data source is unavailable: a download failed, came back empty or was rate limited.
+
+    A retry later may succeed, so it has its own exit code."""
+
+    exit_code = 3
+
+
+class TickerError(SourceError):
+    """A ticker download that returned nothing usable (unknown symbol, no network, rate limit)."""
+
+
+class BusyError(ForecastError):
+    """Another run holds the model directory's lock; exit 75 is EX_TEMPFAIL (try again later)."""
+
+    exit_code = 75
 
 
 class BundleError(ForecastError):

@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from forecast.bundle import RECENT_ROWS, Bundle, load_model, read_bundle
+from forecast.bundle import RECENT_ROWS, Bundle, load_model, open_bundle
 from forecast.config import DataConfig, Fill
 from forecast.data import describe_frequency, format_timestamp, frequency_kind, load_panel
 from forecast.errors import ConfigError, DataError
@@ -16,6 +16,7 @@ from forecast.intervals import interval_bounds
 from forecast.scaling import inverse_target
 
 Log = Callable[[str], None]
+STALE_PERIODS = 3  # steps between the newest data point and today before predict warns
 
 
 @dataclasses.dataclass
@@ -34,19 +35,24 @@ def predict(
     data_path: str | None = None,
     levels: Sequence[int] = (),
     ids: Sequence[str] = (),
+    version: str | None = None,
     log: Log = lambda message: None,
+    warn: Log = lambda message: None,
+    now: pd.Timestamp | None = None,
 ) -> Prediction:
     """Forecast `horizon` steps after the end of the training data, or of `data_path`.
 
     Up to the trained horizon the model's direct output is sliced; beyond it, a univariate
     model is fed its own forecasts block by block. Each level in `levels` adds a conformal
     prediction interval calibrated at training time. A model of several series forecasts each
-    of `ids`, or all of them.
+    of `ids`, or all of them. The current version of `model_dir` answers unless `version` names
+    another; `warn` hears when the newest data point is stale (older than `STALE_PERIODS` steps
+    before `now`).
 
     Raises:
         ForecastError: a missing or damaged bundle, unusable data, horizon, level or id.
     """
-    bundle = read_bundle(model_dir)
+    bundle = open_bundle(model_dir, version)
     horizon = bundle.horizon if horizon is None else horizon
     if not isinstance(horizon, int) or horizon < 1:
         raise ConfigError(f"--horizon must be a whole number of at least 1. Received: {horizon}.")
@@ -86,7 +92,25 @@ def predict(
             frame.insert(0, "id", key)
         frames.append(frame)
     recent = {key: history for key, (_, history) in histories.items()}
+    of = f" of {len(histories)} series" if len(histories) > 1 else ""
+    log(f"forecast {horizon} steps{of} with {bundle.path}")
+    _warn_if_stale(histories, bundle, now, warn)
     return Prediction(pd.concat(frames, ignore_index=True), recent, bundle.metadata["target"])
+
+
+def _warn_if_stale(histories: dict, bundle: Bundle, now: pd.Timestamp | None, warn: Log) -> None:
+    """Warn when a forecast starts from data several steps older than today: it forecasts the past."""
+    now = pd.Timestamp.now() if now is None else now
+    for key, (_, recent) in histories.items():
+        frequency = bundle.metadata["series"][key]["frequency"]
+        newest = recent.index[-1]
+        if newest + STALE_PERIODS * pd.tseries.frequencies.to_offset(frequency) < now:
+            name = f"series {key}: " if key else ""
+            warn(
+                f"{name}the newest data point is {format_timestamp(newest, frequency)}, more than {STALE_PERIODS} "
+                f"steps before today ({now:%Y-%m-%d}); the forecast starts after it. Retrain on fresh data, or pass --data."
+            )
+            return
 
 
 def roll_forecast(model, windows: np.ndarray, horizon: int) -> np.ndarray:

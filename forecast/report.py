@@ -22,7 +22,8 @@ def training_summary(result, config) -> str:
         f"validation loss {m['best_val_loss']:.4g} (scaled {config.loss.value.upper()})",
         f"validation MAE: {m['val_mae']:.4g} (baselines on the same windows: {baselines})",
         _verdict(m),
-        f"bundle: {result.bundle_dir}",
+        f"version: {result.version_id} ({'current' if result.verdict.promote else 'candidate, not current'}) "
+        f"in {result.bundle_dir.parent.parent}",
     ]
     return "\n".join(lines)
 
@@ -167,3 +168,53 @@ def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.3e}"
     return str(value)
+
+
+def versions_to_dicts(store) -> list[dict]:
+    """One row per version of a model store, oldest first, from each bundle's metadata."""
+    from forecast.bundle import read_bundle
+    from forecast.errors import ForecastError
+
+    rows = []
+    for version in store.list():
+        row = {"id": version.id, "current": version.current, "path": str(version.path)}
+        try:
+            meta = read_bundle(version.path).metadata
+        except ForecastError as exc:
+            rows.append({**row, "error": str(exc)})
+            continue
+        series = list(meta["series"].values())
+        metrics, promotion = meta.get("metrics", {}), meta.get("promotion", {})
+        rows.append({
+            **row,
+            "created": meta.get("created"),
+            "data_from": min(s["first_timestamp"] for s in series),
+            "data_to": max(s["last_timestamp"] for s in series),
+            "series": len(series),
+            "val_mae": metrics.get("val_mae"),
+            "naive_mae": metrics.get("naive_mae"),
+            "promoted": promotion.get("promoted"),
+            "promotion": promotion.get("reason"),
+        })
+    return rows
+
+
+def versions_table(rows: list[dict]) -> str:
+    """An aligned table of versions, the current one starred."""
+    if not rows:
+        return "no versions yet: train one with `forecast train`."
+    table = [["", "version", "created", "data", "val MAE", "naive MAE", "status"]]
+    for row in rows:
+        if "error" in row:
+            table.append(["", row["id"], "-", "-", "-", "-", "damaged"])
+            continue
+        status = "current" if row["current"] else ("candidate" if row["promoted"] is False else "")
+        table.append(["*" if row["current"] else "", row["id"], row["created"] or "-",
+                      f"{row['data_from']} to {row['data_to']}", _number(row["val_mae"]),
+                      _number(row["naive_mae"]), status])
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in table)
+
+
+def _number(value) -> str:
+    return "-" if value is None else f"{value:.4g}"

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import importlib.metadata
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Callable
@@ -16,13 +17,16 @@ from sklearn.preprocessing import MinMaxScaler
 from forecast import __version__
 from forecast.backend import import_keras
 from forecast.baselines import BASELINES, baseline_windows
-from forecast.bundle import RECENT_ROWS, check_destination, write_bundle
-from forecast.config import DataConfig, TrainConfig, config_to_dict
+from forecast.bundle import RECENT_ROWS, read_bundle, save_bundle
+from forecast.config import DataConfig, Promote, TrainConfig, config_to_dict
 from forecast.data import Panel, Series, format_timestamp, load_panel
-from forecast.errors import DataError
+from forecast.errors import DataError, ForecastError
 from forecast.intervals import calibrate
 from forecast.metrics import season_length
+from forecast.promote import Verdict, judge
 from forecast.scaling import fit_scaler, inverse_target, scalers_to_dict
+from forecast.settings import CONFIG_FILE, to_toml
+from forecast.store import Store, new_version_id
 from forecast.windowing import Split, input_windows, plan_split, target_windows
 
 Log = Callable[[str], None]
@@ -56,6 +60,8 @@ class TrainResult:
 
     bundle_dir: Path
     fitted: Fitted
+    version_id: str
+    verdict: Verdict
 
     @property
     def metrics(self) -> dict:
@@ -67,31 +73,77 @@ def train(
     train_config: TrainConfig,
     model_dir: str,
     *,
+    promote: Promote = Promote.if_better,
+    lock_timeout: float = 300.0,
     log: Log = lambda message: None,
     verbose: int = 0,
+    saved_config: dict | None = None,
 ) -> TrainResult:
-    """Train a model on the series `data_config` describes and save it as a bundle.
+    """Train a model on the series `data_config` describes and add it to the model directory.
 
     Everything that can fail on bad input (data, options, the destination) is checked before
-    Keras is imported and before any training starts.
+    Keras is imported and before any training starts. Training, saving and promotion happen
+    under the directory's lock; the new version is published only once complete, and becomes
+    current only as `promote` allows.
 
     Args:
         data_config: where the series comes from.
         train_config: windows, network and training options.
-        model_dir: the bundle's directory; replaced only when the new bundle is complete.
+        model_dir: the model directory (see forecast.store).
+        promote: when the new version becomes current.
+        lock_timeout: seconds to wait for another run holding the directory.
         log: receives one-line notes for the user.
-        verbose: Keras's fit verbosity (0 silent, 1 progress bar, 2 one line per epoch).
+        verbose: 0 silent, 1 Keras's progress bar, 2 one log line per epoch.
+        saved_config: the resolved options as given, stored with the version (config.toml).
 
     Raises:
-        ForecastError: bad input, with the fix in its message.
+        ForecastError: bad input, with the fix in its message; BusyError when the lock stays taken.
     """
+    store = Store(model_dir)
+    store.check_writable()
     prepared = prepare(load_panel(data_config, log), train_config)
-    check_destination(model_dir)
-    fitted = fit(prepared, log=log, verbose=verbose)
-    metadata = _metadata(fitted, data_config)
-    scaler_state = scalers_to_dict(prepared.scalers, prepared.panel.first.columns)
-    bundle_dir = write_bundle(model_dir, fitted.model, scaler_state, metadata)
-    return TrainResult(bundle_dir, fitted)
+    with store.lock(lock_timeout, log):
+        cleaned = store.clean_partials()
+        if cleaned:
+            log(f"removed {len(cleaned)} leftover(s) of an interrupted run: {', '.join(cleaned)}")
+        fitted = fit(prepared, log=log, verbose=verbose)
+        current_id = store.current_id()
+        current = _readable(store, current_id, log)
+        if current is None and current_id is not None:
+            verdict = Verdict(True, f"the current version {current_id} cannot be read", {})
+        else:
+            verdict = judge(fitted, current, promote)
+        metadata = _metadata(fitted, data_config)
+        metadata["promotion"] = {"policy": Promote(promote).value, "promoted": verdict.promote,
+                                 "reason": verdict.reason, "against": current_id, **verdict.scores}
+        version_id = new_version_id()
+        staging = store.stage(version_id)
+        try:
+            save_bundle(staging, fitted.model, scalers_to_dict(prepared.scalers, prepared.panel.first.columns), metadata)
+            if saved_config is not None:
+                (staging / CONFIG_FILE).write_text(to_toml(saved_config), encoding="utf-8")
+            bundle_dir = store.commit(staging, version_id)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        log(f"wrote version {version_id} to {bundle_dir}")
+        if verdict.promote:
+            store.set_current(version_id)
+            log(f"version {version_id} is now current: {verdict.reason}")
+        else:
+            log(f"kept version {version_id} as a candidate; {current_id} stays current: {verdict.reason}")
+    return TrainResult(bundle_dir, fitted, version_id, verdict)
+
+
+def _readable(store: Store, version_id: str | None, log: Log):
+    """The current bundle, or None when there is none or it cannot be read (it is then replaced)."""
+    if version_id is None:
+        return None
+    try:
+        return read_bundle(store.resolve(version_id))
+    except ForecastError as exc:
+        log(f"warning: the current version cannot be read ({exc})")
+        return None
 
 
 def choose_lookback(season: int, horizon: int, shortest: int) -> int:
@@ -162,7 +214,10 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
                 monitor="val_loss", factor=0.5, patience=max(1, config.patience // 2), min_lr=1e-6
             ),
         ]
-        fit_history = fitted.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
+        if verbose == 2:  # one log line per epoch instead of Keras's lines on stdout
+            callbacks.append(_epoch_log(keras, config.epochs, log))
+        fit_history = fitted.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
+                                 verbose=1 if verbose == 1 else 0)
         train_seconds = time.perf_counter() - started
         predicted = predict_windows(model, inputs[val_ids])  # (val windows, horizon), scaled
 
@@ -192,6 +247,16 @@ def _seed_everything(seed: int) -> None:
 
         # Same data, same machine, same seed: the same model, at a small cost in speed.
         tf.config.experimental.enable_op_determinism()
+
+
+def _epoch_log(keras, epochs: int, log: Log):
+    class EpochLog(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            log(f"epoch {epoch + 1}/{epochs}: loss {logs.get('loss', float('nan')):.4g}, "
+                f"val_loss {logs.get('val_loss', float('nan')):.4g}")
+
+    return EpochLog()
 
 
 def _window_batches(keras):

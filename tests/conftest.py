@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -29,12 +30,22 @@ def invoke(*args: str):
 
 
 def snapshot(directory: Path) -> dict[str, str]:
-    """Content hashes of every file under `directory`, to prove it was left untouched."""
-    return {
-        str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(directory.rglob("*"))
-        if path.is_file()
-    }
+    """Content hashes of every file under `directory` and the target of every link, to prove it
+    was left untouched (the lock file, rewritten by whoever takes the lock, aside)."""
+    out = {}
+    for path in sorted(directory.rglob("*")):
+        name = str(path.relative_to(directory))
+        if path.is_symlink():
+            out[name] = "-> " + os.readlink(path)
+        elif path.is_file() and path.name != ".lock":
+            out[name] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+def error_line(stderr: str) -> str:
+    """stderr's one line without the timestamp that lines carry when stderr is not a terminal."""
+    assert stderr.count("\n") == 1, stderr
+    return re.sub(r"^\d{4}-\d\d-\d\dT\S+ ", "", stderr)
 
 
 def recorded_aapl() -> pd.DataFrame:

@@ -38,6 +38,6 @@ def test_trains_and_predicts_on_jax_without_tensorflow(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "tensorflow imported: False" in done.stdout
     assert "(jax backend)" in done.stdout
-    meta = json.loads((model_dir / "metadata.json").read_text())
+    meta = json.loads((model_dir / "current" / "metadata.json").read_text())
     assert meta["backend"] == "jax"
     assert output.read_text().splitlines()[1].startswith("1961-01-01,")

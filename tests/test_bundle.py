@@ -5,9 +5,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import snapshot
-from forecast import bundle as bundle_module
-from forecast.bundle import FORMAT_VERSION, load_model, read_bundle, write_bundle
+from forecast.bundle import FORMAT_VERSION, load_model, open_bundle, read_bundle, save_bundle
 from forecast.config import TrainConfig, config_to_dict
 from forecast.errors import BundleError
 from forecast.model import build_model
@@ -34,7 +32,8 @@ def make_parts(seed=0):
 @pytest.fixture
 def saved(tmp_path):
     model, scaler_state, metadata = make_parts()
-    path = write_bundle(tmp_path / "model", model, scaler_state, metadata)
+    (tmp_path / "model").mkdir()
+    path = save_bundle(tmp_path / "model", model, scaler_state, metadata)
     return path, model
 
 
@@ -59,40 +58,10 @@ def test_bundle_holds_no_pickle_and_loads_in_safe_mode(saved):
     assert json.loads((path / "metadata.json").read_text())["format_version"] == FORMAT_VERSION
 
 
-def test_replacing_a_bundle_leaves_no_debris(saved, tmp_path):
-    path, _ = saved
-    before = snapshot(path)
-    model, scaler_state, metadata = make_parts(seed=1)
-    write_bundle(path, model, scaler_state, metadata)
-    assert snapshot(path) != before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
-
-
-def test_a_crash_while_saving_leaves_the_previous_bundle(saved, tmp_path, monkeypatch):
-    path, _ = saved
-    before = snapshot(path)
-    real_write = bundle_module._write_json
-
-    def disk_full(target, data):
-        if target.name == "metadata.json":
-            raise OSError(28, "No space left on device")
-        real_write(target, data)
-
-    monkeypatch.setattr(bundle_module, "_write_json", disk_full)
-    model, scaler_state, metadata = make_parts(seed=1)
-    with pytest.raises(OSError):
-        write_bundle(path, model, scaler_state, metadata)
-    assert snapshot(path) == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # the staging copy is gone
-
-
-def test_refuses_to_replace_a_directory_that_is_not_a_bundle(tmp_path):
-    (tmp_path / "notes").mkdir()
-    (tmp_path / "notes" / "keep.txt").write_text("mine")
-    model, scaler_state, metadata = make_parts()
-    with pytest.raises(BundleError, match="holds files that are not a forecast bundle"):
-        write_bundle(tmp_path / "notes", model, scaler_state, metadata)
-    assert (tmp_path / "notes" / "keep.txt").read_text() == "mine"
+def test_a_bundle_written_before_versions_still_opens(saved):
+    path, _ = saved  # a bundle at the top of the model directory: the earlier layout
+    bundle = open_bundle(path)
+    assert bundle.path == path and bundle.horizon == 2
 
 
 def damage_metadata(path, change):
@@ -138,4 +107,4 @@ def test_model_that_disagrees_with_its_metadata_is_refused(saved):
 
 def test_missing_bundle_says_how_to_make_one(tmp_path):
     with pytest.raises(BundleError, match="no model bundle at .* Train one with `forecast train`"):
-        read_bundle(tmp_path / "nowhere")
+        open_bundle(tmp_path / "nowhere")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import typer
 
-from conftest import ROOT, SAMPLE, TINY, invoke, snapshot
+from conftest import error_line, ROOT, SAMPLE, TINY, invoke, snapshot
 from forecast.cli import app
 from forecast.predict import predict
 
@@ -19,7 +19,7 @@ from forecast.predict import predict
 def existing(monthly_bundle, tmp_path):
     """A copy of a good bundle that a failing command must leave exactly as it was."""
     target = tmp_path / "model"
-    shutil.copytree(monthly_bundle, target)
+    shutil.copytree(monthly_bundle, target, symlinks=True)
     return target
 
 
@@ -32,7 +32,7 @@ def test_train_prints_an_honest_summary(tmp_path):
     assert re.search(r"epochs run: \d+ of 3", out)
     assert re.search(r"validation MAE: [\d.]+ \(baselines on the same windows: naive [\d.]+, seasonal naive [\d.]+, drift [\d.]+\)", out)
     assert "the model beats every baseline" in out or "the model does NOT beat the" in out
-    assert f"bundle: {tmp_path / 'm'}" in out
+    assert re.search(rf"version: \d{{8}}T\d{{6}}Z-[0-9a-f]{{4}} \(current\) in {re.escape(str(tmp_path / 'm'))}", out)
     assert result.stderr == ""  # --quiet: no notes, no progress
 
 
@@ -99,7 +99,7 @@ def test_ticker_training_through_the_cli(fake_yahoo, tmp_path):
     result = invoke("train", "--ticker", "AAPL", "--start", "2022-12-01", "--lookback", "10", "--horizon", "5",
                     "--model-dir", tmp_path / "m", *TINY)
     assert result.exit_code == 0, result.stderr
-    meta = json.loads((tmp_path / "m" / "metadata.json").read_text())
+    meta = json.loads((tmp_path / "m" / "current" / "metadata.json").read_text())
     assert meta["target"] == "Close" and meta["series"][""]["last_timestamp"] == "2024-12-30"
 
 
@@ -129,8 +129,6 @@ BAD_TRAIN = {
     "unsorted": (lambda d: [write(d, "u.csv", monthly(GOOD).replace("2000-02,101\n2000-03,102", "2000-03,102\n2000-02,101"))], "out of order"),
     "too short": (lambda d: [write(d, "s.csv", monthly(GOOD[:30]))], "needs at least 38 rows; the series has 30"),
     "constant": (lambda d: [write(d, "c.csv", monthly([7] * 60))], "constant \\(7\\) in the training part"),
-    "unknown ticker": (lambda d: ["--ticker", "ZZZZNOTREAL"], "returned no data for ticker 'ZZZZNOTREAL'"),
-    "no network": (lambda d: ["--ticker", "OFFLINE"], "could not reach Yahoo Finance"),
     "both sources": (lambda d: [write(d, "g.csv", monthly(GOOD)), "--ticker", "AAPL"], "exactly one data source"),
     "no source": (lambda d: [], "exactly one data source"),
     "zero lookback": (lambda d: [write(d, "g.csv", monthly(GOOD)), "--lookback", "0"], "--lookback must be a whole number of at least 1. Received: 0."),
@@ -150,10 +148,26 @@ def test_bad_training_input_exits_2_and_leaves_the_bundle(case, existing, tmp_pa
     before = snapshot(existing)
     result = invoke("train", *make_args(tmp_path), "--model-dir", existing, "--quiet")
     assert result.exit_code == 2, (result.stdout, result.stderr)
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert error_line(result.stderr).startswith("error: "), result.stderr
     assert re.search(message, result.stderr), result.stderr
     assert result.stdout == ""
     assert snapshot(existing) == before
+
+
+UNAVAILABLE_SOURCE = {
+    "unknown ticker": (["--ticker", "ZZZZNOTREAL"], "returned no data for ticker 'ZZZZNOTREAL'"),
+    "no network": (["--ticker", "OFFLINE"], "could not reach Yahoo Finance"),
+}
+
+
+@pytest.mark.parametrize("case", UNAVAILABLE_SOURCE, ids=list(UNAVAILABLE_SOURCE))
+def test_an_unavailable_source_exits_3_and_leaves_the_bundle(case, existing, fake_yahoo):
+    args, message = UNAVAILABLE_SOURCE[case]
+    before = snapshot(existing)
+    result = invoke("train", *args, "--model-dir", existing, "--quiet")
+    assert result.exit_code == 3, (result.stdout, result.stderr)
+    assert re.search(message, error_line(result.stderr)), result.stderr
+    assert result.stdout == "" and snapshot(existing) == before
 
 
 def test_model_dir_that_is_a_file_is_refused(tmp_path):
@@ -164,14 +178,14 @@ def test_model_dir_that_is_a_file_is_refused(tmp_path):
 
 
 def damage_model(path):
-    data = (path / "model.keras").read_bytes()
-    (path / "model.keras").write_bytes(data[:1000])
+    data = (path / "current" / "model.keras").read_bytes()
+    (path / "current" / "model.keras").write_bytes(data[:1000])
 
 
 BAD_PREDICT = {
     "missing bundle": (lambda d, b: ["--model-dir", d / "nowhere"], "no model bundle at"),
     "damaged model": (lambda d, b: (damage_model(b), ["--model-dir", b])[1], "model.keras does not load"),
-    "damaged metadata": (lambda d, b: ((b / "metadata.json").write_text("{"), ["--model-dir", b])[1], "metadata.json is not valid JSON"),
+    "damaged metadata": (lambda d, b: ((b / "current" / "metadata.json").write_text("{"), ["--model-dir", b])[1], "metadata.json is not valid JSON"),
     "zero horizon": (lambda d, b: ["--model-dir", b, "--horizon", "0"], "--horizon must be a whole number of at least 1"),
     "missing data": (lambda d, b: ["--model-dir", b, "--data", d / "recent.csv"], "does not exist"),
     "output dir missing": (lambda d, b: ["--model-dir", b, "--output", d / "no" / "f.csv"], "does not exist"),
@@ -183,24 +197,24 @@ def test_bad_predict_input_exits_2_with_one_line(case, existing, tmp_path):
     make_args, message = BAD_PREDICT[case]
     result = invoke("predict", *make_args(tmp_path, existing))
     assert result.exit_code == 2, (result.stdout, result.stderr)
-    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert error_line(result.stderr).startswith("error: "), result.stderr
     assert re.search(message, result.stderr)
     assert result.stdout == ""
 
 
 def test_info_on_a_missing_bundle(tmp_path):
     result = invoke("info", "--model-dir", tmp_path / "nowhere")
-    assert result.exit_code == 2 and result.stderr.startswith("error: no model bundle at")
+    assert result.exit_code == 2 and error_line(result.stderr).startswith("error: no model bundle at")
 
 
 def test_unexpected_failure_is_one_line_with_a_hint(monthly_bundle, tmp_path, monkeypatch):
     monkeypatch.setattr(keras.Model, "fit", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
     existing = tmp_path / "model"
-    shutil.copytree(monthly_bundle, existing)
+    shutil.copytree(monthly_bundle, existing, symlinks=True)
     before = snapshot(existing)
     result = invoke("train", SAMPLE / "airline-passengers.csv", "--model-dir", existing, *TINY)
     assert result.exit_code == 1
-    assert result.stderr == "error: unexpected RuntimeError: boom (rerun with --verbose for the traceback)\n"
+    assert error_line(result.stderr) == "error: unexpected RuntimeError: boom (rerun with --verbose for the traceback)\n"
     assert snapshot(existing) == before
 
 
@@ -229,13 +243,17 @@ def test_runs_as_a_module():
 def test_readme_documents_every_command_and_option():
     readme = (ROOT / "README.md").read_text()
     command = typer.main.get_command(app)
+    commands = {"": command}
     for name, sub in command.commands.items():
+        commands[name] = sub
+        commands.update({f"{name} {n}": c for n, c in getattr(sub, "commands", {}).items()})
+    for name, sub in commands.items():
         assert f"forecast {name}" in readme, f"README lacks the {name} command"
         for param in sub.params:
             for flag in param.opts:
                 if flag.startswith("--") and flag != "--help":
                     assert f"`{flag}" in readme, f"README lacks {name} {flag}"
-    for code in ("| 0 |", "| 1 |", "| 2 |"):
+    for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 75 |", "| 130 |", "| 143 |"):
         assert code in readme, f"README's exit codes lack {code}"
 
 
@@ -247,8 +265,8 @@ def test_predict_levels_add_calibrated_bounds(monthly_bundle):
     assert (frame["lower_95"] <= frame["lower_80"]).all() and (frame["lower_80"] <= frame["forecast"]).all()
     assert (frame["forecast"] <= frame["upper_80"]).all() and (frame["upper_80"] <= frame["upper_95"]).all()
     # Half-widths are calibrated on the scaled target: in passengers they are width / scale_.
-    widths = json.loads((monthly_bundle / "metadata.json").read_text())["intervals"]["half_widths"]["80"]
-    scaler = json.loads((monthly_bundle / "scaler.json").read_text())["series"][""]
+    widths = json.loads((monthly_bundle / "current" / "metadata.json").read_text())["intervals"]["half_widths"]["80"]
+    scaler = json.loads((monthly_bundle / "current" / "scaler.json").read_text())["series"][""]
     scale = 1 / (scaler["data_max_"][0] - scaler["data_min_"][0])
     assert (frame["upper_80"] - frame["forecast"]).tolist() == pytest.approx([w / scale for w in widths], rel=1e-4)
 

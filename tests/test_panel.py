@@ -42,10 +42,10 @@ def test_each_series_is_validated_and_scaled_on_its_own(panel_file, panel_bundle
     panel = load_panel(DataConfig(path=str(panel_file), id_col="series"))
     assert list(panel.series) == ["air", "temp"]
     assert len(panel.series["air"].frame) == 144 and len(panel.series["temp"].frame) == 240
-    scalers = json.loads((panel_bundle / "scaler.json").read_text())["series"]
+    scalers = json.loads((panel_bundle / "current" / "scaler.json").read_text())["series"]
     assert scalers["air"]["data_min_"] == [104.0]  # airline's own training minimum
     assert scalers["temp"]["data_min_"][0] < 40  # Nottingham in °F, a different scale
-    meta = json.loads((panel_bundle / "metadata.json").read_text())
+    meta = json.loads((panel_bundle / "current" / "metadata.json").read_text())
     assert meta["id_col"] == "series" and meta["series"]["temp"]["last_timestamp"] == "1939-12-01"
 
 

@@ -23,7 +23,7 @@ def test_forecast_reproduces_training_preprocessing_exactly(monthly_bundle):
     split = plan_split(len(passengers), 12, 12, 0.2)
     low, high = passengers[: split.boundary].min(), passengers[: split.boundary].max()
     window = ((passengers[-12:] - low) / (high - low)).astype("float32").reshape(1, 12, 1)
-    model = keras.saving.load_model(monthly_bundle / "model.keras", safe_mode=True)
+    model = keras.saving.load_model(monthly_bundle / "current" / "model.keras", safe_mode=True)
     expected = keras.ops.convert_to_numpy(model(window))[0] * (high - low) + low
     np.testing.assert_allclose(predict(str(monthly_bundle)).frame["forecast"], expected, rtol=1e-5)
 
@@ -72,7 +72,7 @@ def test_business_days_continue_after_the_recorded_download(ticker_bundle):
     stamps = pd.to_datetime(frame["timestamp"])
     assert frame["timestamp"].tolist()[0] == "2024-12-31" and len(frame) == 5
     assert (stamps.dt.day_of_week < 5).all()
-    meta = json.loads((ticker_bundle / "metadata.json").read_text())
+    meta = json.loads((ticker_bundle / "current" / "metadata.json").read_text())
     assert meta["features"] == ["Volume"] and meta["frequency"] == "B" and meta["source"]["ticker"] == "AAPL"
 
 

@@ -14,7 +14,7 @@ TINY = dict(lookback=6, horizon=3, layers=2, units=4, epochs=2, batch_size=16)
 
 
 def test_metadata_records_what_predict_needs(monthly_bundle):
-    meta = json.loads((monthly_bundle / "metadata.json").read_text())
+    meta = json.loads((monthly_bundle / "current" / "metadata.json").read_text())
     assert meta["target"] == "Passengers" and meta["frequency"] == "MS" and meta["time_col"] == "Month"
     assert meta["id_col"] is None and list(meta["series"]) == [""]
     series = meta["series"][""]
@@ -30,14 +30,14 @@ def test_metadata_records_what_predict_needs(monthly_bundle):
 def test_scaler_and_naive_baseline_use_the_right_rows(monthly_bundle):
     passengers = pd.read_csv(SAMPLE / "airline-passengers.csv")["Passengers"].to_numpy(dtype=float)
     split = plan_split(len(passengers), 12, 12, 0.2)
-    scaler = json.loads((monthly_bundle / "scaler.json").read_text())["series"][""]
+    scaler = json.loads((monthly_bundle / "current" / "scaler.json").read_text())["series"][""]
     assert scaler["data_min_"] == [passengers[: split.boundary].min()]
     assert scaler["data_max_"] == [passengers[: split.boundary].max()]  # not the whole series' 622
     assert passengers.max() > passengers[: split.boundary].max()
 
     actual = target_windows(passengers, 12, 12)[split.val_start :]
     last = np.array([passengers[i + 11] for i in range(split.val_start, split.n_windows)])
-    meta = json.loads((monthly_bundle / "metadata.json").read_text())
+    meta = json.loads((monthly_bundle / "current" / "metadata.json").read_text())
     assert meta["metrics"]["naive_mae"] == pytest.approx(np.abs(actual - last[:, None]).mean())
 
 
@@ -47,7 +47,7 @@ def test_a_future_spike_cannot_reach_the_scaler(tmp_path):
     path = tmp_path / "spiked.csv"
     frame.to_csv(path, index=False)
     train(DataConfig(path=str(path)), TrainConfig(**{**TINY, "epochs": 1}), str(tmp_path / "model"))
-    scaler = json.loads((tmp_path / "model" / "scaler.json").read_text())["series"][""]
+    scaler = json.loads((tmp_path / "model" / "current" / "scaler.json").read_text())["series"][""]
     assert scaler["data_max_"][0] < 1e6
 
 
@@ -58,18 +58,18 @@ def test_same_seed_same_model(tmp_path):
     second = train(data, config, str(tmp_path / "b"))
     assert first.metrics["val_mae"] == second.metrics["val_mae"]
     assert first.fitted.history == second.fitted.history
-    a = keras.saving.load_model(tmp_path / "a" / "model.keras").get_weights()
-    b = keras.saving.load_model(tmp_path / "b" / "model.keras").get_weights()
+    a = keras.saving.load_model(tmp_path / "a" / "current" / "model.keras").get_weights()
+    b = keras.saving.load_model(tmp_path / "b" / "current" / "model.keras").get_weights()
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
 def test_an_ensemble_saves_as_one_model_and_loads_in_safe_mode(tmp_path):
-    from forecast.bundle import load_model, read_bundle
+    from forecast.bundle import load_model, open_bundle
     from forecast.predict import predict
 
     config = TrainConfig(**TINY, ensemble=2, ensemble_cells="mixed")
     result = train(DataConfig(path=str(SAMPLE / "monthly-car-sales.csv")), config, str(tmp_path / "m"))
-    bundle = read_bundle(tmp_path / "m")
+    bundle = open_bundle(tmp_path / "m")
     assert bundle.metadata["config"]["ensemble"] == 2
     loaded = load_model(bundle)
     assert {layer.name for layer in loaded.layers} >= {"m1_lstm_1", "m2_gru_1", "ensemble"}
@@ -83,7 +83,7 @@ def test_a_crash_during_training_leaves_the_previous_bundle(monthly_bundle, tmp_
     import shutil
 
     target = tmp_path / "model"
-    shutil.copytree(monthly_bundle, target)
+    shutil.copytree(monthly_bundle, target, symlinks=True)
     before = snapshot(target)
 
     def crash(self, *args, **kwargs):

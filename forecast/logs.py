@@ -1,0 +1,86 @@
+"""Log lines for people at a terminal and for unattended runs (cron, CI, schedulers).
+
+At a terminal notes are plain lines on stderr. Otherwise every line carries its time, so a log
+file read the morning after says when each thing happened; `--log-format json` writes one JSON
+object per line for log collectors; `--log-file` appends there instead of stderr (errors still
+reach stderr, so cron mails a failure and nothing else).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+
+LOGGER = "forecast"
+
+
+class _Stderr(logging.StreamHandler):
+    """A handler on whatever sys.stderr is when a line is written (test runners swap it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+class _Text(logging.Formatter):
+    def __init__(self, stamped: bool):
+        super().__init__()
+        self.stamped = stamped
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
+        line = prefix + record.getMessage()
+        return f"{_stamp(record)} {line}" if self.stamped else line
+
+
+class _Json(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"time": _stamp(record), "level": record.levelname.lower(),
+                           "command": getattr(record, "command", None) or _command, "message": record.getMessage()})
+
+
+_command = ""
+
+
+def configure(log_format: str = "text", log_file: str | None = None) -> logging.Logger:
+    """Set up the `forecast` logger for one run of the command line (replacing earlier handlers)."""
+    logger = logging.getLogger(LOGGER)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+
+    def formatter(stamped: bool) -> logging.Formatter:
+        return _Json() if log_format == "json" else _Text(stamped)
+
+    console = _Stderr()
+    if log_file:
+        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler.setFormatter(formatter(True))
+        logger.addHandler(file_handler)
+        console.setLevel(logging.ERROR)
+    console.setFormatter(formatter(not sys.stderr.isatty()))
+    logger.addHandler(console)
+    return logger
+
+
+def start(command: str, quiet: bool) -> logging.Logger:
+    """The logger for `command`; --quiet keeps warnings and errors only."""
+    global _command
+    _command = command
+    logger = logging.getLogger(LOGGER)
+    if not logger.handlers:
+        configure()
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    return logger
+
+
+def _stamp(record: logging.LogRecord) -> str:
+    return dt.datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="seconds")

@@ -1,0 +1,77 @@
+"""The --config file: any `train` option in TOML, so that crontab lines stay short.
+
+    # forecast.toml
+    data = "prices.csv"
+    model-dir = "/var/lib/forecast/model"
+    horizon = 30
+    features = ["Volume"]
+
+Keys are the long option names, with dashes or underscores. The command line wins over the
+file, and the file over the defaults. The resolved options are saved beside each version as
+config.toml, in the same format, so a version can be retrained exactly.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+
+from forecast.errors import ConfigError
+
+CONFIG_FILE = "config.toml"
+
+
+def read_config(path: str, allowed: set[str]) -> dict:
+    """The options in a TOML file, keyed by parameter name (underscores).
+
+    Raises:
+        ConfigError: the file is missing, not TOML, or names an option `train` does not have.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read --config {path!r} ({exc.__class__.__name__}: {exc}). Check the path.") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config {path!r} is not valid TOML ({exc}). Fix the line it names.") from None
+    options = {}
+    for key, value in raw.items():
+        name = key.replace("-", "_")
+        if name not in allowed or isinstance(value, dict):
+            raise ConfigError(
+                f"--config {path!r} sets {key!r}, which is not an option of `forecast train`. "
+                "Use the long option names, e.g. horizon = 30 or model-dir = \"model\"; "
+                "`forecast train --help` lists them."
+            )
+        if isinstance(value, list):
+            value = ",".join(str(v) for v in value)  # list options are comma-separated on the command line
+        options[name] = value
+    return options
+
+
+def to_toml(options: dict) -> str:
+    """Flat options as TOML, None values left out (they mean the default)."""
+    lines = []
+    for name, value in options.items():
+        if value is None:
+            continue
+        key = name.replace("_", "-")
+        lines.append(f"{key} = {_value(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _value(value) -> str:
+    if hasattr(value, "value"):  # enums
+        value = value.value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ('"nan"' if value != value else '"inf"')
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'

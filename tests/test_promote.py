@@ -1,0 +1,79 @@
+import re
+import shutil
+
+import pytest
+
+from conftest import SAMPLE, TINY, error_line, invoke
+from forecast import promote as promote_module
+from forecast.config import Promote
+from forecast.promote import judge
+from forecast.store import Store
+
+
+@pytest.mark.parametrize("new, old, naive, policy, promoted, why", [
+    (1.0, 2.0, 3.0, Promote.if_better, True, "at least as good"),
+    (2.0, 2.0, 3.0, Promote.if_better, True, "at least as good"),
+    (2.5, 2.0, 3.0, Promote.if_better, False, "worse than the current version"),
+    (2.5, 2.0, 3.0, Promote.always, True, "--promote always"),
+    (3.5, 2.0, 3.0, Promote.always, False, "does not beat the naive baseline and the current version does"),
+    (3.5, 4.0, 3.0, Promote.if_better, True, "at least as good"),  # neither beats naive: the better one serves
+])
+def test_promotion_rules(monkeypatch, new, old, naive, policy, promoted, why):
+    scores = {"model_mae": new, "current_mae": old, "naive_mae": naive, "windows": 10, "steps": 3}
+    monkeypatch.setattr(promote_module, "score_both", lambda fitted, current: scores)
+    verdict = judge(object(), object(), policy)
+    assert verdict.promote is promoted and why in verdict.reason and verdict.scores == scores
+
+
+def test_the_first_version_is_always_promoted():
+    assert judge(object(), None, Promote.if_better).promote
+
+
+JUNK = ["--window-norm", "none", "--learning-rate", "1e-7", "--epochs", "1"]  # forecasts near the data's minimum
+
+
+def train(model_dir, *extra):
+    args = ["train", SAMPLE / "airline-passengers.csv", "--lookback", "12", "--horizon", "12", "--model-dir", model_dir, *TINY]
+    return invoke(*args, *extra)
+
+
+def test_a_worse_model_stays_a_candidate_and_a_better_one_takes_over(monthly_bundle, tmp_path):
+    model_dir = tmp_path / "model"
+    shutil.copytree(monthly_bundle, model_dir, symlinks=True)
+    store = Store(model_dir)
+    (good,) = store.ids()
+
+    worse = train(model_dir, *JUNK)
+    assert worse.exit_code == 0, worse.stderr
+    assert "candidate, not current" in worse.stdout
+    junk = store.ids()[-1]
+    assert store.current_id() == good and junk != good
+    meta = __import__("json").loads((store.path_of(junk) / "metadata.json").read_text())["promotion"]
+    assert meta["promoted"] is False and meta["against"] == good and meta["model_mae"] > meta["current_mae"]
+
+    listed = invoke("models", "list", "--model-dir", model_dir)
+    assert re.search(rf"\*\s+{good}.*current", listed.stdout) and re.search(rf"{junk}.*candidate", listed.stdout)
+
+    rolled = invoke("models", "use", junk, "--model-dir", model_dir)  # forward to the candidate...
+    assert rolled.exit_code == 0 and store.current_id() == junk
+    retrained = train(model_dir)  # ...and the same good training beats it again
+    assert retrained.exit_code == 0, retrained.stderr
+    assert store.current_id() == store.ids()[-1] and "(current)" in retrained.stdout
+
+    back = invoke("models", "use", good, "--model-dir", model_dir)  # roll back
+    assert back.exit_code == 0 and store.current_id() == good
+    predicted = invoke("predict", "--model-dir", model_dir, "--version", junk, "--quiet")
+    assert predicted.exit_code == 0 and predicted.stdout != invoke("predict", "--model-dir", model_dir, "--quiet").stdout
+
+    newest = store.ids()[-1]
+    assert len(store.ids()) == 3
+    pruned = invoke("models", "prune", "--keep", "1", "--model-dir", model_dir)
+    assert pruned.exit_code == 0
+    assert store.ids() == [good, newest] and store.current_id() == good  # the newest, and the current
+
+
+def test_models_commands_refuse_unknown_versions(monthly_bundle):
+    result = invoke("models", "use", "nope", "--model-dir", monthly_bundle)
+    assert result.exit_code == 2 and "--version 'nope' is not in" in error_line(result.stderr)
+    result = invoke("models", "prune", "--keep", "0", "--model-dir", monthly_bundle)
+    assert result.exit_code == 2 and "--keep must be at least 1" in error_line(result.stderr)
