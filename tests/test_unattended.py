@@ -170,3 +170,25 @@ def test_predict_warns_when_the_data_is_stale(monthly_bundle):
     result = invoke("predict", "--model-dir", monthly_bundle)
     assert result.exit_code == 0
     assert re.search(r"warning: the newest data point is 1960-12-01, more than 3 steps before today", result.stderr)
+
+
+def test_the_readme_crontab_line_runs_as_written(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("<!-- crontab:start -->")[1].split("<!-- crontab:end -->")[0]
+    (line,) = [x for x in block.splitlines() if x.startswith("15 2 * * *")]
+    command = line.split(None, 5)[5].replace("\\%", "%")  # what cron hands to the shell
+    command = command.replace("/srv/forecast", str(tmp_path))
+    (tmp_path / "forecast.toml").write_text(
+        f'data = "{SAMPLE / "airline-passengers.csv"}"\nmodel-dir = "{tmp_path / "model"}"\nhorizon = 6\n'
+        'lookback = 12\nlayers = 1\nunits = 8\nepochs = 2\n'
+    )
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+    done = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and done.stdout == ""  # cron mails nothing on success
+    assert (tmp_path / "logs" / "last-train.txt").read_text().startswith("trained 1x8 lstm")
+    (forecast,) = (tmp_path / "forecasts").iterdir()
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d\.csv", forecast.name)
+    assert forecast.read_text().splitlines()[0] == "timestamp,forecast" and len(forecast.read_text().splitlines()) == 7
+    log = (tmp_path / "logs" / "forecast.log").read_text()
+    assert "wrote version" in log and "forecast 6 steps with" in log and "warning: the newest data point" in log
