@@ -72,6 +72,7 @@ _DATA_PARAMETERS = [
     ("target", Optional[str], None, typer.Option(help="Column to forecast (default: Close for tickers, else the last numeric).")),
     ("features", Optional[str], None, typer.Option(help="Extra input columns, comma-separated.")),
     ("fill", Optional[Fill], None, typer.Option(help="Repair gaps, duplicates and missing values instead of refusing them.")),
+    ("offline", bool, False, typer.Option("--offline", help="For --ticker: use the local cache of earlier downloads only.")),
 ]
 
 ModelDir = Annotated[str, typer.Option(envvar="FORECAST_MODEL_DIR", help="Model directory: its versions and which one is current.")]
@@ -207,7 +208,7 @@ def train(
 
         progress = (0 if quiet else 1) if sys.stdout.isatty() else 2  # a bar at a terminal, log lines elsewhere
         result = train_model(data, options, model_dir, promote=promote, lock_timeout=lock_timeout,
-                             log=log.info, verbose=progress, saved_config=resolved)
+                             log=logs.notes(log), verbose=progress, saved_config=resolved)
         typer.echo(training_summary(result, options))
         if plot:
             from forecast.plots import plot_loss
@@ -248,7 +249,7 @@ def predict(
         from forecast.predict import predict as forecast_steps
 
         result = forecast_steps(model_dir, horizon=horizon, data_path=data, levels=level or (), ids=id or (),
-                                version=version, log=log.info, warn=log.warning)
+                                version=version, log=logs.notes(log), warn=log.warning)
         if plot and len(result.recent) > 1:
             raise ForecastError(f"--plot draws one series; this forecast has {len(result.recent)}. Pick one with --id.")
         chosen = format or (OutputFormat.json if output and output.lower().endswith(".json") else OutputFormat.csv)
@@ -312,9 +313,9 @@ def evaluate(
         from forecast.evaluate import backtest
         from forecast.report import backtest_report
 
-        panel = load_panel(data, log.info)
+        panel = load_panel(data, logs.notes(log))
         result = backtest(panel, config, folds=folds, step=step, season=season,
-                          levels=level or (80, 95), log=log.info)
+                          levels=level or (80, 95), log=logs.notes(log))
         text = json.dumps(result.to_dict(), indent=2) + "\n" if as_json or _is_json(output) else backtest_report(result) + "\n"
         _emit(text, output, log, f"wrote the backtest to {output}")
         if plot:
@@ -351,8 +352,8 @@ def compare(
         from forecast.evaluate import compare as compare_cells
         from forecast.report import compare_report
 
-        panel = load_panel(data, log.info)
-        results = compare_cells(panel, config, chosen, folds=folds, step=step, season=season, log=log.info)
+        panel = load_panel(data, logs.notes(log))
+        results = compare_cells(panel, config, chosen, folds=folds, step=step, season=season, log=logs.notes(log))
         if as_json or _is_json(output):
             text = json.dumps({"runs": [result.to_dict() for result in results]}, indent=2) + "\n"
         else:
@@ -395,7 +396,7 @@ def models_use(
 
         store = Store(model_dir)
         read_bundle(store.resolve(version_id))  # refuse a damaged version before pointing at it
-        with store.lock(lock_timeout, log.info):
+        with store.lock(lock_timeout, logs.notes(log)):
             previous = store.current_id()
             store.set_current(version_id)
         log.info(f"version {version_id} is now current (was {previous})")
@@ -419,7 +420,7 @@ def models_prune(
             raise ForecastError(f"--keep must be at least 1. Received: {keep}.")
         store = Store(model_dir)
         store.resolve()  # refuses a directory with no models
-        with store.lock(lock_timeout, log.info):
+        with store.lock(lock_timeout, logs.notes(log)):
             removed = store.prune(keep)
         log.info(f"removed {len(removed)} version(s)" + (f": {', '.join(removed)}" if removed else ""))
 

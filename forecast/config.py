@@ -87,6 +87,7 @@ class DataConfig:
     target: str | None = None  # column to forecast; None means Close for tickers, else the last numeric
     features: tuple[str, ...] = ()  # extra input columns; the target is always an input too
     fill: Fill | None = None  # repair gaps and missing values instead of refusing them
+    offline: bool = False  # a ticker's bars from the local cache only, no download
 
     def __post_init__(self) -> None:
         if (self.path is None) == (self.ticker is None):
@@ -94,6 +95,8 @@ class DataConfig:
                 "give exactly one data source: a CSV path or --ticker. "
                 f"Received: path={self.path!r}, ticker={self.ticker!r}."
             )
+        if self.offline and self.ticker is None:
+            raise ConfigError("--offline reads cached --ticker downloads; a CSV file is always local. Drop --offline.")
         if self.target is not None and self.target in self.features:
             raise ConfigError(
                 f"--features must not repeat the target: {self.target!r} is already an input. "

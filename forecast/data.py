@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
+import time
 import warnings
 from collections import Counter
 from typing import Callable
@@ -12,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.config import DataConfig, Fill
-from forecast.errors import DataError
+from forecast.errors import DataError, SourceError
 
 Log = Callable[[str], None]
 
@@ -134,7 +136,7 @@ def load_series(config: DataConfig, log: Log = lambda message: None) -> Series:
     if config.ticker is not None:
         from forecast.ticker import fetch_ticker, ticker_source
 
-        raw, source = fetch_ticker(config), ticker_source(config)
+        raw, source = fetch_ticker(config, log), ticker_source(config)
         default_target = "Close"
     else:
         raw, source = read_csv(config.path), {"kind": "csv", "path": os.path.abspath(config.path)}
@@ -159,7 +161,7 @@ def read_csv(path: str) -> pd.DataFrame:
     if os.path.getsize(path) == 0:
         raise DataError(f"data file {path!r} is empty. Supply a CSV with a header row and data rows.")
     try:
-        frame = pd.read_csv(path, encoding="utf-8-sig")
+        frame = pd.read_csv(io.BytesIO(_read_settled(path)), encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(
             f"data file {path!r} is not UTF-8 text (byte {exc.start}: {exc.reason}). "
@@ -178,6 +180,29 @@ def read_csv(path: str) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"data file {path!r} has a header but no data rows. Add the series' rows.")
     return frame
+
+
+def _read_settled(path: str, attempts: int = 3, pause: float = 0.5) -> bytes:
+    """The file's bytes, read while nothing changed it: a file that changes during the read (a
+    writer still at work) is read again, and refused if it keeps changing.
+
+    Raises:
+        SourceError: the file kept changing while it was read.
+    """
+    for attempt in range(attempts):
+        before = os.stat(path)
+        with open(path, "rb") as handle:
+            data = handle.read()
+        after = os.stat(path)
+        same = (before.st_ino, before.st_size, before.st_mtime_ns) == (after.st_ino, after.st_size, after.st_mtime_ns)
+        if same and len(data) == after.st_size:
+            return data
+        if attempt < attempts - 1:
+            time.sleep(pause)
+    raise SourceError(
+        f"data file {path!r} changed while it was being read ({attempts} tries); something is still writing it. "
+        "Retry when the writer has finished (writers should write a temporary file and rename it into place)."
+    )
 
 
 def prepare(

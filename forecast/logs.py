@@ -84,3 +84,16 @@ def start(command: str, quiet: bool) -> logging.Logger:
 
 def _stamp(record: logging.LogRecord) -> str:
     return dt.datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="seconds")
+
+
+def notes(logger: logging.Logger):
+    """The one-argument callable library code logs through; lines it starts with "warning: "
+    are logged as warnings (kept by --quiet, marked as such in text and JSON)."""
+
+    def note(message: str) -> None:
+        if message.startswith("warning: "):
+            logger.warning(message[len("warning: "):])
+        else:
+            logger.info(message)
+
+    return note

@@ -69,21 +69,36 @@ def empty_download(ticker: str) -> pd.DataFrame:
 
 
 @pytest.fixture
-def fake_yahoo(monkeypatch):
+def fake_yahoo(monkeypatch, tmp_path):
     """Replace the network call in yfinance.download with recorded answers.
 
     AAPL returns the recorded frame; ZZZZNOTREAL fails as an unknown symbol does; OFFLINE fails
-    as yfinance does when DNS is unreachable. Failures are reported through yfinance's logger,
-    as the real library does.
+    as yfinance does when DNS is unreachable; LIMITED as it does when Yahoo rate-limits; ALLNAN
+    answers dates with no prices; FLAKY fails once as OFFLINE does, then answers as AAPL.
+    Failures are reported through yfinance's logger, as the real library does (yfinance 1.7's
+    messages). Retries do not sleep, and the download cache is a fresh directory per test.
     """
     import yfinance
 
+    from forecast import ticker as ticker_module
+
+    monkeypatch.setattr(ticker_module, "_sleep", lambda seconds: None)
+    monkeypatch.setenv("FORECAST_CACHE_DIR", str(tmp_path / "cache"))
     calls = []
 
     def download(ticker, **kwargs):
         calls.append((ticker, kwargs))
         log = logging.getLogger("yfinance")
-        if ticker == "AAPL":
+        if ticker == "FLAKY" and len(calls) == 1:
+            ticker = "OFFLINE"
+        if ticker == "LIMITED":
+            log.error("\n1 Failed download:")
+            log.error("['LIMITED']: YFRateLimitError('Too Many Requests. Rate limited. Try after a while.')")
+            return empty_download(ticker)
+        if ticker == "ALLNAN":
+            frame = recorded_aapl().iloc[:20]
+            return frame.where(frame.isna())
+        if ticker in ("AAPL", "FLAKY"):
             frame = recorded_aapl()
             start, end = kwargs.get("start"), kwargs.get("end")
             if start:

@@ -157,6 +157,9 @@ def test_bad_training_input_exits_2_and_leaves_the_bundle(case, existing, tmp_pa
 UNAVAILABLE_SOURCE = {
     "unknown ticker": (["--ticker", "ZZZZNOTREAL"], "returned no data for ticker 'ZZZZNOTREAL'"),
     "no network": (["--ticker", "OFFLINE"], "could not reach Yahoo Finance"),
+    "rate limited": (["--ticker", "LIMITED"], "rate-limited the download"),
+    "all NaN": (["--ticker", "ALLNAN"], r"only empty \(all-NaN\) bars"),
+    "offline, nothing cached": (["--ticker", "AAPL", "--offline"], "--offline: no cached bars"),
 }
 
 
@@ -166,7 +169,9 @@ def test_an_unavailable_source_exits_3_and_leaves_the_bundle(case, existing, fak
     before = snapshot(existing)
     result = invoke("train", *args, "--model-dir", existing, "--quiet")
     assert result.exit_code == 3, (result.stdout, result.stderr)
-    assert re.search(message, error_line(result.stderr)), result.stderr
+    *retries, last = result.stderr.splitlines(keepends=True)
+    assert all("warning: " in line and "Retrying in" in line for line in retries), result.stderr
+    assert re.search(message, error_line(last)), result.stderr
     assert result.stdout == "" and snapshot(existing) == before
 
 

@@ -64,3 +64,57 @@ def test_timezone_aware_index_keeps_its_dates(monkeypatch):
     monkeypatch.setattr(yfinance, "download", lambda ticker, **kwargs: frame)
     series = load_series(DataConfig(ticker="AAPL", start="2022-12-01"))
     assert series.frame.index[0] == pd.Timestamp("2022-12-01") and series.frame.index.tz is None
+
+
+def test_rate_limit_is_retried_then_exits_3(fake_yahoo):
+    with pytest.raises(TickerError, match=r"rate-limited the download of 'LIMITED' \(too many requests\). Retry later") as caught:
+        load_series(DataConfig(ticker="LIMITED"))
+    assert caught.value.exit_code == 3
+    assert [t for t, _ in fake_yahoo] == ["LIMITED"] * 3  # three tries
+
+
+def test_all_nan_download_is_refused(fake_yahoo):
+    with pytest.raises(TickerError, match=r"returned only empty \(all-NaN\) bars for ticker 'ALLNAN'"):
+        load_series(DataConfig(ticker="ALLNAN"))
+    assert len(fake_yahoo) == 1  # not a network failure: no retry
+
+
+def test_a_network_failure_is_retried(fake_yahoo):
+    notes = []
+    series = load_series(DataConfig(ticker="FLAKY", start="2022-12-01"), notes.append)
+    assert len(series.frame) == 522 and len(fake_yahoo) == 2
+    assert any(n.startswith("warning: could not reach Yahoo Finance") and "Retrying in 2 s" in n for n in notes)
+
+
+def test_a_failed_download_falls_back_to_cached_bars(fake_yahoo, monkeypatch):
+    from forecast.ticker import cache_path
+
+    load_series(DataConfig(ticker="AAPL", start="2022-12-01"))  # fills the cache
+    assert cache_path(DataConfig(ticker="AAPL")).is_file()
+    import yfinance
+
+    real = yfinance.download
+    monkeypatch.setattr(yfinance, "download", lambda ticker, **kw: real("OFFLINE", **kw))
+    notes = []
+    series = load_series(DataConfig(ticker="AAPL", start="2022-12-01"), notes.append)
+    assert len(series.frame) == 522 and series.frame.index[-1] == pd.Timestamp("2024-12-30")
+    assert any("could not reach Yahoo Finance" in n and "Using 522 cached bars" in n and "newest 2024-12-30" in n
+               for n in notes)
+
+
+def test_offline_uses_only_the_cache(fake_yahoo):
+    with pytest.raises(TickerError, match="--offline: no cached bars for 'AAPL'.*Run once without --offline"):
+        load_series(DataConfig(ticker="AAPL", offline=True))
+    assert fake_yahoo == []
+    load_series(DataConfig(ticker="AAPL", start="2022-12-01"))
+    calls = len(fake_yahoo)
+    series = load_series(DataConfig(ticker="AAPL", start="2023-01-01", offline=True))
+    assert len(fake_yahoo) == calls  # nothing downloaded
+    assert series.frame.index[0] == pd.Timestamp("2023-01-03") and series.frame.index[-1] == pd.Timestamp("2024-12-30")
+
+
+def test_offline_needs_a_ticker():
+    from forecast.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--offline reads cached --ticker downloads"):
+        DataConfig(path="x.csv", offline=True)

@@ -192,3 +192,20 @@ def test_the_readme_crontab_line_runs_as_written(tmp_path):
     assert forecast.read_text().splitlines()[0] == "timestamp,forecast" and len(forecast.read_text().splitlines()) == 7
     log = (tmp_path / "logs" / "forecast.log").read_text()
     assert "wrote version" in log and "forecast 6 steps with" in log and "warning: the newest data point" in log
+
+
+def test_two_trains_on_one_directory_take_turns(serving):
+    model_dir, _ = serving
+    store = Store(model_dir)
+    first = start("train", SAMPLE / "airline-passengers.csv", "--model-dir", model_dir, *TINY[:-1], "--promote", "always")
+    wait_for(first, r"^\S+ read ")
+    second = start("train", SAMPLE / "airline-passengers.csv", "--model-dir", model_dir, *TINY[:-1], "--promote", "always",
+                   "--lock-timeout", "120")
+    _, first_err = first.communicate(timeout=180)
+    _, second_err = second.communicate(timeout=180)
+    assert first.returncode == 0 and second.returncode == 0, first_err + second_err
+    assert "waiting up to 120 s for another run to finish" in second_err
+    assert len(store.ids()) == 3 and not any(p.name.startswith(".") for p in (model_dir / "versions").iterdir())
+    # The later writer published after the earlier one: neither overwrote the other's version.
+    written = [re.search(r"wrote version (\S+)", err).group(1) for err in (first_err, second_err)]
+    assert sorted(written) == store.ids()[1:]
