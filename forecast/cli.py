@@ -55,7 +55,7 @@ _TRAIN_HELP = {
     "learning_rate": "Adam's initial learning rate.",
     "clipnorm": "Clip each gradient to this norm.",
     "epochs": "Most epochs to train; early stopping usually ends sooner.",
-    "patience": "Epochs without a better validation loss before stopping.",
+    "patience": "Epochs without a better validation loss before stopping (raised to cover at least 300 gradient steps).",
     "batch_size": "Windows per gradient step.",
     "epoch_windows": "Training windows drawn at random for each epoch (all of them when there are fewer).",
     "seed": "Random seed: the same data, machine and seed give the same model.",

@@ -202,16 +202,19 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
     monitored = np.sort(np.random.default_rng(config.seed).permutation(val_ids)[: config.epoch_windows])
     val_data = batches(inputs, targets, monitored, max(config.batch_size, 256))
 
+    patience = effective_patience(config.patience, len(train_data))
+    if patience > config.patience:
+        log(f"patience: {patience} epochs (an epoch here is only {len(train_data)} gradient steps)")
     started = time.perf_counter()
     with placement.scope():
         model = build_model(config, n_features=scaled.shape[1])
         fitted = training_view(model)  # the members of an ensemble, each fitted on its own
         compile_model(fitted, config)
         callbacks = [
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, restore_best_weights=True),
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
             # Halve the step when validation stalls, well before early stopping gives up.
             keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss", factor=0.5, patience=max(1, config.patience // 2), min_lr=1e-6
+                monitor="val_loss", factor=0.5, patience=max(1, patience // 2), min_lr=1e-6
             ),
         ]
         if verbose == 2:  # one log line per epoch instead of Keras's lines on stdout
@@ -225,6 +228,18 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
     metrics = _metrics(prepared, keys, predicted, history, train_seconds, model)
     calibration = calibrate(targets[val_ids], predicted)
     return Fitted(model, prepared, placement.description, metrics, history, calibration)
+
+
+PATIENCE_STEPS = 300  # gradient steps early stopping waits at least, however short an epoch is
+
+
+def effective_patience(patience: int, steps_per_epoch: int) -> int:
+    """Epochs early stopping waits: `patience`, or more when epochs are so short (a small series
+    gives a few gradient steps each) that `patience` epochs are too few steps to tell a plateau
+    from noise. Patience 0 (stop at the first epoch without improvement) is kept as asked."""
+    if patience == 0:
+        return 0
+    return max(patience, math.ceil(PATIENCE_STEPS / max(1, steps_per_epoch)))
 
 
 def predict_windows(model, windows: np.ndarray, batch_size: int = 1024) -> np.ndarray:

@@ -110,3 +110,10 @@ def test_each_epoch_draws_a_fresh_sample_of_windows():
     assert len(set(first)) == 10 and set(first) != set(second)  # ten distinct windows, a new ten next epoch
     x, y = batches[0]
     np.testing.assert_array_equal(y[:, 0], x[:, -1, 0] + 1)  # each target follows its own window
+
+
+@pytest.mark.parametrize("patience, steps, expected", [(10, 3, 100), (10, 91, 10), (10, 30, 10), (10, 29, 11), (0, 3, 0), (50, 3, 100)])
+def test_patience_covers_enough_gradient_steps(patience, steps, expected):
+    from forecast.train import effective_patience
+
+    assert effective_patience(patience, steps) == expected
