@@ -7,7 +7,8 @@ table into README.md between the accuracy markers.
 
     python bench/accuracy.py                 # everything (under an hour on 2 CPU cores)
     python bench/accuracy.py --quick         # a subset in minutes: 40 M4 series, ETT at h=96
-    python bench/accuracy.py --only airline m4-weekly --readme
+    python bench/accuracy.py --only airline m4-weekly --json bench/accuracy.json
+    python bench/accuracy.py --json bench/accuracy.json --table-only --readme   # table from kept results
 
 Settings are forecast's defaults; the protocol fixes only what it must (the horizon, ETT's input
 length of 336 and its validation block). Nothing is tuned on test parts.
@@ -194,12 +195,20 @@ def table(results: dict, quick: bool) -> str:
 
     from forecast import __version__
 
-    lines = [
-        f"Run {dt.date.today().isoformat()} with forecast {__version__}, Keras {keras.__version__} "
-        f"({keras.backend.backend()} backend), Python {platform.python_version()}, on {platform.machine()} "
-        f"with {os.cpu_count()} CPU cores{' — QUICK MODE (a subset)' if quick else ''}.",
-        "",
-    ]
+    runs = {name: r["run"] for name, r in results.items() if "run" in r}
+    if runs:
+        first = next(iter(runs.values()))
+        dates = sorted({run["date"] for run in runs.values()})
+        total = sum(run["wall_seconds"] for run in runs.values())
+        each = ", ".join(f"{name} {run['wall_seconds'] / 60:.0f}" for name, run in runs.items())
+        header = (f"Run {' to '.join(dict.fromkeys([dates[0], dates[-1]]))} with forecast {first['forecast']}, "
+                  f"Keras {first['keras']} ({first['backend']} backend), Python {first['python']}, on "
+                  f"{first['machine']}. Wall time {total / 60:.0f} min in all ({each} min)")
+    else:
+        header = (f"Run {dt.date.today().isoformat()} with forecast {__version__}, Keras {keras.__version__} "
+                  f"({keras.backend.backend()} backend), Python {platform.python_version()}, on {platform.machine()} "
+                  f"with {os.cpu_count()} CPU cores")
+    lines = [header + (" — QUICK MODE (a subset)." if quick else "."), ""]
     for name in ("m4-hourly", "m4-weekly"):
         if name not in results:
             continue
@@ -216,12 +225,12 @@ def table(results: dict, quick: bool) -> str:
     for name in ("etth1", "etth2"):
         if name not in results:
             continue
-        r = results[name]
+        r = {h: row for h, row in results[name].items() if h != "run"}
         trained = next(iter(r.values()))["trained_horizon"]
         lines += [f"**{name.replace('etth', 'ETTh')}, univariate OT** (MSE / MAE on standardised values, input 336, "
                   "every stride-1 test window, no batch dropped; one model trained at horizon "
                   f"{trained}, longer horizons fed its own forecasts back as `forecast predict` does)", "",
-                  "| horizon | this tool | repeat last value (check) | repeat last value (published) | NLinear (published) | training |",
+                  "| horizon | this tool | repeat last value (check) | repeat last value (published) | NLinear (published) | training (one model) |",
                   "|---|---|---|---|---|---|"]
         for horizon, row in sorted(r.items(), key=lambda item: int(item[0])):
             mine, check = row["forecast (this tool)"], row["repeat last value (check)"]
@@ -242,6 +251,17 @@ def table(results: dict, quick: bool) -> str:
     return "\n".join(lines)
 
 
+def _run_record(seconds: float, quick: bool) -> dict:
+    """When, with what and on what a protocol ran, kept beside its numbers."""
+    import keras
+
+    from forecast import __version__
+
+    return {"date": dt.date.today().isoformat(), "wall_seconds": round(seconds, 1), "quick": quick,
+            "forecast": __version__, "keras": keras.__version__, "backend": keras.backend.backend(),
+            "python": platform.python_version(), "machine": f"{platform.machine()} with {os.cpu_count()} CPU cores"}
+
+
 def write_readme(text: str) -> None:
     readme = ROOT / "README.md"
     content = readme.read_text()
@@ -257,12 +277,16 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=["m4-hourly", "m4-weekly", "etth1", "etth2", "airline"],
                         help="run only these protocols")
     parser.add_argument("--readme", action="store_true", help="write the table into README.md")
-    parser.add_argument("--json", help="also write the raw results to this file")
+    parser.add_argument("--json", help="keep the raw results in this file: protocols already in it and not run "
+                                           "again are kept, so the table can be assembled from separate runs")
+    parser.add_argument("--table-only", action="store_true", help="run nothing: print (and with --readme write) the table from --json")
     args = parser.parse_args()
     if not DATASETS.is_dir():
         sys.exit(f"error: {DATASETS} is missing; put the shared datasets beside the checkout.")
-    chosen = args.only or ["airline", "m4-weekly", "m4-hourly", "etth1", "etth2"]
-    results = {}
+    chosen = [] if args.table_only else (args.only or ["airline", "m4-weekly", "m4-hourly", "etth1", "etth2"])
+    results = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).is_file() else {}
+    if args.table_only and not results:
+        sys.exit("error: --table-only needs --json naming a results file.")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         for name in chosen:
@@ -275,10 +299,11 @@ def main() -> None:
                 results[name] = run_m4(name, 13, 1, "W-MON", args.quick, workdir)
             else:
                 results[name] = run_ett(name, [96] if args.quick else [96, 192, 336, 720], workdir)
-            print(f"{name}: done in {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+            results[name]["run"] = _run_record(time.perf_counter() - started, args.quick)
+            print(f"{name}: done in {results[name]['run']['wall_seconds']:.0f} s", file=sys.stderr, flush=True)
             if args.json:  # keep what is finished even if a later protocol is interrupted
                 Path(args.json).write_text(json.dumps(results, indent=2, default=str))
-    text = table(results, args.quick)
+    text = table(results, any(r.get("run", {}).get("quick") for r in results.values()))
     print(text)
     if args.readme:
         write_readme(text)
