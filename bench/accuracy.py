@@ -5,7 +5,7 @@ train and predict code, prints check rows (naive baselines that must reproduce t
 numbers exactly, proving the harness scores correctly), and with --readme writes the results
 table into README.md between the accuracy markers.
 
-    python bench/accuracy.py                 # everything (under an hour on 2 CPU cores)
+    python bench/accuracy.py                 # everything (see the README for its wall time)
     python bench/accuracy.py --quick         # a subset in minutes: 40 M4 series, ETT at h=96
     python bench/accuracy.py --only airline m4-weekly --json bench/accuracy.json
     python bench/accuracy.py --json bench/accuracy.json --table-only --readme   # table from kept results
@@ -248,7 +248,37 @@ def table(results: dict, quick: bool) -> str:
                   f"| seasonal naive (check) | {r['seasonal naive (check)']:.5f} |",
                   f"| seasonal naive (published) | {PUBLISHED['airline']['seasonal naive']:.5f} |",
                   f"| SARIMA(0,1,1)(0,1,1)12 on logs (published) | {PUBLISHED['airline']['SARIMA(0,1,1)(0,1,1)12']:.3f} |", ""]
+    lines += ["**Against the targets** (worked out from the numbers above):", "", *targets(results), ""]
     return "\n".join(lines)
+
+
+def targets(results: dict) -> list[str]:
+    """One line per target of the accuracy issue: met or missed, with the numbers."""
+    verdict = lambda ok: "met" if ok else "**missed**"  # noqa: E731
+    out = []
+    for name, bar, strict in (("m4-hourly", 0.50, False), ("m4-weekly", 0.95, True)):
+        if name in results:
+            owa = results[name]["rows"]["forecast (this tool)"][2]
+            ok = owa < bar if strict else owa <= bar
+            out.append(f"- M4 {name.split('-')[1].capitalize()} OWA {'below' if strict else 'at or below'} {bar:.2f}: "
+                       f"{owa:.3f}, {verdict(ok)}.")
+    for name in ("etth1", "etth2"):
+        if name not in results:
+            continue
+        rows = {int(h): row for h, row in results[name].items() if h != "run"}
+        parts = []
+        for horizon, row in sorted(rows.items()):
+            mse, last = row["forecast (this tool)"][0], row["repeat last value (check)"][0]
+            nlinear = PUBLISHED[name]["NLinear"][horizon][0]
+            ok = mse < last and round(mse, 3) <= nlinear
+            parts.append(f"{horizon}: {mse:.3f} vs {last:.3f} / {nlinear:.3f} {verdict(ok)}")
+        out.append(f"- {name.replace('etth', 'ETTh')} MSE below repeating the last value and at or below NLinear: "
+                   + "; ".join(parts) + ".")
+    if "airline" in results:
+        mape = results["airline"]["forecast (this tool)"]
+        bar = PUBLISHED["airline"]["seasonal naive"]
+        out.append(f"- Airline passengers MAPE below seasonal naive's {bar:.4f}: {mape:.4f}, {verdict(mape < bar)}.")
+    return out
 
 
 def _run_record(seconds: float, quick: bool) -> dict:
