@@ -56,8 +56,8 @@ class Bundle:
 
 
 def save_bundle(directory: str | os.PathLike, model, scaler_state: dict, metadata: dict) -> Path:
-    """Write a bundle's three files into `directory` (an empty one the model store staged) and
-    flush them to disk, so that the rename that publishes the directory publishes complete files.
+    """Write a bundle's three files into `directory` (staged by the model store) and flush every
+    file in it to disk, so that the rename that publishes the directory publishes complete files.
 
     Returns:
         The bundle's absolute path.

@@ -72,7 +72,7 @@ _DATA_PARAMETERS = [
     ("target", Optional[str], None, typer.Option(help="Column to forecast (default: Close for tickers, else the last numeric).")),
     ("features", Optional[str], None, typer.Option(help="Extra input columns, comma-separated.")),
     ("fill", Optional[Fill], None, typer.Option(help="Repair gaps, duplicates and missing values instead of refusing them.")),
-    ("offline", bool, False, typer.Option("--offline", help="For --ticker: use the local cache of earlier downloads only.")),
+    ("offline", bool, False, typer.Option("--offline/--no-offline", help="For --ticker: use the local cache of earlier downloads only.")),
 ]
 
 ModelDir = Annotated[str, typer.Option(envvar="FORECAST_MODEL_DIR", help="Model directory: its versions and which one is current.")]
@@ -165,11 +165,20 @@ def _load_config_file(ctx: typer.Context, value: Optional[str]) -> Optional[str]
     if value:
         from forecast.settings import read_config
 
-        allowed = {p.name for p in ctx.command.params} - {"config", "print_config"}
+        params = {p.name: p for p in ctx.command.params if p.name not in ("config", "print_config")}
         try:
-            options = read_config(value, allowed)
+            options = read_config(value, set(params))
+            for name, setting in options.items():
+                try:
+                    params[name].process_value(ctx, setting)  # converts and checks it as the command line would
+                except Exception as exc:  # click.BadParameter and friends; say it in one line
+                    message = getattr(exc, "message", None) or str(exc)
+                    raise ForecastError(
+                        f"--config {value!r} sets {name.replace('_', '-')} = {setting!r}: {message.splitlines()[0]} "
+                        "Fix the value in the file."
+                    ) from None
         except ForecastError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            logging.getLogger(logs.LOGGER).error(str(exc))
             raise typer.Exit(exc.exit_code) from None
         ctx.default_map = {**(ctx.default_map or {}), **options}
     return value
@@ -200,7 +209,7 @@ def train(
 
             typer.echo(to_toml(resolved), nl=False)
             return
-        if lock_timeout < 0:
+        if not lock_timeout >= 0:  # also refuses nan
             raise ForecastError(f"--lock-timeout must be 0 or more seconds. Received: {lock_timeout:g}.")
         _check_file_destination(plot, "--plot")
         from forecast.report import training_summary
@@ -209,6 +218,8 @@ def train(
         progress = (0 if quiet else 1) if sys.stdout.isatty() else 2  # a bar at a terminal, log lines elsewhere
         result = train_model(data, options, model_dir, promote=promote, lock_timeout=lock_timeout,
                              log=logs.notes(log), verbose=progress, saved_config=resolved)
+        state = "current" if result.verdict.promote else "a candidate"
+        _state["published"] = f"this run's version {result.version_id} is complete and {state}"
         typer.echo(training_summary(result, options))
         if plot:
             from forecast.plots import plot_loss
@@ -438,6 +449,7 @@ def _on_sigterm(signum, frame) -> None:
 def _run(body) -> None:
     """Run a command body, turning failures into one log line and an exit code."""
     logger = logging.getLogger(logs.LOGGER)
+    _state["published"] = None  # set once a run has published a version; stops after it say so
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         body()
@@ -445,10 +457,10 @@ def _run(body) -> None:
         logger.error(str(exc))
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
-        logger.error("interrupted (Ctrl-C); the current model is unchanged.")
+        logger.error(f"interrupted (Ctrl-C); {_state.get('published') or 'the current model is unchanged'}.")
         raise typer.Exit(130) from None
     except Terminated:
-        logger.error("stopped by SIGTERM; the current model is unchanged.")
+        logger.error(f"stopped by SIGTERM; {_state.get('published') or 'the current model is unchanged'}.")
         raise typer.Exit(143) from None
     except (typer.Exit, typer.Abort):
         raise

@@ -143,6 +143,11 @@ class TrainConfig:
                 f"--patience must be 0 or more. Received: {self.patience}. "
                 "Use 0 to stop at the first epoch without improvement."
             )
+        if EnsembleCells(self.ensemble_cells) is EnsembleCells.mixed and self.ensemble < 2:
+            raise ConfigError(
+                f"--ensemble-cells mixed alternates LSTM and GRU members, so it needs --ensemble 2 or more. "
+                f"Received: --ensemble {self.ensemble}."
+            )
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"--seed must be 0 or more. Received: {self.seed}.")
         if not (0 < self.val_fraction < 1):

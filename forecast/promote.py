@@ -1,15 +1,18 @@
 """Whether a newly trained model replaces the current one: both scored on the same recent windows.
 
 The holdout is the new run's validation windows: the most recent stretch of the data, which the
-new model never fitted to. Each model reads them through its own scaler and lookback, and both
-are scored by MAE in the data's units over the steps they both forecast, beside the naive
-baseline on the same windows. (Yesterday's model may have used part of that stretch to choose
-its epoch; it never fitted its weights to it either.)
+new model never fitted its weights to (it chose its epoch on them). Each model reads them through
+its own scaler and lookback, and both are scored by MAE in the data's units over the steps they
+both forecast, beside the naive baseline on the same windows. With nightly retraining on the same
+options, yesterday's model validated on nearly the same stretch, so neither was fitted to it; a
+current model trained with a smaller --val-fraction, or on later data, has seen some of these
+windows and is favoured by the comparison: that errs on the side of keeping what serves.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 
@@ -43,6 +46,10 @@ def judge(fitted, current, policy: Promote) -> Verdict:
         # file) cannot serve it either: the new one takes over.
         return Verdict(True, f"the current version cannot be scored on this data ({exc})", {})
     new, old, naive = scores["model_mae"], scores["current_mae"], scores["naive_mae"]
+    if not math.isfinite(new):
+        return Verdict(False, "its holdout forecasts are not finite numbers", {})
+    if not math.isfinite(old):
+        return Verdict(True, "the current version's holdout forecasts are not finite numbers", {})
     compared = f"holdout MAE {new:.4g} vs current {old:.4g} (naive {naive:.4g}, {scores['windows']} windows)"
     if old < naive <= new:
         return Verdict(False, f"it does not beat the naive baseline and the current version does: {compared}", scores)
@@ -72,7 +79,7 @@ def score_both(fitted, current) -> dict:
     if missing:
         raise ForecastError(f"it does not know series {', '.join(map(repr, missing[:3]))}")
     old_model = load_model(current)
-    lookback = max(config.lookback, current.lookback)
+    longest = max(config.lookback, current.lookback)
     steps = min(config.horizon, current.horizon)
     errors = {"model": [], "current": [], "naive": []}
     for key, series in panel.series.items():
@@ -80,16 +87,16 @@ def score_both(fitted, current) -> dict:
         values = series.frame.to_numpy()
         # Forecast origins: the first step of each validation window, where both lookbacks fit.
         origins = np.arange(split.val_start, split.n_windows) + config.lookback
-        origins = origins[origins >= lookback]
+        origins = origins[origins >= longest]
         if len(origins) == 0:
             continue
         actual = target_windows(values[:, 0], 0, steps)[origins]  # rows origin .. origin+steps-1
-        for name, model, scaler, width in (
+        for name, model, scaler, lookback in (
             ("model", fitted.model, prepared.scalers[key], config.lookback),
             ("current", old_model, current.scalers[key], current.lookback),
         ):
             scaled = scaler.transform(values).astype("float32")
-            windows = input_windows(scaled, width)[origins - width]
+            windows = input_windows(scaled, lookback)[origins - lookback]
             forecast = predict_windows(model, windows)[:, :steps]
             errors[name].append(np.abs(inverse_target(scaler, forecast) - actual).ravel())
         errors["naive"].append(np.abs(values[origins - 1, 0][:, None] - actual).ravel())

@@ -176,7 +176,7 @@ def versions_to_dicts(store) -> list[dict]:
     from forecast.errors import ForecastError
 
     rows = []
-    for version in store.list():
+    for version in store.all():
         row = {"id": version.id, "current": version.current, "path": str(version.path)}
         try:
             meta = read_bundle(version.path).metadata

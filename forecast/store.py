@@ -99,6 +99,11 @@ class Store:
                     f"no model bundle at {str(self.root)!r}. Train one with `forecast train`, or point --model-dir "
                     "(or FORECAST_MODEL_DIR) at an existing model directory."
                 )
+            if version_id not in self.ids():
+                raise BundleError(
+                    f"the current version {version_id!r} of {str(self.root)!r} is missing (deleted by hand?). "
+                    "Pick one with `forecast models use`, or train a new one."
+                )
         if version_id not in self.ids():
             known = ", ".join(self.ids()[-5:]) or "none"
             raise BundleError(
@@ -107,7 +112,7 @@ class Store:
             )
         return self.path_of(version_id)
 
-    def list(self) -> list[Version]:
+    def all(self) -> list[Version]:
         current = self.current_id()
         return [Version(i, self.path_of(i), i == current) for i in self.ids()]
 
@@ -124,7 +129,8 @@ class Store:
             raise BundleError(f"--model-dir {str(root)!r} is a file, not a directory. Choose another path.")
         if root.is_dir():
             ours = {VERSIONS, CURRENT, LOCK}
-            foreign = [p.name for p in root.iterdir() if p.name not in ours]
+            # A link left by a run killed while switching `current` is ours too: cleaned under the lock.
+            foreign = [p.name for p in root.iterdir() if p.name not in ours and not p.name.startswith(f".{CURRENT}-")]
             if foreign and not self.has_legacy():
                 raise BundleError(
                     f"--model-dir {str(root)!r} holds files that are not forecast models ({', '.join(sorted(foreign)[:3])}). "

@@ -119,9 +119,9 @@ def train(
         version_id = new_version_id()
         staging = store.stage(version_id)
         try:
-            save_bundle(staging, fitted.model, scalers_to_dict(prepared.scalers, prepared.panel.first.columns), metadata)
-            if saved_config is not None:
+            if saved_config is not None:  # before save_bundle, which flushes every file in the directory
                 (staging / CONFIG_FILE).write_text(to_toml(saved_config), encoding="utf-8")
+            save_bundle(staging, fitted.model, scalers_to_dict(prepared.scalers, prepared.panel.first.columns), metadata)
             bundle_dir = store.commit(staging, version_id)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -208,8 +208,8 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
     started = time.perf_counter()
     with placement.scope():
         model = build_model(config, n_features=scaled.shape[1])
-        fitted = training_view(model)  # the members of an ensemble, each fitted on its own
-        compile_model(fitted, config)
+        members = training_view(model)  # the members of an ensemble, each fitted on its own
+        compile_model(members, config)
         callbacks = [
             keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
             # Halve the step when validation stalls, well before early stopping gives up.
@@ -219,7 +219,7 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
         ]
         if verbose == 2:  # one log line per epoch instead of Keras's lines on stdout
             callbacks.append(_epoch_log(keras, config.epochs, log))
-        fit_history = fitted.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
+        fit_history = members.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
                                  verbose=1 if verbose == 1 else 0)
         train_seconds = time.perf_counter() - started
         predicted = predict_windows(model, inputs[val_ids])  # (val windows, horizon), scaled

@@ -44,3 +44,11 @@ def test_target_cannot_also_be_a_feature():
 def test_config_to_dict_is_json_ready():
     as_dict = config_to_dict(TrainConfig(cell=Cell.gru))
     assert as_dict["cell"] == "gru" and as_dict["strategy"] == "auto" and as_dict["lookback"] is None
+
+
+def test_mixed_cells_need_an_ensemble():
+    from forecast.config import EnsembleCells
+
+    with pytest.raises(ConfigError, match="--ensemble-cells mixed .* needs --ensemble 2 or more"):
+        TrainConfig(ensemble_cells=EnsembleCells.mixed)
+    assert TrainConfig(ensemble=2, ensemble_cells=EnsembleCells.mixed).ensemble == 2

@@ -35,7 +35,7 @@ def test_current_is_a_link_swapped_in_one_step(tmp_path):
     assert os.readlink(tmp_path / "m" / "current") == "versions/20260101T000000Z-aaaa"
     store.set_current("20260102T000000Z-bbbb")
     assert store.resolve() == tmp_path / "m" / "versions" / "20260102T000000Z-bbbb"
-    assert [v.id for v in store.list() if v.current] == ["20260102T000000Z-bbbb"]
+    assert [v.id for v in store.all() if v.current] == ["20260102T000000Z-bbbb"]
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["current", "versions"]  # no temporary link left
 
 
@@ -126,3 +126,24 @@ def test_a_killed_holder_does_not_block_the_next_run(tmp_path):
     holder.wait()
     with Store(tmp_path / "m").lock(2):  # the kernel released the dead process's lock
         pass
+
+
+def test_a_link_left_by_a_kill_while_switching_current_is_cleaned_not_refused(tmp_path):
+    store = Store(tmp_path / "m")
+    publish(store, "20260101T000000Z-aaaa")
+    store.set_current("20260101T000000Z-aaaa")
+    os.symlink("versions/20260101T000000Z-aaaa", tmp_path / "m" / ".current-dead")  # killed before the rename
+    store.check_writable()
+    assert store.clean_partials() == [".current-dead"]
+    assert store.resolve() == tmp_path / "m" / "versions" / "20260101T000000Z-aaaa"
+
+
+def test_a_missing_current_version_is_named(tmp_path):
+    store = Store(tmp_path / "m")
+    publish(store, "20260101T000000Z-aaaa")
+    store.set_current("20260101T000000Z-aaaa")
+    import shutil
+
+    shutil.rmtree(tmp_path / "m" / "versions" / "20260101T000000Z-aaaa")
+    with pytest.raises(BundleError, match="the current version '20260101T000000Z-aaaa' .* is missing"):
+        store.resolve()
