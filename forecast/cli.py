@@ -172,9 +172,9 @@ def _load_config_file(ctx: typer.Context, value: Optional[str]) -> Optional[str]
                 try:
                     params[name].process_value(ctx, setting)  # converts and checks it as the command line would
                 except Exception as exc:  # click.BadParameter and friends; say it in one line
-                    message = getattr(exc, "message", None) or str(exc)
+                    message = (getattr(exc, "message", None) or str(exc)).splitlines()[0].rstrip(".")
                     raise ForecastError(
-                        f"--config {value!r} sets {name.replace('_', '-')} = {setting!r}: {message.splitlines()[0]} "
+                        f"--config {value!r} sets {name.replace('_', '-')} = {setting!r}: {message}. "
                         "Fix the value in the file."
                     ) from None
         except ForecastError as exc:
