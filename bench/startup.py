@@ -1,0 +1,63 @@
+"""Cold-process start-up costs: `forecast --help`, and `forecast predict --horizon 30` from a bundle.
+
+Each command runs in a fresh process, several times; the table gives the median wall time and
+the median peak resident memory (from the kernel's accounting of that one process, `wait4`).
+
+    python bench/startup.py              # prints the table
+    python bench/startup.py --repeat 7   # more runs per command
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+FORECAST = [sys.executable, "-m", "forecast"]
+DATA = ROOT / "sample_data" / "daily-min-temperatures.csv"
+
+
+def measure(command: list[str], env: dict) -> tuple[float, float]:
+    """Wall seconds and peak resident MiB of one run of `command` in a fresh process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"error: {' '.join(command)} failed with exit {os.waitstatus_to_exitcode(status)}")
+    return seconds, usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="runs per command (median reported)")
+    args = parser.parse_args()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = Path(tmp) / "model"
+        # The default network on Melbourne's daily minima, horizon 30; two epochs are enough to time predict.
+        subprocess.run([*FORECAST, "train", str(DATA), "--fill", "interpolate", "--horizon", "30", "--epochs", "2",
+                        "--model-dir", str(model_dir), "--quiet"], check=True, env=env, cwd=ROOT,
+                       stdout=subprocess.DEVNULL)
+        commands = {
+            "forecast --help": [*FORECAST, "--help"],
+            "forecast predict --horizon 30": [*FORECAST, "predict", "--model-dir", str(model_dir), "--horizon", "30", "--quiet"],
+        }
+        rows = []
+        for name, command in commands.items():
+            runs = [measure(command, env) for _ in range(args.repeat)]
+            rows.append((name, statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)))
+    print(f"| command (cold process, median of {args.repeat}) | wall s | peak MiB |")
+    print("|---|---|---|")
+    for name, seconds, mib in rows:
+        print(f"| `{name}` | {seconds:.2f} | {mib:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
