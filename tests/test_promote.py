@@ -77,3 +77,19 @@ def test_models_commands_refuse_unknown_versions(monthly_bundle):
     assert result.exit_code == 2 and "--version 'nope' is not in" in error_line(result.stderr)
     result = invoke("models", "prune", "--keep", "0", "--model-dir", monthly_bundle)
     assert result.exit_code == 2 and "--keep must be at least 1" in error_line(result.stderr)
+
+
+def test_the_holdout_is_the_validation_windows_scored_as_training_scored_them(tmp_path):
+    import json
+
+    model_dir = tmp_path / "model"
+    assert train(model_dir).exit_code == 0
+    again = train(model_dir)  # the same data, options and seed: the same model
+    assert again.exit_code == 0
+    meta = json.loads((model_dir / "current" / "metadata.json").read_text())
+    scores, metrics = meta["promotion"], meta["metrics"]
+    assert scores["promoted"] and scores["reason"].startswith("at least as good as the current version")
+    assert scores["model_mae"] == pytest.approx(scores["current_mae"], rel=1e-9)
+    assert scores["model_mae"] == pytest.approx(metrics["val_mae"], rel=1e-6)
+    assert scores["naive_mae"] == pytest.approx(metrics["naive_mae"], rel=1e-12)
+    assert scores["windows"] == metrics["val_windows"] and scores["steps"] == 12
