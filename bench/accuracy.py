@@ -200,7 +200,7 @@ def table(results: dict, quick: bool) -> str:
         first = next(iter(runs.values()))
         dates = sorted({run["date"] for run in runs.values()})
         total = sum(run["wall_seconds"] for run in runs.values())
-        each = ", ".join(f"{name} {run['wall_seconds'] / 60:.0f}" for name, run in runs.items())
+        each = ", ".join(f"{name} {run['wall_seconds'] / 60:.1f}" for name, run in runs.items())
         header = (f"Run {' to '.join(dict.fromkeys([dates[0], dates[-1]]))} with forecast {first['forecast']}, "
                   f"Keras {first['keras']} ({first['backend']} backend), Python {first['python']}, on "
                   f"{first['machine']}. Wall time {total / 60:.0f} min in all ({each} min)")
