@@ -12,7 +12,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from forecast import __version__, logs
+from forecast import __version__, logs, stopping
 from forecast.config import Cell, DataConfig, LogFormat, OutputFormat, Promote, TrainConfig, config_to_dict
 from forecast.errors import ForecastError
 from forecast.options import (
@@ -340,30 +340,22 @@ def models_prune(
     _run(run)
 
 
-class Terminated(BaseException):
-    """SIGTERM arrived (cron's timeout, systemd, kill): unwind like Ctrl-C, cleaning up on the way."""
-
-
-def _on_sigterm(signum, frame) -> None:
-    raise Terminated()
-
-
 def _run(body) -> None:
     """Run a command body, turning failures into one log line and an exit code."""
     logger = logging.getLogger(logs.LOGGER)
     _state["published"] = None  # set once a run has published a version; stops after it say so
-    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    stopping.reset()
+    previous = {signum: signal.signal(signum, stopping.handle) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         body()
     except ForecastError as exc:
         logger.error(str(exc))
         raise typer.Exit(exc.exit_code) from None
-    except KeyboardInterrupt:
-        logger.error(f"interrupted (Ctrl-C); {_state.get('published') or 'the current model is unchanged'}.")
-        raise typer.Exit(130) from None
-    except Terminated:
-        logger.error(f"stopped by SIGTERM; {_state.get('published') or 'the current model is unchanged'}.")
-        raise typer.Exit(143) from None
+    except (KeyboardInterrupt, stopping.Stopped) as exc:
+        code = getattr(exc, "exit_code", 130)
+        how = "stopped by SIGTERM" if code == 143 else "interrupted (Ctrl-C)"
+        logger.error(f"{how}; {_state.get('published') or 'the current model is unchanged'}.")
+        raise typer.Exit(code) from None
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:
@@ -373,7 +365,8 @@ def _run(body) -> None:
         logger.error(f"unexpected {type(exc).__name__}: {detail} (rerun with --verbose for the traceback)")
         raise typer.Exit(1) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _parse_cells(text: str) -> list[Cell]:

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 from sklearn.preprocessing import MinMaxScaler
 
-from forecast import __version__
+from forecast import __version__, stopping
 from forecast.backend import import_keras
 from forecast.baselines import BASELINES, baseline_windows
 from forecast.bundle import RECENT_ROWS, read_bundle, save_bundle
@@ -219,8 +219,10 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
         ]
         if verbose == 2:  # one log line per epoch instead of Keras's lines on stdout
             callbacks.append(_epoch_log(keras, config.epochs, log))
-        fit_history = members.fit(train_data, validation_data=val_data, epochs=config.epochs, callbacks=callbacks,
-                                 verbose=1 if verbose == 1 else 0)
+        callbacks.append(_stop_on_request(keras))
+        with stopping.cooperative():  # a signal stops training after the current batch, then raises
+            fit_history = members.fit(train_data, validation_data=val_data, epochs=config.epochs,
+                                      callbacks=callbacks, verbose=1 if verbose == 1 else 0)
         train_seconds = time.perf_counter() - started
         predicted = predict_windows(model, inputs[val_ids])  # (val windows, horizon), scaled
 
@@ -262,6 +264,15 @@ def _seed_everything(seed: int) -> None:
 
         # Same data, same machine, same seed: the same model, at a small cost in speed.
         tf.config.experimental.enable_op_determinism()
+
+
+def _stop_on_request(keras):
+    class StopOnRequest(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if stopping.requested():
+                self.model.stop_training = True
+
+    return StopOnRequest()
 
 
 def _epoch_log(keras, epochs: int, log: Log):
