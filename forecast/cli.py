@@ -162,7 +162,7 @@ def predict(
         from forecast.predict import predict as forecast_steps
 
         result = forecast_steps(model_dir, horizon=horizon, data_path=data, levels=level or (), ids=id or (),
-                                version=version, log=logs.notes(log), warn=log.warning)
+                                version=version, log=logs.notes(log))
         if plot and len(result.recent) > 1:
             raise ForecastError(f"--plot draws one series; this forecast has {len(result.recent)}. Pick one with --id.")
         chosen = format or (OutputFormat.json if output and output.lower().endswith(".json") else OutputFormat.csv)

@@ -37,7 +37,6 @@ def predict(
     ids: Sequence[str] = (),
     version: str | None = None,
     log: Log = lambda message: None,
-    warn: Log = lambda message: None,
     now: pd.Timestamp | None = None,
 ) -> Prediction:
     """Forecast `horizon` steps after the end of the training data, or of `data_path`.
@@ -46,7 +45,7 @@ def predict(
     model is fed its own forecasts block by block. Each level in `levels` adds a conformal
     prediction interval calibrated at training time. A model of several series forecasts each
     of `ids`, or all of them. The current version of `model_dir` answers unless `version` names
-    another; `warn` hears when the newest data point is stale (older than `STALE_PERIODS` steps
+    another; `log` hears a "warning: " line when the newest data point is stale (older than `STALE_PERIODS` steps
     before `now`).
 
     Raises:
@@ -94,11 +93,11 @@ def predict(
     recent = {key: history for key, (_, history) in histories.items()}
     of = f" of {len(histories)} series" if len(histories) > 1 else ""
     log(f"forecast {horizon} steps{of} with {bundle.path}")
-    _warn_if_stale(histories, bundle, now, warn)
+    _warn_if_stale(histories, bundle, now, log)
     return Prediction(pd.concat(frames, ignore_index=True), recent, bundle.metadata["target"])
 
 
-def _warn_if_stale(histories: dict, bundle: Bundle, now: pd.Timestamp | None, warn: Log) -> None:
+def _warn_if_stale(histories: dict, bundle: Bundle, now: pd.Timestamp | None, log: Log) -> None:
     """Warn when a forecast starts from data several steps older than today: it forecasts the past."""
     now = pd.Timestamp.now() if now is None else now
     for key, (_, recent) in histories.items():
@@ -106,8 +105,8 @@ def _warn_if_stale(histories: dict, bundle: Bundle, now: pd.Timestamp | None, wa
         newest = recent.index[-1]
         if newest + STALE_PERIODS * pd.tseries.frequencies.to_offset(frequency) < now:
             name = f"series {key}: " if key else ""
-            warn(
-                f"{name}the newest data point is {format_timestamp(newest, frequency)}, more than {STALE_PERIODS} "
+            log(
+                f"warning: {name}the newest data point is {format_timestamp(newest, frequency)}, more than {STALE_PERIODS} "
                 f"steps before today ({now:%Y-%m-%d}); the forecast starts after it. Retrain on fresh data, or pass --data."
             )
             return
