@@ -122,6 +122,7 @@ def run_m4(name: str, horizon: int, season: int, freq: str, quick: bool, workdir
 
 def run_ett(name: str, horizons: list[int], workdir: Path) -> dict:
     from forecast.bundle import load_model, open_bundle
+    from forecast.inference import keras_run
     from forecast.predict import roll_forecast
     from forecast.scaling import inverse_target
     from forecast.train import train
@@ -144,14 +145,14 @@ def run_ett(name: str, horizons: list[int], workdir: Path) -> dict:
     result = train(DataConfig(path=str(path), target="OT"), config, str(workdir / name))
     seconds = time.perf_counter() - started
     bundle = open_bundle(workdir / name)
-    model, scaler = load_model(bundle), bundle.scalers[""]
+    run, scaler = keras_run(load_model(bundle)), bundle.scalers[""]
     for horizon in horizons:
         # Every stride-1 test window: inputs may reach back `lookback` rows before row 11520.
         span = ot[11520 - lookback :]
         inputs = input_windows(span[:, None], lookback)[: 2880 - horizon + 1]
         actual = target_windows(span, lookback, horizon)
         scaled = np.concatenate([
-            roll_forecast(model, scaler.transform(inputs[i : i + 512].reshape(-1, 1)).reshape(-1, lookback, 1).astype("float32"), horizon)
+            roll_forecast(run, scaler.transform(inputs[i : i + 512].reshape(-1, 1)).reshape(-1, lookback, 1).astype("float32"), horizon)
             for i in range(0, len(inputs), 512)
         ])
         forecast = inverse_target(scaler, scaled)

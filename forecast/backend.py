@@ -2,8 +2,37 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from typing import Iterator
+
+
+@contextlib.contextmanager
+def silenced(*descriptors: int) -> Iterator[None]:
+    """Send what is written to stdout (1) and/or stderr (2) during the block to /dev/null.
+
+    TensorFlow's and LiteRT's C++ code write to the file descriptors themselves ("Could not find
+    cuda drivers", "Created TensorFlow Lite XNNPACK delegate"), and Keras's export prints "Saved
+    artifact at ..." through sys.stdout, where a forecast may be going; sys.stdout need not be
+    descriptor 1 (a test runner, an embedding host), so both levels are redirected.
+    """
+    streams = {1: contextlib.redirect_stdout, 2: contextlib.redirect_stderr}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in descriptors}
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        with open(os.devnull, "w") as sink, contextlib.ExitStack() as python_level:
+            for fd in descriptors:
+                python_level.enter_context(streams[fd](sink))
+                os.dup2(devnull, fd)
+            yield
+    finally:
+        for fd, copy in saved.items():
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(devnull)
 
 
 def import_keras():
@@ -20,19 +49,11 @@ def import_keras():
         import keras
 
         return keras
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
+    with silenced(2):
         import keras
 
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
             tf.config.list_physical_devices("GPU")  # the CUDA probe logs here too
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
     return keras

@@ -1,9 +1,10 @@
-"""Write and read a model bundle: one directory of three files, with no pickle in it.
+"""Write and read a model bundle: one directory of plain files, with no pickle in it.
 
 A bundle is one version in the model store (see forecast.store). Layout::
 
     versions/20261123T021500Z-3f9a/
       model.keras     the Keras model (weights and architecture; loads with safe_mode)
+      model.tflite    the same network for the LiteRT interpreter, which predict runs without TensorFlow
       scaler.json     the fitted MinMax scaler as numbers
       metadata.json   format version, versions, data source, columns, frequency, per series the
                       last `lookback` rows of input, the training config, seed and metrics
@@ -15,12 +16,12 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from sklearn.preprocessing import MinMaxScaler
 
 from forecast.errors import BundleError
-from forecast.scaling import scalers_from_dict
+from forecast.inference import export_litert
+from forecast.scaling import Scaler, scalers_from_dict
 
 FORMAT_VERSION = 2  # 2: per-series scalers and histories
 RECENT_ROWS = 120  # target history kept in metadata.json for plots beside the forecast
@@ -36,7 +37,7 @@ class Bundle:
 
     path: Path
     metadata: dict[str, Any]
-    scalers: dict[str, MinMaxScaler]  # one per series id ("" for a single series)
+    scalers: dict[str, Scaler]  # one per series id ("" for a single series)
 
     @property
     def lookback(self) -> int:
@@ -55,15 +56,21 @@ class Bundle:
         return list(self.metadata["series"])
 
 
-def save_bundle(directory: str | os.PathLike, model, scaler_state: dict, metadata: dict) -> Path:
-    """Write a bundle's three files into `directory` (staged by the model store) and flush every
-    file in it to disk, so that the rename that publishes the directory publishes complete files.
+def save_bundle(
+    directory: str | os.PathLike, model, scaler_state: dict, metadata: dict, log: Callable[[str], None] = lambda message: None
+) -> Path:
+    """Write a bundle's files into `directory` (staged by the model store) and flush every file
+    in it to disk, so that the rename that publishes the directory publishes complete files.
+
+    Besides the three files, the network's LiteRT artifact goes in when it converts (see
+    forecast.inference); `log` hears why when it does not.
 
     Returns:
         The bundle's absolute path.
     """
     path = Path(directory).absolute()
     model.save(path / MODEL_FILE)
+    export_litert(model, path, log)
     _write_json(path / SCALER_FILE, scaler_state)
     _write_json(path / METADATA_FILE, {"format_version": FORMAT_VERSION, **metadata})
     for child in path.iterdir():

@@ -13,7 +13,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from forecast import __version__, logs, stopping
-from forecast.config import Cell, DataConfig, LogFormat, OutputFormat, Promote, TrainConfig, config_to_dict
+from forecast.config import Cell, DataConfig, Engine, LogFormat, OutputFormat, Promote, TrainConfig, config_to_dict
 from forecast.errors import ForecastError
 from forecast.options import (
     AsJson, Folds, LockTimeout, ModelDir, Output, Plot, Quiet, Season, Step, Version, data_options, training_options,
@@ -150,6 +150,7 @@ def predict(
     output: Output = None,
     format: Annotated[Optional[OutputFormat], typer.Option(help="csv or json (default: from --output's extension, else csv).", show_default=False)] = None,
     version: Version = None,
+    engine: Annotated[Engine, typer.Option(help="What runs the network: litert (the bundle's LiteRT artifact, no TensorFlow), keras, or auto (litert when the bundle has it).")] = Engine.auto,
     plot: Plot = None,
     quiet: Quiet = False,
 ) -> None:
@@ -162,7 +163,7 @@ def predict(
         from forecast.predict import predict as forecast_steps
 
         result = forecast_steps(model_dir, horizon=horizon, data_path=data, levels=level or (), ids=id or (),
-                                version=version, log=logs.notes(log))
+                                version=version, engine=engine, log=logs.notes(log))
         if plot and len(result.recent) > 1:
             raise ForecastError(f"--plot draws one series; this forecast has {len(result.recent)}. Pick one with --id.")
         chosen = format or (OutputFormat.json if output and output.lower().endswith(".json") else OutputFormat.csv)

@@ -73,6 +73,14 @@ class OutputFormat(str, enum.Enum):
     json = "json"
 
 
+class Engine(str, enum.Enum):
+    """What runs the network at predict time (see forecast.inference)."""
+
+    auto = "auto"
+    litert = "litert"
+    keras = "keras"
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Where the series comes from and which columns make it up."""

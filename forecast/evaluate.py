@@ -184,6 +184,7 @@ def backtest(
     Raises:
         ForecastError: options or data that cannot support the folds asked for.
     """
+    from forecast.inference import keras_run
     from forecast.predict import roll_forecast
     from forecast.train import choose_lookback, fit, prepare
 
@@ -214,7 +215,7 @@ def backtest(
             fitted.prepared.scalers[key].transform(s.frame.to_numpy()[cut[key] - lookback : cut[key]])
             for key, s in panel.series.items()
         ])
-        scaled = roll_forecast(fitted.model, windows.astype("float32"), horizon)  # (series, horizon)
+        scaled = roll_forecast(keras_run(fitted.model), windows.astype("float32"), horizon)  # (series, horizon)
         training = {key: fitted.metrics[key] for key in ("epochs_run", "best_val_loss", "train_seconds", "parameters")}
         for row, (key, series) in enumerate(panel.series.items()):
             origin, target = cut[key], series.frame[series.target].to_numpy()

@@ -8,10 +8,11 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from forecast.bundle import RECENT_ROWS, Bundle, load_model, open_bundle
-from forecast.config import DataConfig, Fill
+from forecast.bundle import RECENT_ROWS, Bundle, open_bundle
+from forecast.config import DataConfig, Engine, Fill
 from forecast.data import describe_frequency, format_timestamp, frequency_kind, load_panel
 from forecast.errors import ConfigError, DataError
+from forecast.inference import Run, runner
 from forecast.intervals import interval_bounds
 from forecast.scaling import inverse_target
 
@@ -36,6 +37,7 @@ def predict(
     levels: Sequence[int] = (),
     ids: Sequence[str] = (),
     version: str | None = None,
+    engine: Engine = Engine.auto,
     log: Log = lambda message: None,
     now: pd.Timestamp | None = None,
 ) -> Prediction:
@@ -45,7 +47,7 @@ def predict(
     model is fed its own forecasts block by block. Each level in `levels` adds a conformal
     prediction interval calibrated at training time. A model of several series forecasts each
     of `ids`, or all of them. The current version of `model_dir` answers unless `version` names
-    another; `log` hears a "warning: " line when the newest data point is stale (older than `STALE_PERIODS` steps
+    another; `engine` picks what runs the network (forecast.inference.runner); `log` hears a "warning: " line when the newest data point is stale (older than `STALE_PERIODS` steps
     before `now`).
 
     Raises:
@@ -69,14 +71,14 @@ def predict(
     chosen = _choose_ids(bundle, ids)
     histories = _histories(bundle, chosen, data_path, log)
 
-    model = load_model(bundle)
+    run, engine_name = runner(bundle, Engine(engine), log)
     if horizon > bundle.horizon:
         log(
             f"horizon {horizon} is beyond the trained {bundle.horizon}: feeding forecasts back in "
             f"{-(-horizon // bundle.horizon)} blocks (errors compound with each block)"
         )
     windows = np.stack([bundle.scalers[key].transform(values) for key, (values, _) in histories.items()])
-    scaled = roll_forecast(model, windows.astype("float32"), horizon)  # (series, horizon)
+    scaled = roll_forecast(run, windows.astype("float32"), horizon)  # (series, horizon)
     frames = []
     for row, (key, (_, recent)) in enumerate(histories.items()):
         scaler = bundle.scalers[key]
@@ -92,7 +94,7 @@ def predict(
         frames.append(frame)
     recent = {key: history for key, (_, history) in histories.items()}
     of = f" of {len(histories)} series" if len(histories) > 1 else ""
-    log(f"forecast {horizon} steps{of} with {bundle.path}")
+    log(f"forecast {horizon} steps{of} with {bundle.path} ({engine_name})")
     _warn_if_stale(histories, bundle, now, log)
     return Prediction(pd.concat(frames, ignore_index=True), recent, bundle.metadata["target"])
 
@@ -112,18 +114,16 @@ def _warn_if_stale(histories: dict, bundle: Bundle, now: pd.Timestamp | None, lo
             return
 
 
-def roll_forecast(model, windows: np.ndarray, horizon: int) -> np.ndarray:
+def roll_forecast(run: Run, windows: np.ndarray, horizon: int) -> np.ndarray:
     """Scaled forecasts of `horizon` steps from scaled windows of shape (series, lookback, columns).
 
-    Past the model's own horizon, each block of forecasts becomes the newest input of the next
-    (univariate models only; callers refuse the rest).
+    `run` is the network (forecast.inference). Past the model's own horizon, each block of
+    forecasts becomes the newest input of the next (univariate models only; callers refuse the rest).
     """
-    import keras
-
-    out = [keras.ops.convert_to_numpy(model(windows, training=False))]  # [(series, trained)]
+    out = [run(windows)]  # [(series, trained)]
     while sum(block.shape[1] for block in out) < horizon:
         windows = np.concatenate([windows, out[-1][:, :, None].astype(windows.dtype)], axis=1)[:, -windows.shape[1] :]
-        out.append(keras.ops.convert_to_numpy(model(windows, training=False)))
+        out.append(run(windows))
     return np.concatenate(out, axis=1)[:, :horizon]
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from sklearn.preprocessing import MinMaxScaler
 
 from forecast import __version__, stopping
 from forecast.backend import import_keras
@@ -24,7 +23,7 @@ from forecast.errors import DataError, ForecastError
 from forecast.intervals import calibrate
 from forecast.metrics import season_length
 from forecast.promote import Verdict, judge
-from forecast.scaling import fit_scaler, inverse_target, scalers_to_dict
+from forecast.scaling import Scaler, fit_scaler, inverse_target, scalers_to_dict
 from forecast.settings import CONFIG_FILE, to_toml
 from forecast.store import Store, new_version_id
 from forecast.windowing import Split, input_windows, plan_split, target_windows
@@ -39,7 +38,7 @@ class Prepared:
     panel: Panel
     config: TrainConfig  # with the lookback resolved
     splits: dict[str, Split]
-    scalers: dict[str, MinMaxScaler]
+    scalers: dict[str, Scaler]
 
 
 @dataclasses.dataclass
@@ -121,7 +120,7 @@ def train(
         try:
             if saved_config is not None:  # before save_bundle, which flushes every file in the directory
                 (staging / CONFIG_FILE).write_text(to_toml(saved_config), encoding="utf-8")
-            save_bundle(staging, fitted.model, scalers_to_dict(prepared.scalers, prepared.panel.first.columns), metadata)
+            save_bundle(staging, fitted.model, scalers_to_dict(prepared.scalers, prepared.panel.first.columns), metadata, log)
             bundle_dir = store.commit(staging, version_id)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)

@@ -48,7 +48,8 @@ def test_round_trip_gives_the_same_forecast(saved):
 
 def test_bundle_holds_no_pickle_and_loads_in_safe_mode(saved):
     path, _ = saved
-    assert sorted(p.name for p in path.iterdir()) == ["metadata.json", "model.keras", "scaler.json"]
+    assert sorted(p.name for p in path.iterdir()) == ["metadata.json", "model.keras", "model.tflite", "scaler.json"]
+    assert (path / "model.tflite").read_bytes()[4:8] == b"TFL3"  # a LiteRT flatbuffer: data, not code
     with zipfile.ZipFile(path / "model.keras") as archive:
         names = set(archive.namelist())
     assert names <= {"config.json", "metadata.json", "model.weights.h5"}

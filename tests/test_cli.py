@@ -189,7 +189,7 @@ def damage_model(path):
 
 BAD_PREDICT = {
     "missing bundle": (lambda d, b: ["--model-dir", d / "nowhere"], "no model bundle at"),
-    "damaged model": (lambda d, b: (damage_model(b), ["--model-dir", b])[1], "model.keras does not load"),
+    "damaged model": (lambda d, b: (damage_model(b), ["--model-dir", b, "--engine", "keras"])[1], "model.keras does not load"),
     "damaged metadata": (lambda d, b: ((b / "current" / "metadata.json").write_text("{"), ["--model-dir", b])[1], "metadata.json is not valid JSON"),
     "zero horizon": (lambda d, b: ["--model-dir", b, "--horizon", "0"], "--horizon must be a whole number of at least 1"),
     "missing data": (lambda d, b: ["--model-dir", b, "--data", d / "recent.csv"], "does not exist"),

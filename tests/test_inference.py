@@ -1,0 +1,107 @@
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, SAMPLE, TINY, error_line, invoke
+from forecast.config import Cell, Engine, EnsembleCells, TrainConfig, WindowNorm
+from forecast.inference import LITERT_FILE, _litert, export_litert, keras_run
+from forecast.model import build_model
+from forecast.predict import predict
+
+NETWORKS = {
+    "lstm, revin": TrainConfig(layers=2, units=6, lookback=9, horizon=4),
+    "gru with a feature, last": TrainConfig(cell=Cell.gru, layers=2, units=6, lookback=9, horizon=4, window_norm=WindowNorm.last),
+    "simple rnn, none": TrainConfig(cell=Cell.rnn, layers=1, units=6, lookback=9, horizon=4, window_norm=WindowNorm.none),
+    "mixed ensemble": TrainConfig(layers=2, units=4, lookback=9, horizon=4, ensemble=2, ensemble_cells=EnsembleCells.mixed),
+}
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_exported_artifact_computes_what_keras_computes(name, tmp_path):
+    features = 1 if "feature" in name else 0
+    model = build_model(NETWORKS[name], n_features=1 + features)
+    notes = []
+    assert export_litert(model, tmp_path, notes.append), notes
+    windows = np.random.default_rng(1).random((5, 9, 1 + features), dtype=np.float32) * 3 - 1
+    np.testing.assert_allclose(_litert(tmp_path / LITERT_FILE)(windows), keras_run(model)(windows), atol=1e-5)
+
+
+def test_a_failed_export_is_a_warning_and_leaves_no_file(tmp_path, monkeypatch):
+    model = build_model(NETWORKS["lstm, revin"], n_features=1)
+
+    def refuse(*args, **kwargs):
+        raise ValueError("op not supported")
+
+    monkeypatch.setattr(model, "export", refuse)
+    notes = []
+    assert not export_litert(model, tmp_path, notes.append)
+    assert notes == ["warning: no LiteRT artifact (ValueError: op not supported); predict will use Keras"]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("bundle", ["monthly_bundle", "ticker_bundle"])
+@pytest.mark.parametrize("horizon", [None, 11])
+def test_litert_and_keras_give_the_same_forecasts(bundle, horizon, request):
+    model_dir = request.getfixturevalue(bundle)
+    if bundle == "ticker_bundle" and horizon:
+        horizon = 3  # a model with features cannot roll past its horizon
+    notes = []
+    light = predict(str(model_dir), horizon=horizon, engine=Engine.litert, log=notes.append).frame
+    heavy = predict(str(model_dir), horizon=horizon, engine=Engine.keras).frame
+    assert light["timestamp"].equals(heavy["timestamp"])
+    np.testing.assert_allclose(light["forecast"], heavy["forecast"], rtol=1e-5)
+    assert any(note.endswith("(litert)") for note in notes)
+
+
+def test_predict_runs_without_tensorflow_keras_or_scikit_learn(monthly_bundle):
+    script = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from forecast.cli import app\n"
+        f"result = CliRunner().invoke(app, ['predict', '--model-dir', {str(monthly_bundle)!r}, '--quiet'])\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'sklearn', 'jax', 'torch'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.fixture
+def copied(monthly_bundle, tmp_path):
+    target = tmp_path / "model"
+    shutil.copytree(monthly_bundle, target, symlinks=True)
+    return target
+
+
+def test_damaged_artifact_falls_back_to_keras_with_a_warning(copied):
+    expected = predict(str(copied), engine=Engine.keras).frame
+    (copied / "current" / LITERT_FILE).write_bytes(b"not a flatbuffer")
+    notes = []
+    frame = predict(str(copied), log=notes.append).frame
+    assert frame.equals(expected)
+    assert any(note.startswith("warning: ") and "model.tflite does not load" in note for note in notes)
+    result = invoke("predict", "--model-dir", copied, "--engine", "litert")
+    assert result.exit_code == 2 and "model.tflite does not load" in error_line(result.stderr)
+    assert result.stdout == ""
+
+
+def test_litert_asked_of_a_bundle_without_the_artifact_is_refused(copied):
+    (copied / "current" / LITERT_FILE).unlink()
+    result = invoke("predict", "--model-dir", copied, "--engine", "litert")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert error_line(result.stderr).strip() == (
+        f"error: --engine litert needs the LiteRT artifact, but bundle {str((copied / 'current').resolve())!r} has no "
+        "model.tflite (trained by an older forecast, or its export failed). Use --engine keras (or auto), or retrain."
+    )
+    assert invoke("predict", "--model-dir", copied).exit_code == 0  # auto: Keras
+
+
+def test_training_writes_the_artifact_and_quietly(tmp_path):
+    result = invoke("train", SAMPLE / "airline-passengers.csv", "--lookback", "12", "--horizon", "3",
+                    "--model-dir", tmp_path / "m", *TINY)
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "m" / "current" / LITERT_FILE).is_file()
+    assert "Saved artifact" not in result.stdout + result.stderr
