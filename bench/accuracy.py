@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from readme import write_section  # noqa: E402
 from wide_to_long import wide_to_long  # noqa: E402
 
 from forecast.baselines import forecast_baseline  # noqa: E402
@@ -293,15 +294,6 @@ def _run_record(seconds: float, quick: bool) -> dict:
             "python": platform.python_version(), "machine": f"{platform.machine()} with {os.cpu_count()} CPU cores"}
 
 
-def write_readme(text: str) -> None:
-    readme = ROOT / "README.md"
-    content = readme.read_text()
-    start, end = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
-    before, _, rest = content.partition(start)
-    _, _, after = rest.partition(end)
-    readme.write_text(f"{before}{start}\n{text}\n{end}{after}")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a subset in minutes: 40 M4 series, ETT at horizon 96")
@@ -337,7 +329,7 @@ def main() -> None:
     text = table(results, any(r.get("run", {}).get("quick") for r in results.values()))
     print(text)
     if args.readme:
-        write_readme(text)
+        write_section("accuracy", text)
 
 
 if __name__ == "__main__":

@@ -136,16 +136,17 @@ class TrainConfig:
     clipnorm: float = 1.0  # gradient norm clip, against the exploding gradients of long sequences
     epochs: int = 100  # ceiling; early stopping usually ends training sooner
     patience: int = 10  # epochs without a better validation loss before stopping
-    batch_size: int = 32  # windows per gradient step
+    batch_size: int | None = None  # windows per gradient step; None: chosen for the data and device
     epoch_windows: int = 20000  # training windows drawn at random per epoch, bounding an epoch's time
     seed: int = 42  # fixes initial weights, dropout masks and shuffling
     strategy: Strategy = Strategy.auto  # device placement
 
     def __post_init__(self) -> None:
-        for name in ("horizon", "layers", "units", "ensemble", "epochs", "batch_size", "epoch_windows"):
+        for name in ("horizon", "layers", "units", "ensemble", "epochs", "epoch_windows"):
             _require_positive_int(name, getattr(self, name))
-        if self.lookback is not None:
-            _require_positive_int("lookback", self.lookback)
+        for name in ("lookback", "batch_size"):  # None: chosen at training time
+            if getattr(self, name) is not None:
+                _require_positive_int(name, getattr(self, name))
         if not isinstance(self.patience, int) or self.patience < 0:
             raise ConfigError(
                 f"--patience must be 0 or more. Received: {self.patience}. "

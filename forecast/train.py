@@ -184,6 +184,11 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
     placement = choose_placement(config.strategy)
     log(f"strategy: {placement.description}")
     _seed_everything(config.seed)
+    if config.batch_size is None:
+        n_train = sum(split.n_train for split in prepared.splits.values())
+        config = dataclasses.replace(config, batch_size=choose_batch_size(n_train, placement.name))
+        prepared = dataclasses.replace(prepared, config=config)
+        log(f"batch size: {config.batch_size} ({n_train:,} training windows on {'the CPU' if placement.name == 'cpu' else 'an accelerator'})")
 
     # All series end to end in one array; a window is kept only if it lies inside one series.
     keys = list(prepared.panel.series)
@@ -232,6 +237,15 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
 
 
 PATIENCE_STEPS = 300  # gradient steps early stopping waits at least, however short an epoch is
+BATCH_CEILING = {"cpu": 256}  # the fastest batch on 2 CPU cores (bench/throughput.py); accelerators: 1024
+
+
+def choose_batch_size(train_windows: int, device: str) -> int:
+    """The default batch: 32 (the common choice, and the best on small series) up to 2,047
+    training windows, then the power of two that keeps 32 or more gradient steps per pass over
+    them, up to 256 on a CPU (windows/s stop rising there) or 1024 on a GPU or TPU."""
+    ceiling = BATCH_CEILING.get(device, 1024)
+    return int(min(ceiling, max(32, 2 ** math.floor(math.log2(max(train_windows, 1) / 32)))))
 
 
 def effective_patience(patience: int, steps_per_epoch: int) -> int:

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import SAMPLE, snapshot
 from forecast.config import DataConfig, TrainConfig
-from forecast.train import train
+from forecast.train import choose_batch_size, train
 from forecast.windowing import plan_split, target_windows
 
 TINY = dict(lookback=6, horizon=3, layers=2, units=4, epochs=2, batch_size=16)
@@ -117,3 +117,20 @@ def test_patience_covers_enough_gradient_steps(patience, steps, expected):
     from forecast.train import effective_patience
 
     assert effective_patience(patience, steps) == expected
+
+
+@pytest.mark.parametrize(
+    "windows,device,expected",
+    [(76, "cpu", 32), (2047, "cpu", 32), (2048, "cpu", 64), (13_879, "cpu", 256), (10**6, "cpu", 256),
+     (13_879, "gpu", 256), (10**6, "gpu", 1024), (10**6, "tpu", 1024)],
+)
+def test_default_batch_grows_with_the_training_windows_up_to_the_device_ceiling(windows, device, expected):
+    assert choose_batch_size(windows, device) == expected
+
+
+def test_the_chosen_batch_is_logged_and_stored(tmp_path):
+    notes = []
+    config = TrainConfig(**{**TINY, "batch_size": None})
+    result = train(DataConfig(path=str(SAMPLE / "airline-passengers.csv")), config, str(tmp_path / "m"), log=notes.append)
+    assert "batch size: 32 (106 training windows on the CPU)" in notes
+    assert json.loads((result.bundle_dir / "metadata.json").read_text())["config"]["batch_size"] == 32
