@@ -8,6 +8,7 @@ steps after a warm-up, with the device synchronised, in the same process.
 
     KERAS_BACKEND=jax python bench/gpu.py                  # lookback 60, horizon 30
     KERAS_BACKEND=jax python bench/gpu.py --precision float32 mixed_bfloat16
+    KERAS_BACKEND=jax python bench/gpu.py --steps 500 --readme   # the table into README.md
 
 Needs a CUDA GPU, Keras 3 on the JAX (or torch) backend, and PyTorch with CUDA.
 """
@@ -15,7 +16,9 @@ Needs a CUDA GPU, Keras 3 on the JAX (or torch) backend, and PyTorch with CUDA.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -79,14 +82,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--lookback", type=int, default=60)
     parser.add_argument("--horizon", type=int, default=30)
+    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
     args = parser.parse_args()
     import keras
     import torch
 
-    print(f"device: {torch.cuda.get_device_name(0)}; Keras {keras.__version__} on {keras.backend.backend()}, "
-          f"PyTorch {torch.__version__}; lookback {args.lookback}, horizon {args.horizon}, {args.steps} steps per row")
-    print("| cell | batch | forecast (Keras) windows/s | precision | PyTorch cuDNN windows/s | forecast / PyTorch |")
-    print("|---|---|---|---|---|---|")
+    lines = [f"{torch.cuda.get_device_name(0)}; Keras {keras.__version__} on {keras.backend.backend()}, "
+             f"PyTorch {torch.__version__}; lookback {args.lookback}, horizon {args.horizon}, {args.steps} steps per row.", "",
+             "| cell | batch | forecast (Keras) windows/s | precision | PyTorch cuDNN windows/s | forecast / PyTorch |",
+             "|---|---|---|---|---|---|"]
+    print("\n".join(lines))
     for cell in args.cells:
         for batch in args.batches:
             reference = torch_rate(cell, batch, args.steps, args.lookback, args.horizon)
@@ -97,9 +102,15 @@ def main() -> None:
                     import keras
 
                     keras.mixed_precision.set_global_policy("float32")
-                    print(f"| {cell} | {batch} | fails: {str(exc).splitlines()[0][:80]} | {precision} | {reference:,.0f} | |", flush=True)
-                    continue
-                print(f"| {cell} | {batch} | {ours:,.0f} | {precision} | {reference:,.0f} | {ours / reference:.0%} |", flush=True)
+                    lines.append(f"| {cell} | {batch} | fails: {str(exc).splitlines()[0][:80]} | {precision} | {reference:,.0f} | |")
+                else:
+                    lines.append(f"| {cell} | {batch} | {ours:,.0f} | {precision} | {reference:,.0f} | {ours / reference:.0%} |")
+                print(lines[-1], flush=True)
+    if args.readme:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from readme import stamp, write_section
+
+        write_section("gpu", "\n".join([*lines, "", stamp()]))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ the median peak resident memory (from the kernel's accounting of that one proces
 
     python bench/startup.py              # prints the table
     python bench/startup.py --repeat 7   # more runs per command
+    python bench/startup.py --readme     # and writes it into README.md
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from readme import stamp, write_section  # noqa: E402
+
 FORECAST = [sys.executable, "-m", "forecast"]
 DATA = ROOT / "sample_data" / "daily-min-temperatures.csv"
 
@@ -37,6 +42,7 @@ def measure(command: list[str], env: dict) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per command (median reported)")
+    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
     args = parser.parse_args()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -48,15 +54,19 @@ def main() -> None:
         commands = {
             "forecast --help": [*FORECAST, "--help"],
             "forecast predict --horizon 30": [*FORECAST, "predict", "--model-dir", str(model_dir), "--horizon", "30", "--quiet"],
+            "forecast predict --horizon 30 --engine keras": [*FORECAST, "predict", "--model-dir", str(model_dir), "--horizon", "30",
+                                                             "--engine", "keras", "--quiet"],
         }
         rows = []
         for name, command in commands.items():
             runs = [measure(command, env) for _ in range(args.repeat)]
             rows.append((name, statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)))
-    print(f"| command (cold process, median of {args.repeat}) | wall s | peak MiB |")
-    print("|---|---|---|")
-    for name, seconds, mib in rows:
-        print(f"| `{name}` | {seconds:.2f} | {mib:.0f} |")
+    lines = [f"| command (cold process, median of {args.repeat}) | wall s | peak MiB |", "|---|---|---|"]
+    lines += [f"| `{name}` | {seconds:.2f} | {mib:.0f} |" for name, seconds, mib in rows]
+    text = "\n".join([*lines, "", stamp()])
+    print(text)
+    if args.readme:
+        write_section("startup", text)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ each, Adam with learning rate 1e-3 and clipnorm 1, MSE) with the tutorials' one-
 
     python bench/tutorial_reference.py DATA.csv --target OT --lookback 48 --horizon 24
 
-Prints one JSON line: training windows, epochs, fit seconds, windows/s, seconds to the end of
-training, seconds per multi-step forecast, and the forecast MAE on the sampled validation windows.
+Prints one JSON line: training windows, epochs, fit seconds, each epoch's seconds, seconds to the
+end of training, seconds per multi-step forecast, and the forecast MAE on the sampled validation
+windows (with where those windows start).
 """
 
 from __future__ import annotations
@@ -28,6 +29,23 @@ def create_dataset(series: np.ndarray, lookback: int):
         x.append(series[i : i + lookback])
         y.append(series[i + lookback])
     return np.array(x), np.array(y)
+
+
+def epoch_timer():
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.started)
+
+    return EpochTimer()
 
 
 def main() -> None:
@@ -63,9 +81,11 @@ def main() -> None:
     ])
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3, clipnorm=1.0), loss="mse")
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True)
+    timer = epoch_timer()  # the benchmark's measurement, not part of the recipe
     fit_started = time.perf_counter()
     history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=args.epochs, batch_size=32,
-                        callbacks=[stop], verbose=0)
+                        callbacks=[stop, timer], verbose=0)
+    epoch_seconds = timer.seconds
     fit_seconds = time.perf_counter() - fit_started
     epochs = len(history.history["loss"])
     trained_seconds = time.perf_counter() - started
@@ -87,7 +107,7 @@ def main() -> None:
     forecast_seconds = (time.perf_counter() - forecast_started) / len(origins)
     print(json.dumps({
         "windows": len(x_train), "epochs": epochs, "fit_seconds": round(fit_seconds, 2),
-        "windows_per_second": round(epochs * len(x_train) / fit_seconds, 1),
+        "epoch_seconds": [round(seconds, 3) for seconds in epoch_seconds],
         "seconds_to_trained": round(trained_seconds, 2), "forecast_seconds": round(forecast_seconds, 4),
         "mae": float(np.mean(errors)), "window_starts": (origins + split - args.lookback).tolist(),
     }))

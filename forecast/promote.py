@@ -96,8 +96,7 @@ def score_both(fitted, current) -> dict:
             ("current", old_model, current.scalers[key], current.lookback),
         ):
             scaled = scaler.transform(values).astype("float32")
-            windows = input_windows(scaled, lookback)[origins - lookback]
-            forecast = predict_windows(model, windows)[:, :steps]
+            forecast = predict_windows(model, input_windows(scaled, lookback), origins - lookback)[:, :steps]
             errors[name].append(np.abs(inverse_target(scaler, forecast) - actual).ravel())
         errors["naive"].append(np.abs(values[origins - 1, 0][:, None] - actual).ravel())
     if not errors["model"]:

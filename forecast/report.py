@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from forecast.baselines import BASELINES
 from forecast.config import config_to_dict
+from forecast.inference import LITERT_FILE
 
 _NAMES = {"naive": "naive", "seasonal_naive": "seasonal naive", "drift": "drift"}
 
@@ -70,7 +71,8 @@ def describe_bundle(bundle) -> str:
         f"series:     {meta['target']}{features}, {shape}",
         f"model:      {_network(config)}, lookback {config['lookback']}, "
         f"horizon {config['horizon']}, dropout {config['dropout']}, window norm {config.get('window_norm')}, "
-        f"loss {config.get('loss')}, seed {config['seed']}",
+        f"loss {config.get('loss')}, seed {config['seed']}, batch {config.get('batch_size')}",
+        f"predict:    {'LiteRT (model.tflite), Keras as fallback' if (bundle.path / LITERT_FILE).is_file() else 'Keras (no model.tflite)'}",
     ]
     if metrics:
         baselines = ", ".join(

@@ -224,13 +224,16 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
         if verbose == 2:  # one log line per epoch instead of Keras's lines on stdout
             callbacks.append(_epoch_log(keras, config.epochs, log))
         callbacks.append(_stop_on_request(keras))
+        timer = _epoch_timer(keras)
+        callbacks.append(timer)
         with stopping.cooperative():  # a signal stops training after the current batch, then raises
             fit_history = members.fit(train_data, validation_data=val_data, epochs=config.epochs,
                                       callbacks=callbacks, verbose=1 if verbose == 1 else 0)
         train_seconds = time.perf_counter() - started
-        predicted = predict_windows(model, inputs[val_ids])  # (val windows, horizon), scaled
+        predicted = predict_windows(model, inputs, val_ids)  # (val windows, horizon), scaled
 
     history = {key: [float(v) for v in fit_history.history.get(key, [])] for key in ("loss", "val_loss")}
+    history["epoch_seconds"] = [round(seconds, 3) for seconds in timer.seconds]  # validation pass included
     metrics = _metrics(prepared, keys, predicted, history, train_seconds, model)
     calibration = calibrate(targets[val_ids], predicted)
     return Fitted(model, prepared, placement.description, metrics, history, calibration)
@@ -257,13 +260,16 @@ def effective_patience(patience: int, steps_per_epoch: int) -> int:
     return max(patience, math.ceil(PATIENCE_STEPS / max(1, steps_per_epoch)))
 
 
-def predict_windows(model, windows: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Scaled forecasts for a stack of windows, in batches, without Keras's per-call predict overhead."""
+def predict_windows(model, windows: np.ndarray, rows: np.ndarray | None = None, batch_size: int = 1024) -> np.ndarray:
+    """Scaled forecasts for `windows` (or those at `rows`), in batches, without Keras's per-call
+    predict overhead. `windows` may be a strided view: only one batch at a time is copied, so
+    memory does not grow with windows x lookback."""
     import keras
 
+    rows = np.arange(len(windows)) if rows is None else np.asarray(rows)
     out = [
-        keras.ops.convert_to_numpy(model(np.ascontiguousarray(windows[i : i + batch_size]), training=False))
-        for i in range(0, len(windows), batch_size)
+        keras.ops.convert_to_numpy(model(np.ascontiguousarray(windows[rows[i : i + batch_size]]), training=False))
+        for i in range(0, len(rows), batch_size)
     ]
     return np.concatenate(out, axis=0)
 
@@ -286,6 +292,23 @@ def _stop_on_request(keras):
                 self.model.stop_training = True
 
     return StopOnRequest()
+
+
+def _epoch_timer(keras):
+    class EpochTimer(keras.callbacks.Callback):
+        """Wall seconds of each epoch, so throughput can be read without the first epoch's tracing."""
+
+        def __init__(self):
+            super().__init__()
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.started)
+
+    return EpochTimer()
 
 
 def _epoch_log(keras, epochs: int, log: Log):

@@ -134,3 +134,16 @@ def test_the_chosen_batch_is_logged_and_stored(tmp_path):
     result = train(DataConfig(path=str(SAMPLE / "airline-passengers.csv")), config, str(tmp_path / "m"), log=notes.append)
     assert "batch size: 32 (106 training windows on the CPU)" in notes
     assert json.loads((result.bundle_dir / "metadata.json").read_text())["config"]["batch_size"] == 32
+
+
+def test_forecasts_of_chosen_windows_equal_those_of_the_gathered_windows():
+    from forecast.model import build_model
+    from forecast.train import predict_windows
+    from forecast.windowing import input_windows
+
+    model = build_model(TrainConfig(lookback=5, horizon=2, layers=1, units=3), n_features=1)
+    windows = input_windows(np.random.default_rng(0).random((40, 1), dtype=np.float32), 5)  # a strided view
+    rows = np.array([30, 2, 17, 5, 35])
+    expected = keras.ops.convert_to_numpy(model(np.ascontiguousarray(windows[rows])))
+    np.testing.assert_allclose(predict_windows(model, windows, rows, batch_size=2), expected, rtol=1e-6)
+    assert predict_windows(model, windows).shape == (36, 2)

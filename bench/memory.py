@@ -1,0 +1,80 @@
+"""Peak memory of `forecast train` as the series grows and as the lookback grows.
+
+Each case trains the default network for one epoch of 2,000 windows (`--epochs 1
+--epoch-windows 2000`: the peak comes from the data, the windows and the validation forecasts,
+not from how long training runs) on a synthetic hourly series (daily and weekly cycles, a trend
+and noise), in a fresh process whose peak resident memory the kernel reports (`wait4`). The
+first row is the floor: a process that only imports Keras and TensorFlow.
+
+    python bench/memory.py            # series of 10k, 100k, 1M points at lookback 256; lookback 64, 256, 1024 at 100k
+    python bench/memory.py --readme   # and the table into README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from readme import stamp, write_section  # noqa: E402
+
+CASES = [(10_000, 256), (100_000, 256), (1_000_000, 256), (100_000, 64), (100_000, 1024)]
+
+
+def synthetic(points: int) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    t = np.arange(points, dtype="float64")
+    value = 10 + 3 * np.sin(2 * np.pi * t / 24) + 2 * np.sin(2 * np.pi * t / 168) + t / 20_000 + rng.normal(0, 0.5, points)
+    return pd.DataFrame({"time": pd.date_range("1990-01-01", periods=points, freq="h"), "value": value})
+
+
+def peak(command: list[str], env: dict) -> tuple[float, float]:
+    """Wall seconds and peak resident MiB of `command` in a fresh process."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=ROOT)
+    _, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"error: {' '.join(command)} failed: {process.stderr.read().decode()[-500:]}")
+    return time.perf_counter() - started, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    args = parser.parse_args()
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    rows = [("Keras and TensorFlow imported, nothing else", "", "", *peak([sys.executable, "-c", "import keras, tensorflow"], env))]
+    with tempfile.TemporaryDirectory() as tmp:
+        for points, lookback in CASES:
+            csv = Path(tmp) / f"series_{points}.csv"
+            if not csv.exists():
+                synthetic(points).to_csv(csv, index=False)
+            command = [sys.executable, "-m", "forecast", "train", str(csv), "--lookback", str(lookback), "--horizon", "24",
+                       "--epochs", "1", "--epoch-windows", "2000", "--model-dir", str(Path(tmp) / f"m{points}_{lookback}"), "--quiet"]
+            windows = points - lookback - 24 + 1
+            rows.append((f"`forecast train`, {points:,} points", lookback, f"{windows * lookback / 1e6:,.1f}M", *peak(command, env)))
+    lines = [
+        "| run | lookback | window values (windows × lookback) | wall s | peak MiB |",
+        "|---|---|---|---|---|",
+        *(f"| {name} | {lookback} | {values} | {seconds:.0f} | {mib:,.0f} |" for name, lookback, values, seconds, mib in rows),
+        "",
+        stamp(),
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.readme:
+        write_section("memory", text)
+
+
+if __name__ == "__main__":
+    main()
