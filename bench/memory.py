@@ -63,6 +63,7 @@ def main() -> None:
                        "--epochs", "1", "--epoch-windows", "2000", "--model-dir", str(Path(tmp) / f"m{points}_{lookback}"), "--quiet"]
             windows = points - lookback - 24 + 1
             rows.append((f"`forecast train`, {points:,} points", lookback, f"{windows * lookback / 1e6:,.1f}M", *peak(command, env)))
+            print(rows[-1], file=sys.stderr, flush=True)
     lines = [
         "| run | lookback | window values (windows × lookback) | wall s | peak MiB |",
         "|---|---|---|---|---|",

@@ -261,14 +261,13 @@ def effective_patience(patience: int, steps_per_epoch: int) -> int:
 
 
 def predict_windows(model, windows: np.ndarray, rows: np.ndarray | None = None, batch_size: int = 1024) -> np.ndarray:
-    """Scaled forecasts for `windows` (or those at `rows`), in batches, without Keras's per-call
-    predict overhead. `windows` may be a strided view: only one batch at a time is copied, so
-    memory does not grow with windows x lookback."""
-    import keras
-
+    """Scaled forecasts for `windows` (or those at `rows`), in batches through the model's compiled
+    predict step (calling the model eagerly would run each recurrent step from Python). `windows`
+    may be a strided view: only one batch at a time is copied, so memory does not grow with
+    windows x lookback."""
     rows = np.arange(len(windows)) if rows is None else np.asarray(rows)
     out = [
-        keras.ops.convert_to_numpy(model(np.ascontiguousarray(windows[rows[i : i + batch_size]]), training=False))
+        np.asarray(model.predict_on_batch(np.ascontiguousarray(windows[rows[i : i + batch_size]])))
         for i in range(0, len(rows), batch_size)
     ]
     return np.concatenate(out, axis=0)

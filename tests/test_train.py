@@ -57,7 +57,8 @@ def test_same_seed_same_model(tmp_path):
     first = train(data, config, str(tmp_path / "a"))
     second = train(data, config, str(tmp_path / "b"))
     assert first.metrics["val_mae"] == second.metrics["val_mae"]
-    assert first.fitted.history == second.fitted.history
+    for key in ("loss", "val_loss"):  # epoch_seconds, beside them, is wall time
+        assert first.fitted.history[key] == second.fitted.history[key]
     a = keras.saving.load_model(tmp_path / "a" / "current" / "model.keras").get_weights()
     b = keras.saving.load_model(tmp_path / "b" / "current" / "model.keras").get_weights()
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
