@@ -31,23 +31,6 @@ def create_dataset(series: np.ndarray, lookback: int):
     return np.array(x), np.array(y)
 
 
-def epoch_timer():
-    import keras
-
-    class EpochTimer(keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.started = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self.started)
-
-    return EpochTimer()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data")
@@ -81,6 +64,8 @@ def main() -> None:
     ])
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3, clipnorm=1.0), loss="mse")
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True)
+    from forecast.train import epoch_timer
+
     timer = epoch_timer()  # the benchmark's measurement, not part of the recipe
     fit_started = time.perf_counter()
     history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=args.epochs, batch_size=32,

@@ -224,7 +224,7 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
         if verbose == 2:  # one log line per epoch instead of Keras's lines on stdout
             callbacks.append(_epoch_log(keras, config.epochs, log))
         callbacks.append(_stop_on_request(keras))
-        timer = _epoch_timer(keras)
+        timer = epoch_timer()
         callbacks.append(timer)
         with stopping.cooperative():  # a signal stops training after the current batch, then raises
             fit_history = members.fit(train_data, validation_data=val_data, epochs=config.epochs,
@@ -293,7 +293,10 @@ def _stop_on_request(keras):
     return StopOnRequest()
 
 
-def _epoch_timer(keras):
+def epoch_timer():
+    """A Keras callback whose `seconds` lists each epoch's wall seconds (also used by bench/)."""
+    import keras
+
     class EpochTimer(keras.callbacks.Callback):
         """Wall seconds of each epoch, so throughput can be read without the first epoch's tracing."""
 

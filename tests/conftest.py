@@ -6,6 +6,7 @@ import hashlib
 import logging
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -130,6 +131,14 @@ def monthly_bundle(tmp_path_factory) -> Path:
                     "--model-dir", model_dir, *TINY)
     assert result.exit_code == 0, result.stderr
     return model_dir
+
+
+@pytest.fixture
+def existing(monthly_bundle, tmp_path):
+    """A copy of the monthly bundle, for a test to change or to prove unchanged."""
+    target = tmp_path / "model"
+    shutil.copytree(monthly_bundle, target, symlinks=True)
+    return target
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,6 @@
 import io
 import json
 import re
-import shutil
 import subprocess
 import sys
 
@@ -13,14 +12,6 @@ import typer
 from conftest import error_line, ROOT, SAMPLE, TINY, invoke, snapshot
 from forecast.cli import app
 from forecast.predict import predict
-
-
-@pytest.fixture
-def existing(monthly_bundle, tmp_path):
-    """A copy of a good bundle that a failing command must leave exactly as it was."""
-    target = tmp_path / "model"
-    shutil.copytree(monthly_bundle, target, symlinks=True)
-    return target
 
 
 def test_train_prints_an_honest_summary(tmp_path):
@@ -213,10 +204,8 @@ def test_info_on_a_missing_bundle(tmp_path):
     assert result.exit_code == 2 and error_line(result.stderr).startswith("error: no model bundle at")
 
 
-def test_unexpected_failure_is_one_line_with_a_hint(monthly_bundle, tmp_path, monkeypatch):
+def test_unexpected_failure_is_one_line_with_a_hint(existing, monkeypatch):
     monkeypatch.setattr(keras.Model, "fit", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom")))
-    existing = tmp_path / "model"
-    shutil.copytree(monthly_bundle, existing, symlinks=True)
     before = snapshot(existing)
     result = invoke("train", SAMPLE / "airline-passengers.csv", "--model-dir", existing, *TINY)
     assert result.exit_code == 1

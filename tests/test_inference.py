@@ -1,4 +1,3 @@
-import shutil
 import subprocess
 import sys
 
@@ -69,34 +68,27 @@ def test_predict_runs_without_tensorflow_keras_or_scikit_learn(monthly_bundle):
     assert done.stdout.strip() == "[]"
 
 
-@pytest.fixture
-def copied(monthly_bundle, tmp_path):
-    target = tmp_path / "model"
-    shutil.copytree(monthly_bundle, target, symlinks=True)
-    return target
-
-
-def test_damaged_artifact_falls_back_to_keras_with_a_warning(copied):
-    expected = predict(str(copied), engine=Engine.keras).frame
-    (copied / "current" / LITERT_FILE).write_bytes(b"not a flatbuffer")
+def test_damaged_artifact_falls_back_to_keras_with_a_warning(existing):
+    expected = predict(str(existing), engine=Engine.keras).frame
+    (existing / "current" / LITERT_FILE).write_bytes(b"not a flatbuffer")
     notes = []
-    frame = predict(str(copied), log=notes.append).frame
+    frame = predict(str(existing), log=notes.append).frame
     assert frame.equals(expected)
     assert any(note.startswith("warning: ") and "model.tflite does not load" in note for note in notes)
-    result = invoke("predict", "--model-dir", copied, "--engine", "litert")
+    result = invoke("predict", "--model-dir", existing, "--engine", "litert")
     assert result.exit_code == 2 and "model.tflite does not load" in error_line(result.stderr)
     assert result.stdout == ""
 
 
-def test_litert_asked_of_a_bundle_without_the_artifact_is_refused(copied):
-    (copied / "current" / LITERT_FILE).unlink()
-    result = invoke("predict", "--model-dir", copied, "--engine", "litert")
+def test_litert_asked_of_a_bundle_without_the_artifact_is_refused(existing):
+    (existing / "current" / LITERT_FILE).unlink()
+    result = invoke("predict", "--model-dir", existing, "--engine", "litert")
     assert result.exit_code == 2 and result.stdout == ""
     assert error_line(result.stderr).strip() == (
-        f"error: --engine litert needs the LiteRT artifact, but bundle {str((copied / 'current').resolve())!r} has no "
+        f"error: --engine litert needs the LiteRT artifact, but bundle {str((existing / 'current').resolve())!r} has no "
         "model.tflite (trained by an older forecast, or its export failed). Use --engine keras (or auto), or retrain."
     )
-    assert invoke("predict", "--model-dir", copied).exit_code == 0  # auto: Keras
+    assert invoke("predict", "--model-dir", existing).exit_code == 0  # auto: Keras
 
 
 def test_training_writes_the_artifact_and_quietly(tmp_path):
