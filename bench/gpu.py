@@ -99,8 +99,6 @@ def main() -> None:
                 try:
                     ours = keras_rate(cell, batch, args.steps, args.lookback, args.horizon, precision)
                 except Exception as exc:  # e.g. a dtype the backend's cuDNN RNN kernel lacks
-                    import keras
-
                     keras.mixed_precision.set_global_policy("float32")
                     lines.append(f"| {cell} | {batch} | fails: {str(exc).splitlines()[0][:80]} | {precision} | {reference:,.0f} | |")
                 else:

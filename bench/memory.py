@@ -26,7 +26,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from readme import stamp, write_section  # noqa: E402
+from readme import publish  # noqa: E402
 
 CASES = [(10_000, 256), (100_000, 256), (1_000_000, 256), (100_000, 64), (100_000, 1024)]
 
@@ -68,13 +68,8 @@ def main() -> None:
         "| run | lookback | window values (windows × lookback) | wall s | peak MiB |",
         "|---|---|---|---|---|",
         *(f"| {name} | {lookback} | {values} | {seconds:.0f} | {mib:,.0f} |" for name, lookback, values, seconds, mib in rows),
-        "",
-        stamp(),
     ]
-    text = "\n".join(lines)
-    print(text)
-    if args.readme:
-        write_section("memory", text)
+    publish("memory", lines, args.readme)
 
 
 if __name__ == "__main__":

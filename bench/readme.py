@@ -21,6 +21,15 @@ def write_section(name: str, text: str) -> None:
     readme.write_text(f"{before}{start}\n{text}\n{end}{after}")
 
 
+def publish(name: str, lines: list[str], readme: bool) -> None:
+    """Print a measured table with when and where it was measured; with `readme`, also write it
+    into README.md's `name` section."""
+    text = "\n".join([*lines, "", stamp()])
+    print(text)
+    if readme:
+        write_section(name, text)
+
+
 def stamp() -> str:
     """When and where a table was measured, for the line under it."""
     return f"Measured {dt.date.today().isoformat()} on {platform.machine()} with {os.cpu_count()} CPU cores, Python {platform.python_version()}."

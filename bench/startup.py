@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from readme import stamp, write_section  # noqa: E402
+from readme import publish  # noqa: E402
 
 FORECAST = [sys.executable, "-m", "forecast"]
 DATA = ROOT / "sample_data" / "daily-min-temperatures.csv"
@@ -63,10 +63,7 @@ def main() -> None:
             rows.append((name, statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)))
     lines = [f"| command (cold process, median of {args.repeat}) | wall s | peak MiB |", "|---|---|---|"]
     lines += [f"| `{name}` | {seconds:.2f} | {mib:.0f} |" for name, seconds, mib in rows]
-    text = "\n".join([*lines, "", stamp()])
-    print(text)
-    if args.readme:
-        write_section("startup", text)
+    publish("startup", lines, args.readme)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from readme import stamp, write_section  # noqa: E402
+from readme import publish  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -132,11 +132,7 @@ def main() -> None:
     ]
     for name, batch, epochs, rate, ratio, trained, forecast_s, mae in rows:
         lines.append(f"| {name} | {batch} | {epochs:g} | {rate:,.0f} | {ratio:.1f} | {trained:,.0f} | {forecast_s:.3f} | {mae:.3f} |")
-    lines += ["", stamp()]
-    text = "\n".join(lines)
-    print(text)
-    if args.readme:
-        write_section("throughput", text)
+    publish("throughput", lines, args.readme)
 
 
 if __name__ == "__main__":
