@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import sys
-import tempfile
 from typing import Annotated, List, Optional
 
 import typer
@@ -70,13 +69,15 @@ def _load_config_file(ctx: typer.Context, value: Optional[str]) -> Optional[str]
         params = {p.name: p for p in ctx.command.params if p.name not in ("config", "print_config")}
         try:
             options = read_config(value, set(params))
+            kinds = _option_kinds(ctx.command)
             for name, setting in options.items():
+                _check_config_type(value, name, setting, kinds[name])
                 try:
                     params[name].process_value(ctx, setting)  # converts and checks it as the command line would
                 except Exception as exc:  # click.BadParameter and friends; say it in one line
                     message = (getattr(exc, "message", None) or str(exc)).splitlines()[0].rstrip(".")
                     raise ForecastError(
-                        f"--config {value!r} sets {name.replace('_', '-')} = {setting!r}: {message}. "
+                        f"--config {value!r} sets {name.replace('_', '-')} = {_toml_text(setting)}: {message}. "
                         "Fix the value in the file."
                     ) from None
         except ForecastError as exc:
@@ -84,6 +85,50 @@ def _load_config_file(ctx: typer.Context, value: Optional[str]) -> Optional[str]
             raise typer.Exit(exc.exit_code) from None
         ctx.default_map = {**(ctx.default_map or {}), **options}
     return value
+
+
+def _check_config_type(path: str, name: str, setting, kind: type) -> None:
+    """Refuse a --config value of the wrong TOML type, which the command line's conversion would
+    otherwise accept (true as 1, 5 as "5", "0.5" as 0.5, "yes" as true).
+
+    Args:
+        kind: the option's Python type: bool, int, float, str or an Enum of strings.
+    """
+    if kind is bool:
+        wanted, ok = "true or false", isinstance(setting, bool)
+    elif kind is int:
+        wanted, ok = "a whole number", isinstance(setting, int) and not isinstance(setting, bool)
+    elif kind is float:
+        wanted, ok = "a number", isinstance(setting, (int, float)) and not isinstance(setting, bool)
+    else:  # text, paths and choices
+        wanted, ok = "a quoted string", isinstance(setting, str)
+    if not ok:
+        got = {bool: "a boolean", int: "a whole number", float: "a number", str: "a string"}.get(type(setting), type(setting).__name__)
+        raise ForecastError(
+            f"--config {path!r} sets {name.replace('_', '-')} = {_toml_text(setting)}: expected {wanted}, got {got}. "
+            "Fix the value in the file."
+        )
+
+
+def _option_kinds(command) -> dict[str, type]:
+    """Each parameter's Python type, from the command's annotations: Optional[int] -> int."""
+    import inspect
+    import typing
+
+    kinds = {}
+    for name, parameter in inspect.signature(command.callback).parameters.items():
+        hint = parameter.annotation
+        if typing.get_origin(hint) is Annotated:
+            hint = typing.get_args(hint)[0]
+        present = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        kinds[name] = present[0] if present else hint
+    return kinds
+
+
+def _toml_text(value) -> str:
+    from forecast.settings import to_toml
+
+    return to_toml({"v": value}).split(" = ", 1)[1].strip()
 
 
 @app.command()
@@ -97,6 +142,7 @@ def train(
     lock_timeout: LockTimeout = 300.0,
     config: Annotated[Optional[str], typer.Option(help="TOML file of train options (keys are the long option names); the command line wins.", is_eager=True, callback=_load_config_file, show_default=False)] = None,
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved options as TOML and exit without training.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Check the data, options and --model-dir as training would, report the windows, and exit without training or writing anything.")] = False,
     plot: Plot = None,
     quiet: Quiet = False,
 ) -> None:
@@ -113,7 +159,13 @@ def train(
             return
         if not lock_timeout >= 0:  # also refuses nan
             raise ForecastError(f"--lock-timeout must be 0 or more seconds. Received: {lock_timeout:g}.")
-        _check_file_destination(plot, "--plot")
+        _check_destinations(None, plot)
+        if check:
+            from forecast.report import check_summary
+            from forecast.train import check as check_training
+
+            typer.echo(check_summary(check_training(data, options, model_dir, logs.notes(log))))
+            return
         from forecast.report import training_summary
         from forecast.train import train as train_model
 
@@ -158,8 +210,7 @@ def predict(
 
     def run() -> None:
         log = logs.start("predict", quiet)
-        _check_file_destination(output, "--output")
-        _check_file_destination(plot, "--plot")
+        _check_destinations(output, plot)
         from forecast.predict import predict as forecast_steps
 
         result = forecast_steps(model_dir, horizon=horizon, data_path=data, levels=level or (), ids=id or (),
@@ -221,8 +272,7 @@ def evaluate(
     def run() -> None:
         log = logs.start("evaluate", quiet)
         data, config = data_config(), train_config()
-        _check_file_destination(output, "--output")
-        _check_file_destination(plot, "--plot")
+        _check_destinations(output, plot)
         from forecast.data import load_panel
         from forecast.evaluate import backtest
         from forecast.report import backtest_report
@@ -261,7 +311,7 @@ def compare(
         log = logs.start("compare", quiet)
         data, config = data_config(), train_config()
         chosen = _parse_cells(cells)
-        _check_file_destination(output, "--output")
+        _check_destinations(output, None)
         from forecast.data import load_panel
         from forecast.evaluate import compare as compare_cells
         from forecast.report import compare_report
@@ -289,7 +339,9 @@ def models_list(
         from forecast.report import versions_table, versions_to_dicts
         from forecast.store import Store
 
-        rows = versions_to_dicts(Store(model_dir))
+        store = Store(model_dir)
+        store.check_exists()
+        rows = versions_to_dicts(store)
         typer.echo(json.dumps({"versions": rows}, indent=2) if as_json else versions_table(rows))
 
     _run(run)
@@ -313,7 +365,9 @@ def models_use(
         with store.lock(lock_timeout, logs.notes(log)):
             previous = store.current_id()
             store.set_current(version_id)
-        log.info(f"version {version_id} is now current (was {previous})")
+        from forecast.report import printable
+
+        log.info(f"version {printable(version_id)} is now current (was {printable(str(previous))})")
 
     _run(run)
 
@@ -336,7 +390,9 @@ def models_prune(
         store.resolve()  # refuses a directory with no models
         with store.lock(lock_timeout, logs.notes(log)):
             removed = store.prune(keep)
-        log.info(f"removed {len(removed)} version(s)" + (f": {', '.join(removed)}" if removed else ""))
+        from forecast.report import printable
+
+        log.info(f"removed {len(removed)} version(s)" + (f": {', '.join(map(printable, removed))}" if removed else ""))
 
     _run(run)
 
@@ -382,28 +438,18 @@ def _is_json(path: str | None) -> bool:
     return bool(path) and path.lower().endswith(".json")
 
 
-def _check_file_destination(path: str | None, flag: str) -> None:
-    """Refuse an output path whose directory is missing, before any work is done."""
-    if path is None:
-        return
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise ForecastError(f"{flag} directory {directory!r} does not exist. Create it or choose another path.")
-    if os.path.isdir(path):
-        raise ForecastError(f"{flag} {path!r} is a directory. Name a file.")
+def _check_destinations(output: str | None, plot: str | None) -> None:
+    """Refuse unwritable destinations before any work; the PNG goes to stdout only when the text does not."""
+    from forecast.output import STDOUT, check_destination
+
+    check_destination(output, "--output")
+    check_destination(plot, "--plot", stdout=output not in (None, STDOUT))
 
 
 def _emit(text: str, output: str | None, log, note: str) -> None:
-    """Print `text`, or write it to `output` atomically."""
-    if output is None:
-        typer.echo(text, nl=False)
-        return
-    directory = os.path.dirname(os.path.abspath(output))
-    try:
-        handle, staging = tempfile.mkstemp(prefix=".forecast-", dir=directory)
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(staging, output)
-    except OSError as exc:
-        raise ForecastError(f"cannot write --output {output!r} ({exc.strerror}). Choose another path.") from None
-    log.info(note)
+    """Print `text`, or write it to `output` (see forecast.output)."""
+    from forecast.output import STDOUT, write_output
+
+    write_output(STDOUT if output is None else output, text, "--output")
+    if output not in (None, STDOUT):
+        log.info(note)

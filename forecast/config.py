@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 import enum
 import math
+import re
 
 from forecast.errors import ConfigError
+
+TICKER = re.compile(r"[A-Za-z0-9.^=\-]{1,32}")  # Yahoo symbols: AAPL, BRK-B, ^GSPC, EURUSD=X, 0700.HK
 
 
 class Cell(str, enum.Enum):
@@ -103,6 +106,13 @@ class DataConfig:
                 "give exactly one data source: a CSV path or --ticker. "
                 f"Received: path={self.path!r}, ticker={self.ticker!r}."
             )
+        if self.path is not None and not self.path.strip():
+            raise ConfigError("the data path is empty. Name a CSV file.")
+        if self.ticker is not None and not TICKER.fullmatch(self.ticker):
+            raise ConfigError(
+                f"--ticker takes a Yahoo Finance symbol (letters, digits and . - ^ =, at most 32). Received: {self.ticker[:40]!r}. "
+                "Check the symbol, e.g. AAPL, BRK-B, ^GSPC or EURUSD=X."
+            )
         if self.offline and self.ticker is None:
             raise ConfigError("--offline reads cached --ticker downloads; a CSV file is always local. Drop --offline.")
         if self.target is not None and self.target in self.features:
@@ -157,8 +167,8 @@ class TrainConfig:
                 f"--ensemble-cells mixed alternates LSTM and GRU members, so it needs --ensemble 2 or more. "
                 f"Received: --ensemble {self.ensemble}."
             )
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"--seed must be 0 or more. Received: {self.seed}.")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise ConfigError(f"--seed must be from 0 to {2**32 - 1} (NumPy's seed range). Received: {self.seed}.")
         if not (0 < self.val_fraction < 1):
             raise ConfigError(
                 f"--val-fraction must be between 0 and 1 (exclusive). Received: {self.val_fraction}. "

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
 import os
+import re
+import stat
 import time
 import warnings
 from collections import Counter
@@ -20,6 +23,17 @@ Log = Callable[[str], None]
 
 # Column names taken as the time column when --time-col is not given (compared lower-cased).
 TIME_NAMES = ("date", "datetime", "timestamp", "time", "month", "week", "day", "year", "period", "ds")
+# Values beyond this are refused: errors between them would overflow float64 once squared (RMSE).
+LARGEST = 1e150
+# The dates forecast can write: Python's datetime range, which ISO text and strftime need.
+FIRST_DATE, LAST_DATE = pd.Timestamp("0001-01-01"), pd.Timestamp("9999-12-31 23:59:59")
+# --fill drops duplicated timestamps up to this share of the rows (at least DUPLICATES_KEPT rows);
+# more than that is not a stray repeated row but a file of several series or a broken export.
+DUPLICATES_SHARE, DUPLICATES_KEPT = 0.01, 5
+# Offsets at the end of a time of day: "10:00+01:00", "10:00:00Z", "10:00 -0500".
+_OFFSET = re.compile(r"\d\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$")
+# Day and month as 1-2 digits before a year: 13/01/2020, 1.2.2020, 01-13-2020.
+_DAY_MONTH = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b")
 
 
 @dataclasses.dataclass
@@ -68,12 +82,12 @@ def load_panel(config: DataConfig, log: Log = lambda message: None) -> Panel:
     raw = read_csv(config.path)
     if config.id_col not in raw.columns:
         raise DataError(
-            f"id column {config.id_col!r} is not in the data. Columns: {_names(raw.columns)}. Fix --id-col."
+            f"id column {_quote(config.id_col)} is not in the data. Columns: {_names(raw.columns)}. Fix --id-col."
         )
     ids = raw[config.id_col]
     if ids.isna().any():
         row = int(np.flatnonzero(ids.isna().to_numpy())[0])
-        raise DataError(f"id column {config.id_col!r} is empty at line {row + 2}. Give every row its series id.")
+        raise DataError(f"id column {_quote(config.id_col)} is empty at line {_line(ids, row)}. Give every row its series id.")
     body = raw.drop(columns=[config.id_col])
     time_col = detect_time_column(body, config.time_col)
     target = choose_target(body, time_col, config.target, log)
@@ -87,14 +101,13 @@ def load_panel(config: DataConfig, log: Log = lambda message: None) -> Panel:
                 source=source, log=note,
             )
         except DataError as exc:
-            raise DataError(f"series {key!r}: {exc}") from None
+            raise DataError(f"series {_quote(key)}: {exc}") from None
     first = next(iter(series))
-    kind = frequency_kind(series[first].frequency)
-    other = next((name for name in series if frequency_kind(series[name].frequency) != kind), None)
+    other = next((name for name in series if not same_frequency(series[name].frequency, series[first].frequency)), None)
     if other is not None:
         raise DataError(
-            f"series {first!r} is {describe_frequency(series[first].frequency)} but {other!r} is "
-            f"{describe_frequency(series[other].frequency)}; one model needs one frequency. Split the file by frequency."
+            f"series {_quote(first)} is {describe_frequency(series[first].frequency, exact=True)} but {_quote(other)} is "
+            f"{describe_frequency(series[other].frequency, exact=True)}; one model needs one frequency. Split the file by frequency."
         )
     panel = Panel(series, config.id_col)
     _log_read(panel, log)
@@ -117,6 +130,13 @@ def _log_read(panel: Panel, log: Log) -> None:
 def frequency_kind(frequency: str) -> str:
     """The kind of step of a frequency, without its anchor or multiple: "W-SUN" -> "W", "15min" -> "min"."""
     return pd.tseries.frequencies.to_offset(frequency).rule_code.split("-")[0]
+
+
+def same_frequency(first: str, second: str) -> bool:
+    """Whether two frequencies take the same steps: "W-SUN" and "W-MON" do (the anchor is only
+    where the week starts); "MS" and "2MS", or month starts and month ends, do not."""
+    offsets = pd.tseries.frequencies.to_offset(first), pd.tseries.frequencies.to_offset(second)
+    return offsets[0].n == offsets[1].n and frequency_kind(first) == frequency_kind(second)
 
 
 def load_series(config: DataConfig, log: Log = lambda message: None) -> Series:
@@ -153,15 +173,24 @@ def load_series(config: DataConfig, log: Log = lambda message: None) -> Series:
 
 
 def read_csv(path: str) -> pd.DataFrame:
-    """Read a CSV file as UTF-8, turning every reading failure into a `DataError`."""
-    if not os.path.exists(path):
-        raise DataError(f"data file {path!r} does not exist. Check the path.")
-    if os.path.isdir(path):
-        raise DataError(f"data path {path!r} is a directory, not a CSV file. Name the file itself.")
-    if os.path.getsize(path) == 0:
+    """Read a CSV file as UTF-8, turning every reading failure into a `DataError`.
+
+    The frame's index holds each row's line in the file (the header is line 1), so that errors
+    name the line a person finds in an editor, blank lines and quoted line breaks included.
+    """
+    data = _read_bytes(path)
+    if not data.strip():
         raise DataError(f"data file {path!r} is empty. Supply a CSV with a header row and data rows.")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise DataError(f"data file {path!r} is not UTF-8: it starts with a UTF-16 byte-order mark. Save it as UTF-8 CSV.")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise DataError(
+            f"data file {path!r} is not UTF-8 text: it holds NUL bytes (the first at byte {nul}), "
+            "as UTF-16 text without a byte-order mark does. Save it as UTF-8 CSV."
+        )
     try:
-        frame = pd.read_csv(io.BytesIO(_read_settled(path)), encoding="utf-8-sig")
+        frame = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(
             f"data file {path!r} is not UTF-8 text (byte {exc.start}: {exc.reason}). "
@@ -169,8 +198,8 @@ def read_csv(path: str) -> pd.DataFrame:
         ) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"data file {path!r} has no columns. Supply a CSV with a header row.") from None
-    except pd.errors.ParserError as exc:
-        detail = str(exc).strip().splitlines()[-1]
+    except (pd.errors.ParserError, ValueError, OverflowError) as exc:
+        detail = _quote(str(exc).strip().splitlines()[-1], quotes=False)
         raise DataError(f"data file {path!r} is not valid CSV ({detail}). Fix the file's rows.") from None
     if frame.shape[1] < 2:
         raise DataError(
@@ -179,7 +208,51 @@ def read_csv(path: str) -> pd.DataFrame:
         )
     if frame.empty:
         raise DataError(f"data file {path!r} has a header but no data rows. Add the series' rows.")
+    frame.index = _record_lines(data, len(frame))
     return frame
+
+
+def _read_bytes(path: str) -> bytes:
+    """The file's bytes: a regular file read while nothing changes it, a pipe (`<(command)`) read once.
+
+    Raises:
+        DataError: missing, a directory or device, or unreadable.
+    """
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise DataError(f"data path {path!r} is a directory, not a CSV file. Name the file itself.")
+        if stat.S_ISREG(mode):
+            return _read_settled(path)
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            with open(path, "rb") as handle:
+                return handle.read()
+        raise DataError(f"data path {path!r} is a device, not a CSV file. Name a file or a pipe.")
+    except FileNotFoundError:
+        raise DataError(f"data file {path!r} does not exist. Check the path.") from None
+    except OSError as exc:
+        raise DataError(
+            f"cannot read data file {path!r} ({exc.strerror or exc}). Check its permissions, or copy it somewhere readable."
+        ) from None
+
+
+def _record_lines(data: bytes, rows: int) -> np.ndarray:
+    """The file line each data row starts on. Counting is needed only when blank lines or quoted
+    fields (which may hold line breaks) make rows and lines part ways; if pandas and the csv
+    module disagree on the rows, the plain count is kept."""
+    plain = np.arange(rows) + 2
+    if b'"' not in data and b"\n\n" not in data and b"\n\r\n" not in data and not data.startswith((b"\n", b"\r\n")):
+        return plain
+    reader = csv.reader(io.StringIO(data.decode("utf-8-sig", errors="replace"), newline=""))
+    starts, previous = [], 0
+    try:
+        for record in reader:
+            if record and any(cell.strip() for cell in record):
+                starts.append(previous + 1)
+            previous = reader.line_num
+    except csv.Error:
+        return plain
+    return np.asarray(starts[1:]) if len(starts) == rows + 1 else plain
 
 
 def _read_settled(path: str, attempts: int = 3, pause: float = 0.5) -> bytes:
@@ -221,19 +294,20 @@ def prepare(
         DataError: with the rule, what was found and the fix.
     """
     time_col = detect_time_column(raw, time_col)
-    times = parse_times(raw[time_col], time_col)
+    times = parse_times(raw[time_col], time_col, log)
     target = choose_target(raw, time_col, target, log)
     columns = [target, *features]
     for column in features:
         if column not in raw.columns:
             raise DataError(
-                f"feature column {column!r} is not in the data. Columns: {_names(raw.columns)}. "
+                f"feature column {_quote(column)} is not in the data. Columns: {_names(raw.columns)}. "
                 "Fix --features."
             )
     values = pd.DataFrame({column: _numeric(raw[column], column, times) for column in columns})
     values.index = pd.DatetimeIndex(times, name=time_col)
 
-    values = _order(values, fill, log)
+    several = _likely_id_column(raw, [time_col, *columns]) if values.index.has_duplicates else None
+    values = _order(values, np.asarray(raw.index), fill, several, log)
     frequency = infer_frequency(values.index)
     values = _regularise(values, frequency, fill, log)
     return Series(
@@ -251,7 +325,7 @@ def detect_time_column(raw: pd.DataFrame, time_col: str | None) -> str:
     if time_col is not None:
         if time_col not in raw.columns:
             raise DataError(
-                f"time column {time_col!r} is not in the data. Columns: {_names(raw.columns)}. "
+                f"time column {_quote(time_col)} is not in the data. Columns: {_names(raw.columns)}. "
                 "Fix --time-col."
             )
         return time_col
@@ -261,7 +335,12 @@ def detect_time_column(raw: pd.DataFrame, time_col: str | None) -> str:
     # No telling name: take the first text column whose values all parse as dates.
     for column in raw.columns:
         if raw[column].dtype == object or pd.api.types.is_string_dtype(raw[column]):
-            parsed = pd.to_datetime(raw[column], errors="coerce", format="mixed")
+            try:
+                parsed = pd.to_datetime(raw[column], errors="coerce", format="mixed")
+            except ValueError:  # offsets that change from row to row: dates all the same
+                parsed = pd.to_datetime(raw[column], errors="coerce", format="mixed", utc=True)
+            except (OverflowError, pd.errors.OutOfBoundsDatetime):
+                continue
             if parsed.notna().all():
                 return column
     raise DataError(
@@ -269,28 +348,87 @@ def detect_time_column(raw: pd.DataFrame, time_col: str | None) -> str:
     )
 
 
-def parse_times(column: pd.Series, name: str) -> pd.DatetimeIndex:
-    """Parse a time column; whole numbers between 1000 and 9999 are read as years."""
+def parse_times(column: pd.Series, name: str, log: Log = lambda message: None) -> pd.DatetimeIndex:
+    """Parse a time column; whole numbers between 1000 and 9999 are read as years.
+
+    Day-first dates (13/01/2020) are recognised by a day above 12; timestamps whose UTC offset
+    changes (daylight saving) are converted to UTC, and `log` is told either choice.
+
+    Raises:
+        DataError: a value that is not a date, a date outside years 1-9999, or offsets on some
+            timestamps only.
+    """
     if pd.api.types.is_numeric_dtype(column):
         whole = column.dropna()
         if len(whole) == len(column) and (whole % 1 == 0).all() and whole.between(1000, 9999).all():
             return pd.DatetimeIndex(pd.to_datetime(column.astype(int).astype(str), format="%Y"))
         raise DataError(
-            f"time column {name!r} holds numbers, not dates. Use a column of dates or years, "
+            f"time column {_quote(name)} holds numbers, not dates. Use a column of dates or years, "
             "or name the right one with --time-col."
         )
     text = column.astype("string").str.strip()
-    parsed = pd.to_datetime(text, errors="coerce", format="mixed")
+    dayfirst = _day_first(text, name, log)
+    try:
+        parsed = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=dayfirst)
+    except ValueError:  # "Mixed timezones detected": offsets differ from row to row
+        parsed = _changing_offsets(text, name, dayfirst, log)
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        parsed = pd.Series(pd.NaT, index=text.index)
     bad = parsed.isna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
-            f"time column {name!r} has a value that is not a date at line {_line(column, row)}: "
-            f"{column.iloc[row]!r}. Fix or remove that row, or name the right column with --time-col."
+            f"time column {_quote(name)} has a value that is not a date at line {_line(column, row)}: "
+            f"{_quote(column.iloc[row])}. Fix or remove that row, or name the right column with --time-col."
         )
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_localize(None)
+    outside = ((parsed < FIRST_DATE) | (parsed > LAST_DATE)).to_numpy()
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise DataError(
+            f"time column {_quote(name)} has a date outside the years 1 to 9999 at line {_line(column, row)}: "
+            f"{_quote(column.iloc[row])}. Fix or remove that row."
+        )
     return pd.DatetimeIndex(parsed)
+
+
+def _day_first(text: pd.Series, name: str, log: Log) -> bool:
+    """Whether dd/mm/yyyy dates are day-first: some have a first number above 12 (no such month)."""
+    present = text.dropna()
+    if present.empty or not _DAY_MONTH.match(str(present.iloc[0])):
+        return False
+    parts = present.str.extract(_DAY_MONTH).dropna().astype(int)
+    days_first = parts.index[parts[0] > 12]  # labels of rows whose first number cannot be a month
+    months_first = parts.index[parts[1] > 12]
+    where = lambda label: f"{_quote(text[label])} at line {_line(text, text.index.get_loc(label))}"  # noqa: E731
+    if len(days_first) and len(months_first):
+        raise DataError(
+            f"time column {_quote(name)} mixes day-first dates ({where(days_first[0])}) and month-first ones "
+            f"({where(months_first[0])}). Write every date one way, preferably as YYYY-MM-DD."
+        )
+    if len(days_first):
+        log(f"dates read day-first: {where(days_first[0])} has no month {parts[0][days_first[0]]}")
+        return True
+    return False
+
+
+def _changing_offsets(text: pd.Series, name: str, dayfirst: bool, log: Log) -> pd.Series:
+    """Timestamps whose UTC offset changes: on UTC for times of day, the local dates for dates."""
+    marked = text.str.contains(_OFFSET, na=False)
+    if not marked.all():
+        row = int(np.flatnonzero(~marked.to_numpy())[0])
+        raise DataError(
+            f"time column {_quote(name)} gives a UTC offset on some timestamps but not at line {_line(text, row)} "
+            f"({_quote(text.iloc[row])}). Give every timestamp an offset, or none."
+        )
+    local = pd.to_datetime(text.str.replace(r"\s*(?:Z|[+-]\d\d(?::?\d\d)?)$", "", regex=True),
+                           errors="coerce", format="mixed", dayfirst=dayfirst)
+    if local.notna().all() and (local == local.dt.normalize()).all():
+        log(f"time column {name}: UTC offsets change between rows; all times are midnight, so the local dates are used")
+        return local
+    log(f"time column {name}: UTC offsets change between rows (daylight saving?); timestamps converted to UTC")
+    return pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
 
 
 def choose_target(raw: pd.DataFrame, time_col: str, target: str | None, log: Log) -> str:
@@ -298,7 +436,7 @@ def choose_target(raw: pd.DataFrame, time_col: str, target: str | None, log: Log
     if target is not None:
         if target not in raw.columns:
             raise DataError(
-                f"target column {target!r} is not in the data. Columns: {_names(raw.columns)}. "
+                f"target column {_quote(target)} is not in the data. Columns: {_names(raw.columns)}. "
                 "Name one with --target."
             )
         return target
@@ -320,42 +458,81 @@ def _mostly_numeric(column: pd.Series) -> bool:
     if pd.api.types.is_numeric_dtype(column):
         return True
     present = column.dropna()
-    return len(present) > 0 and pd.to_numeric(present, errors="coerce").notna().mean() >= 0.9
+    return len(present) > 0 and _to_number(present).notna().mean() >= 0.9
+
+
+def _to_number(column: pd.Series) -> pd.Series:
+    """Numbers as float64, anything else NaN; integers too long for float64 (pandas keeps them
+    as Python ints and then overflows) become infinities, refused as too large."""
+    try:
+        return pd.to_numeric(column, errors="coerce").astype("float64")
+    except (OverflowError, TypeError, ValueError):
+        return pd.to_numeric(column.astype("string"), errors="coerce").astype("float64")
 
 
 def _numeric(column: pd.Series, name: str, times: pd.DatetimeIndex) -> np.ndarray:
-    values = pd.to_numeric(column, errors="coerce")
+    values = _to_number(column)
     bad = values.isna() & column.notna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
-            f"column {name!r} has a non-numeric value {column.iloc[row]!r} at line {_line(column, row)} "
+            f"column {_quote(name)} has a non-numeric value {_quote(column.iloc[row])} at line {_line(column, row)} "
             f"({_stamp(times[row])}). Fix the value, or leave the cell empty and pass --fill."
         )
     array = values.to_numpy(dtype="float64")
-    infinite = np.isinf(array)
-    if infinite.any():
-        row = int(np.flatnonzero(infinite)[0])
+    unusable = ~(np.abs(array) <= LARGEST) & ~np.isnan(array)  # infinite, or too large to square
+    if unusable.any():
+        row = int(np.flatnonzero(unusable)[0])
+        where = f"at line {_line(column, row)} ({_stamp(times[row])})"
+        if str(column.iloc[row]).strip().lower().lstrip("+-") in ("inf", "infinity"):
+            raise DataError(
+                f"column {_quote(name)} has an infinite value {where}. "
+                "Replace it with a number, or leave the cell empty and pass --fill."
+            )
         raise DataError(
-            f"column {name!r} has an infinite value at line {_line(column, row)} ({_stamp(times[row])}). "
-            "Replace it with a number, or leave the cell empty and pass --fill."
+            f"column {_quote(name)} has a value too large to model {where}: beyond ±{LARGEST:.0e}, errors "
+            "overflow once squared. Rescale the column (divide it by a power of ten)."
         )
     return array
 
 
-def _order(values: pd.DataFrame, fill: Fill | None, log: Log) -> pd.DataFrame:
-    """Refuse duplicated and shuffled timestamps; reverse a newest-first file."""
+def _likely_id_column(raw: pd.DataFrame, used: list[str]) -> str | None:
+    """A column that looks like series ids (text, values repeating), for advice on duplicates."""
+    for column in raw.columns:
+        if column in used or _mostly_numeric(raw[column]):
+            continue
+        distinct = raw[column].nunique(dropna=True)
+        if 2 <= distinct < len(raw):
+            return column
+    return None
+
+
+def _order(values: pd.DataFrame, lines: np.ndarray, fill: Fill | None, several: str | None, log: Log) -> pd.DataFrame:
+    """Refuse duplicated and shuffled timestamps; reverse a newest-first file.
+
+    Args:
+        lines: the file line of each row, for messages.
+        several: a column that looks like series ids; duplicates then mean several series.
+    """
     duplicated = values.index.duplicated(keep="last")
     if duplicated.any():
-        first = values.index[duplicated][0]
-        if fill is None:
+        first, count = values.index[duplicated][0], int(duplicated.sum())
+        said = f"timestamp {_stamp(first)} in column {_quote(values.index.name)} appears more than once ({count} duplicated rows)"
+        if several is not None:
             raise DataError(
-                f"timestamp {_stamp(first)} in column {values.index.name!r} appears more than once "
-                f"({int(duplicated.sum())} duplicated rows). "
-                "Remove the duplicates, or pass --fill to keep the last row of each timestamp."
+                f"{said}, and column {_quote(several)} repeats its values: this looks like several series in one file. "
+                f"Pass --id-col {several} to learn them all in one model, or remove the duplicates."
             )
-        log(f"dropped {int(duplicated.sum())} duplicated rows, keeping the last of each timestamp")
-        values = values[~duplicated]
+        if fill is None:
+            raise DataError(f"{said}. Remove the duplicates, or pass --fill to keep the last row of each timestamp.")
+        allowed = max(DUPLICATES_KEPT, int(DUPLICATES_SHARE * len(values)))
+        if count > allowed:
+            raise DataError(
+                f"{said}; --fill drops at most {allowed} (1% of the rows), since more is not a stray repeated row. "
+                "Check the file: it may hold several series (then pass --id-col) or a broken export."
+            )
+        log(f"dropped {count} duplicated rows, keeping the last of each timestamp")
+        values, lines = values[~duplicated], lines[~duplicated]
     index = values.index
     if index.is_monotonic_increasing:
         return values
@@ -364,8 +541,8 @@ def _order(values: pd.DataFrame, fill: Fill | None, log: Log) -> pd.DataFrame:
         return values.iloc[::-1]
     position = int(np.flatnonzero(np.diff(index.asi8) < 0)[0]) + 1
     raise DataError(
-        f"timestamps are out of order: {_stamp(index[position])} comes after "
-        f"{_stamp(index[position - 1])} (data row {position + 1}). Sort the file by its time column."
+        f"timestamps are out of order: {_stamp(index[position])} (line {_line_of(lines, position)}) comes after "
+        f"{_stamp(index[position - 1])} (line {_line_of(lines, position - 1)}). Sort the file by its time column."
     )
 
 
@@ -437,7 +614,7 @@ def _regularise(values: pd.DataFrame, frequency: str, fill: Fill | None, log: Lo
         if fill is None:
             first = empty.index[empty[column].to_numpy()][0]
             raise DataError(
-                f"column {column!r} has {int(empty[column].sum())} missing values (first at {_stamp(first)}). "
+                f"column {_quote(column)} has {int(empty[column].sum())} missing values (first at {_stamp(first)}). "
                 "Fill them in the file, or pass --fill ffill|interpolate."
             )
         log(f"filled {int(empty.to_numpy().sum())} missing values ({fill.value})")
@@ -454,8 +631,9 @@ def _regularise(values: pd.DataFrame, frequency: str, fill: Fill | None, log: Lo
     return values
 
 
-def describe_frequency(frequency: str) -> str:
-    """A word for a pandas frequency alias: "MS" -> "monthly"."""
+def describe_frequency(frequency: str, exact: bool = False) -> str:
+    """A word for a pandas frequency alias: "MS" -> "monthly" ("monthly (month starts)" when
+    `exact`, to tell month starts from month ends)."""
     words = {
         "min": "minutely", "h": "hourly", "D": "daily", "B": "business-day", "W": "weekly",
         "MS": "monthly", "ME": "monthly", "M": "monthly", "QS": "quarterly", "QE": "quarterly",
@@ -463,7 +641,30 @@ def describe_frequency(frequency: str) -> str:
     }
     if pd.tseries.frequencies.to_offset(frequency).n != 1:
         return frequency  # "15min", "2h": the alias says it best
-    return words.get(frequency_kind(frequency), frequency)
+    kind = frequency_kind(frequency)
+    word = words.get(kind, frequency)
+    if exact and len(kind) == 2 and kind[0] in "MQY" and kind[1] in "SE":
+        period = {"M": "month", "Q": "quarter", "Y": "year"}[kind[0]]
+        word += f" ({period} {'starts' if kind[1] == 'S' else 'ends'})"
+    return word
+
+
+def check_forecast_end(last: pd.Timestamp, horizon: int, frequency: str, name: str) -> None:
+    """Refuse a forecast whose dates would run past the last date forecast can write.
+
+    Raises:
+        DataError: `horizon` steps after `last` (the newest point of `name`) pass LAST_DATE.
+    """
+    try:
+        beyond = last + horizon * pd.tseries.frequencies.to_offset(frequency) > LAST_DATE
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
+        beyond = True
+    if beyond:
+        raise DataError(
+            f"a {horizon}-step {describe_frequency(frequency)} forecast after {format_timestamp(last, frequency)} "
+            f"({name}'s newest point) would run past {LAST_DATE:%Y-%m-%d}, the last date forecast can write. "
+            "Use a smaller --horizon."
+        )
 
 
 def format_timestamp(stamp: pd.Timestamp, frequency: str) -> str:
@@ -476,14 +677,30 @@ def format_timestamp(stamp: pd.Timestamp, frequency: str) -> str:
 
 
 def _line(column: pd.Series, row: int) -> int:
-    """The file line of a row: the header is line 1 and the frame keeps the file's row labels."""
-    label = column.index[row]
-    return int(label) + 2 if isinstance(label, (int, np.integer)) else row + 2
+    """The file line of a row: read_csv labels rows by line; other frames count from line 2."""
+    return _line_of(np.asarray(column.index), row)
+
+
+def _line_of(lines: np.ndarray, row: int) -> int:
+    label = lines[row]
+    return int(label) if isinstance(label, (int, np.integer)) else row + 2
 
 
 def _stamp(stamp: pd.Timestamp) -> str:
-    return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else stamp.isoformat(sep=" ")
+    try:
+        return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else stamp.isoformat(sep=" ")
+    except ValueError:  # years pandas holds but cannot format
+        return str(stamp)
+
+
+def _quote(value, limit: int = 60, quotes: bool = True) -> str:
+    """A value for a message: repr'd (so control characters show as escapes), and cut short."""
+    text = repr(value) if quotes else str(value)
+    if not quotes:
+        text = text.encode("unicode_escape").decode("ascii")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _names(columns) -> str:
-    return ", ".join(str(c) for c in columns)
+    names = [_quote(str(c), 40, quotes=False) for c in columns]
+    return ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")

@@ -48,6 +48,42 @@ class _Json(logging.Formatter):
 _command = ""
 
 
+class _File(logging.FileHandler):
+    """--log-file; when a write fails (a full disk), one warning on stderr, and this line and
+    those that follow go to stderr with the errors, so nothing is lost and no traceback is printed.
+
+    The console handler is added after this one, so it hears each record after this one has
+    tried: lowering its level here is enough to pass it the record that failed.
+    """
+
+    def __init__(self, path: str, console: logging.Handler):
+        super().__init__(path, encoding="utf-8")
+        self.console = console
+        self.failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if self.failed:
+            return
+        self.failed = True
+        error = sys.exc_info()[1]
+        reason = getattr(error, "strerror", None) or str(error)
+        self.console.setLevel(logging.NOTSET)
+        self.console.handle(logging.LogRecord(
+            LOGGER, logging.WARNING, __file__, 0,
+            f"cannot write --log-file {self.baseFilename!r} ({reason}); log lines go to stderr from now on", None, None,
+        ))
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:  # the last flush meets the same full disk
+            pass
+
+
 def configure(log_format: str = "text", log_file: str | None = None) -> logging.Logger:
     """Set up the `forecast` logger for one run of the command line (replacing earlier handlers)."""
     logger = logging.getLogger(LOGGER)
@@ -62,7 +98,7 @@ def configure(log_format: str = "text", log_file: str | None = None) -> logging.
 
     console = _Stderr()
     if log_file:
-        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler = _File(log_file, console)
         file_handler.setFormatter(formatter(True))
         logger.addHandler(file_handler)
         console.setLevel(logging.ERROR)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
+import io
 
 import numpy as np
 import pandas as pd
 
-from forecast.errors import ForecastError
+from forecast.output import write_output
 
 _BASELINE_STYLE = {"naive": ("tab:gray", ":"), "seasonal_naive": ("tab:green", "--"), "drift": ("tab:purple", "-.")}
 
@@ -89,14 +89,12 @@ def _finish(axis, title: str, ylabel: str, dated: bool = True) -> None:
 
 
 def _save(figure, path: str) -> None:
+    """Render the PNG in memory, then write it as every output is written (forecast.output)."""
     import matplotlib.pyplot as plt
 
-    directory = os.path.dirname(os.path.abspath(path))
+    png = io.BytesIO()
     try:
-        if not os.path.isdir(directory):
-            raise ForecastError(f"--plot directory {directory!r} does not exist. Create it or choose another path.")
-        figure.savefig(path, format="png", dpi=110)
-    except OSError as exc:
-        raise ForecastError(f"cannot write --plot {path!r} ({exc.strerror}). Choose another path.") from None
+        figure.savefig(png, format="png", dpi=110)
     finally:
         plt.close(figure)
+    write_output(path, png.getvalue(), "--plot")

@@ -10,7 +10,7 @@ import pandas as pd
 
 from forecast.bundle import RECENT_ROWS, Bundle, open_bundle
 from forecast.config import DataConfig, Engine, Fill
-from forecast.data import describe_frequency, format_timestamp, frequency_kind, load_panel
+from forecast.data import check_forecast_end, describe_frequency, format_timestamp, load_panel, same_frequency
 from forecast.errors import ConfigError, DataError
 from forecast.inference import Run, runner
 from forecast.intervals import interval_bounds
@@ -18,6 +18,7 @@ from forecast.scaling import inverse_target
 
 Log = Callable[[str], None]
 STALE_PERIODS = 3  # steps between the newest data point and today before predict warns
+MAX_BLOCKS = 1000  # trained horizons fed back at most: errors compound far sooner, and a huge --horizon must not spin
 
 
 @dataclasses.dataclass
@@ -57,6 +58,12 @@ def predict(
     horizon = bundle.horizon if horizon is None else horizon
     if not isinstance(horizon, int) or horizon < 1:
         raise ConfigError(f"--horizon must be a whole number of at least 1. Received: {horizon}.")
+    if horizon > MAX_BLOCKS * bundle.horizon:
+        raise ConfigError(
+            f"--horizon {horizon} would feed forecasts back in {-(-horizon // bundle.horizon):,} blocks of the trained "
+            f"{bundle.horizon}; at most {MAX_BLOCKS} are allowed (--horizon {MAX_BLOCKS * bundle.horizon}). "
+            "Retrain with a longer --horizon."
+        )
     if horizon > bundle.horizon and bundle.metadata["features"]:
         raise ConfigError(
             f"--horizon {horizon} is longer than the trained horizon ({bundle.horizon}), and this model also "
@@ -70,6 +77,8 @@ def predict(
         interval_bounds(np.zeros(horizon), calibration, level)
     chosen = _choose_ids(bundle, ids)
     histories = _histories(bundle, chosen, data_path, log)
+    for key, (_, recent, frequency) in histories.items():
+        check_forecast_end(recent.index[-1], horizon, frequency, f"series {key!r}" if key else "the data")
 
     run, engine_name = runner(bundle, Engine(engine), log)
     if horizon > bundle.horizon:
@@ -77,13 +86,19 @@ def predict(
             f"horizon {horizon} is beyond the trained {bundle.horizon}: feeding forecasts back in "
             f"{-(-horizon // bundle.horizon)} blocks (errors compound with each block)"
         )
-    windows = np.stack([bundle.scalers[key].transform(values) for key, (values, _) in histories.items()])
+    windows = np.stack([bundle.scalers[key].transform(values) for key, (values, _, _) in histories.items()])
     scaled = roll_forecast(run, windows.astype("float32"), horizon)  # (series, horizon)
     frames = []
-    for row, (key, (_, recent)) in enumerate(histories.items()):
+    for row, (key, (values, recent, frequency)) in enumerate(histories.items()):
         scaler = bundle.scalers[key]
         forecast = inverse_target(scaler, scaled[row])
-        frequency = bundle.metadata["series"][key]["frequency"]
+        if not np.isfinite(forecast).all():
+            name = f"series {key!r}: " if key else ""
+            raise DataError(
+                f"{name}the forecast is not a finite number: the recent values ({np.abs(values).max():.3g} at most) lie "
+                f"far outside the range the model was trained on ({scaler.data_min_[0]:.6g} to {scaler.data_max_[0]:.6g}). "
+                "Retrain on data that includes them."
+            )
         stamps = pd.date_range(recent.index[-1], periods=horizon + 1, freq=frequency)[1:]
         frame = pd.DataFrame({"timestamp": [format_timestamp(t, frequency) for t in stamps], "forecast": forecast})
         for level in sorted(set(levels)):
@@ -92,7 +107,7 @@ def predict(
         if bundle.metadata.get("id_col"):
             frame.insert(0, "id", key)
         frames.append(frame)
-    recent = {key: history for key, (_, history) in histories.items()}
+    recent = {key: history for key, (_, history, _) in histories.items()}
     of = f" of {len(histories)} series" if len(histories) > 1 else ""
     log(f"forecast {horizon} steps{of} with {bundle.path} ({engine_name})")
     _warn_if_stale(histories, bundle, now, log)
@@ -102,8 +117,7 @@ def predict(
 def _warn_if_stale(histories: dict, bundle: Bundle, now: pd.Timestamp | None, log: Log) -> None:
     """Warn when a forecast starts from data several steps older than today: it forecasts the past."""
     now = pd.Timestamp.now() if now is None else now
-    for key, (_, recent) in histories.items():
-        frequency = bundle.metadata["series"][key]["frequency"]
+    for key, (_, recent, frequency) in histories.items():
         newest = recent.index[-1]
         if newest + STALE_PERIODS * pd.tseries.frequencies.to_offset(frequency) < now:
             name = f"series {key}: " if key else ""
@@ -139,8 +153,9 @@ def _choose_ids(bundle: Bundle, ids: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def _histories(bundle: Bundle, ids: list[str], data_path: str | None, log: Log) -> dict[str, tuple[np.ndarray, pd.Series]]:
-    """Per series: the last `lookback` input rows in the data's units, and the recent target history."""
+def _histories(bundle: Bundle, ids: list[str], data_path: str | None, log: Log) -> dict[str, tuple[np.ndarray, pd.Series, str]]:
+    """Per series: the last `lookback` input rows in the data's units, the recent target history,
+    and the frequency that dates the forecast (--data's own: its weeks may start on another day)."""
     meta = bundle.metadata
     out = {}
     if data_path is None:
@@ -153,7 +168,8 @@ def _histories(bundle: Bundle, ids: list[str], data_path: str | None, log: Log) 
                     f"expected ({bundle.lookback}, {len(bundle.columns)}). Retrain, or pass --data."
                 )
             tail = stored["recent_target"]
-            out[key] = values, pd.Series(tail["values"], index=pd.DatetimeIndex(tail["timestamps"]), dtype="float64")
+            recent = pd.Series(tail["values"], index=pd.DatetimeIndex(tail["timestamps"]), dtype="float64")
+            out[key] = values, recent, stored["frequency"]
         return out
     fill = meta.get("data_config", {}).get("fill")
     panel = load_panel(
@@ -172,18 +188,18 @@ def _histories(bundle: Bundle, ids: list[str], data_path: str | None, log: Log) 
         label = f"series {key!r} in --data" if key else "--data"
         if series is None:
             continue  # a series absent from --data is not forecast
-        # "W-SUN" and "W-MON" are both weekly: compare the kind of step, not its anchor.
-        if frequency_kind(series.frequency) != frequency_kind(meta["series"][key]["frequency"]):
+        trained = meta["series"][key]["frequency"]
+        if not same_frequency(series.frequency, trained):
             raise DataError(
-                f"{label} is {describe_frequency(series.frequency)} but the model was trained on "
-                f"{describe_frequency(meta['series'][key]['frequency'])} data. Supply data at the training frequency."
+                f"{label} is {describe_frequency(series.frequency, exact=True)} but the model was trained on "
+                f"{describe_frequency(trained, exact=True)} data. Supply data at the training frequency."
             )
         if len(series.frame) < bundle.lookback:
             raise DataError(
                 f"{label} has {len(series.frame)} rows; the model needs the last {bundle.lookback} (its lookback). "
                 "Supply more recent history."
             )
-        out[key] = series.frame.to_numpy()[-bundle.lookback :], series.frame[series.target].iloc[-RECENT_ROWS:]
+        out[key] = series.frame.to_numpy()[-bundle.lookback :], series.frame[series.target].iloc[-RECENT_ROWS:], series.frequency
     unknown = [key for key in panel.series if key not in meta["series"]]
     if unknown:
         raise DataError(f"--data holds series {unknown[0]!r}, which the model was not trained on. Remove it or retrain.")

@@ -29,6 +29,18 @@ def training_summary(result, config) -> str:
     return "\n".join(lines)
 
 
+def check_summary(prepared) -> str:
+    """What `train --check` found: the data and windows training would use."""
+    config, splits = prepared.config, prepared.splits.values()
+    rows = sum(len(s.frame) for s in prepared.panel.series.values())
+    of = f" in {len(splits)} series" if len(splits) > 1 else ""
+    return (
+        f"ok: {rows} rows{of}, lookback {config.lookback}, horizon {config.horizon}: "
+        f"{sum(s.n_train for s in splits)} training and {sum(s.n_val for s in splits)} validation windows. "
+        "Nothing was trained or written."
+    )
+
+
 def _network(config: dict) -> str:
     """The network in words, from a config as saved in a bundle (bundles before ensembles have none)."""
     stack = f"{config['layers']}x{config['units']}"
@@ -208,14 +220,22 @@ def versions_table(rows: list[dict]) -> str:
     table = [["", "version", "created", "data", "val MAE", "naive MAE", "status"]]
     for row in rows:
         if "error" in row:
-            table.append(["", row["id"], "-", "-", "-", "-", "damaged"])
+            table.append(["", printable(row["id"]), "-", "-", "-", "-", "damaged"])
             continue
         status = "current" if row["current"] else ("candidate" if row["promoted"] is False else "")
-        table.append(["*" if row["current"] else "", row["id"], row["created"] or "-",
-                      f"{row['data_from']} to {row['data_to']}", _number(row["val_mae"]),
+        table.append(["*" if row["current"] else "", printable(row["id"]), printable(row["created"] or "-"),
+                      printable(f"{row['data_from']} to {row['data_to']}"), _number(row["val_mae"]),
                       _number(row["naive_mae"]), status])
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in table)
+
+
+def printable(text: str) -> str:
+    """Text safe for a terminal: control characters (escape codes, line breaks) shown as escapes,
+    since a directory name is whatever someone gave it."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _number(value) -> str:

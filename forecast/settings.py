@@ -46,7 +46,9 @@ def read_config(path: str, allowed: set[str]) -> dict:
                 "`forecast train --help` lists them."
             )
         if isinstance(value, list):
-            value = ",".join(str(v) for v in value)  # list options are comma-separated on the command line
+            if not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"--config {path!r} sets {key} to a list of non-strings. Quote each item, e.g. [\"Volume\"].")
+            value = ",".join(value)  # list options are comma-separated on the command line
         options[name] = value
     return options
 

@@ -27,6 +27,7 @@ import json
 import os
 import secrets
 import shutil
+import stat
 import time
 from pathlib import Path
 from typing import Iterator
@@ -112,6 +113,21 @@ class Store:
             )
         return self.path_of(version_id)
 
+    def check_exists(self) -> None:
+        """Refuse a path that is not a model directory (for listing, where no versions is an answer).
+
+        Raises:
+            BundleError: the path is missing, a file, or a directory forecast did not write.
+        """
+        if not self.root.exists():
+            raise BundleError(f"no model directory at {str(self.root)!r}. Check --model-dir, or train one with `forecast train`.")
+        if not self.root.is_dir():
+            raise BundleError(f"--model-dir {str(self.root)!r} is a file, not a model directory. Check --model-dir.")
+        if not (self.versions.is_dir() or (self.root / CURRENT).is_symlink() or self.has_legacy()):
+            raise BundleError(
+                f"{str(self.root)!r} is not a forecast model directory (no versions/, current or bundle). Check --model-dir."
+            )
+
     def all(self) -> list[Version]:
         current = self.current_id()
         return [Version(i, self.path_of(i), i == current) for i in self.ids()]
@@ -128,6 +144,7 @@ class Store:
         if root.exists() and not root.is_dir():
             raise BundleError(f"--model-dir {str(root)!r} is a file, not a directory. Choose another path.")
         if root.is_dir():
+            self.check_current_link()
             ours = {VERSIONS, CURRENT, LOCK}
             # A link left by a run killed while switching `current` is ours too: cleaned under the lock.
             foreign = [p.name for p in root.iterdir() if p.name not in ours and not p.name.startswith(f".{CURRENT}-")]
@@ -141,6 +158,20 @@ class Store:
             parent = parent.parent
         if not os.access(parent, os.W_OK | os.X_OK):
             raise BundleError(f"cannot write to {str(parent)!r} (permission denied). Choose another --model-dir.")
+
+    def check_current_link(self) -> None:
+        """Refuse a `current` that is not a symbolic link: switching it would fail after the work.
+
+        Raises:
+            BundleError: `current` is a real file or directory.
+        """
+        link = self.root / CURRENT
+        if (link.exists() or link.is_symlink()) and not link.is_symlink():
+            kind = "directory" if link.is_dir() else "file"
+            raise BundleError(
+                f"{str(link)!r} is a {kind}, not the link forecast keeps there. Move it out of the model directory "
+                "(pick the current version again with `forecast models use`)."
+            )
 
     def stage(self, version_id: str) -> Path:
         """A fresh hidden directory to write version `version_id` into."""
@@ -161,6 +192,7 @@ class Store:
         """Point `current` at `version_id` with one atomic rename of a fresh symbolic link."""
         if version_id not in self.ids():
             self.resolve(version_id)  # raises the error naming what exists
+        self.check_current_link()
         target = "." if version_id == LEGACY else f"{VERSIONS}/{version_id}"
         fresh = self.root / f".{CURRENT}-{secrets.token_hex(4)}"
         os.symlink(target, fresh)
@@ -190,9 +222,13 @@ class Store:
         candidates = [i for i in self.ids() if i != LEGACY]
         doomed = [i for i in candidates[: max(0, len(candidates) - keep)] if i != current]
         for version_id in doomed:
+            path = self.versions / version_id
+            if path.is_symlink():  # a version linked in from elsewhere: drop the link, never its target
+                path.unlink()
+                continue
             # Rename first, so a reader never opens a half-deleted version.
             hidden = self.versions / f"{PARTIAL}pruned-{version_id}"
-            os.rename(self.versions / version_id, hidden)
+            os.rename(path, hidden)
             shutil.rmtree(hidden)
         return doomed
 
@@ -207,7 +243,7 @@ class Store:
             BusyError: another run still held the lock after `timeout` seconds.
         """
         self.root.mkdir(parents=True, exist_ok=True)
-        handle = open(self.root / LOCK, "a+")
+        handle = _open_lock(self.root / LOCK)
         try:
             deadline = time.monotonic() + timeout
             waited = False
@@ -234,6 +270,30 @@ class Store:
             yield
         finally:
             handle.close()  # releases the flock
+
+
+def _open_lock(path: Path):
+    """The lock file, opened without following a symbolic link: whoever can write the model
+    directory must not be able to point a root cron job's lock (which is truncated) at another file.
+
+    Raises:
+        BundleError: the lock is a link, not a regular file, or has other names (a hard link).
+    """
+    refuse = (
+        f"{str(path)!r} is not a regular file of forecast's (a link, a directory or a hard link). "
+        "Remove it; the next run creates a fresh one."
+    )
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+            raise BundleError(refuse) from None
+        raise BundleError(f"cannot open the lock {str(path)!r} ({exc.strerror}). Check the model directory's permissions.") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        raise BundleError(refuse)
+    return os.fdopen(fd, "r+")
 
 
 def _holder(handle) -> str:

@@ -18,7 +18,7 @@ from forecast.backend import import_keras
 from forecast.baselines import BASELINES, baseline_windows
 from forecast.bundle import RECENT_ROWS, read_bundle, save_bundle
 from forecast.config import DataConfig, Promote, TrainConfig, config_to_dict
-from forecast.data import Panel, Series, format_timestamp, load_panel
+from forecast.data import Panel, Series, check_forecast_end, format_timestamp, load_panel
 from forecast.errors import DataError, ForecastError
 from forecast.intervals import calibrate
 from forecast.metrics import season_length
@@ -99,13 +99,13 @@ def train(
         ForecastError: bad input, with the fix in its message; BusyError when the lock stays taken.
     """
     store = Store(model_dir)
-    store.check_writable()
-    prepared = prepare(load_panel(data_config, log), train_config)
+    prepared = check(data_config, train_config, model_dir, log)
     with store.lock(lock_timeout, log):
         cleaned = store.clean_partials()
         if cleaned:
             log(f"removed {len(cleaned)} leftover(s) of an interrupted run: {', '.join(cleaned)}")
         fitted = fit(prepared, log=log, verbose=verbose)
+        _check_finite(fitted)
         current_id = store.current_id()
         current = _readable(store, current_id, log)
         if current is None and current_id is not None:
@@ -132,6 +132,32 @@ def train(
         else:
             log(f"kept version {version_id} as a candidate; {current_id} stays current: {verdict.reason}")
     return TrainResult(bundle_dir, fitted, version_id, verdict)
+
+
+def check(data_config: DataConfig, train_config: TrainConfig, model_dir: str, log: Log = lambda message: None) -> Prepared:
+    """Everything `train` checks before Keras is imported: the destination, the data, the windows
+    and the scalers. Nothing is written.
+
+    Raises:
+        ForecastError: what training would refuse, with the fix in its message.
+    """
+    Store(model_dir).check_writable()
+    return prepare(load_panel(data_config, log), train_config)
+
+
+def _check_finite(fitted: Fitted) -> None:
+    """Refuse to save a model whose validation forecasts are not numbers (a diverged loss): its
+    bundle could not be written as JSON, and it could not forecast.
+
+    Raises:
+        ForecastError: with the options that tame a diverging loss.
+    """
+    mae = fitted.metrics["val_mae"]
+    if not math.isfinite(mae):
+        raise ForecastError(
+            f"training diverged: the validation MAE is {mae}, so nothing was saved. "
+            "Lower --learning-rate or --clipnorm, or try --loss huber."
+        )
 
 
 def _readable(store: Store, version_id: str | None, log: Log):
@@ -167,6 +193,8 @@ def prepare(panel: Panel, train_config: TrainConfig) -> Prepared:
     for key, series in panel.series.items():
         try:
             split = plan_split(len(series.frame), config.lookback, config.horizon, config.val_fraction)
+            # A model whose forecasts could not be dated is refused now, not at its first predict.
+            check_forecast_end(series.frame.index[-1], config.horizon, series.frequency, "the series")
             values = series.frame.to_numpy()  # (rows, columns); column 0 is the target
             splits[key], scalers[key] = split, fit_scaler(values[: split.boundary], series.columns)
         except DataError as exc:

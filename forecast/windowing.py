@@ -44,15 +44,28 @@ def plan_split(n_rows: int, lookback: int, horizon: int, val_fraction: float) ->
     """
     n_windows, n_train, val_start = _counts(n_rows, lookback, horizon, val_fraction)
     if n_train < 1 or n_windows - val_start < 1:
-        needed = n_rows + 1
-        while _counts(needed, lookback, horizon, val_fraction)[1] < 1:
-            needed += 1
+        needed = _rows_needed(lookback, horizon, val_fraction)
         raise DataError(
             f"lookback + horizon ({lookback} + {horizon}) with --val-fraction {val_fraction} needs at least "
             f"{needed} rows; the series has {n_rows}. Use a smaller --lookback or --horizon, "
             "or supply more history."
         )
     return Split(lookback, horizon, n_rows, n_windows, n_train, val_start, val_start + lookback)
+
+
+def _rows_needed(lookback: int, horizon: int, val_fraction: float) -> int:
+    """The fewest rows giving one training window: a bisection, since training windows never
+    decrease as rows are added (a counting loop would spin for a --horizon of 10**9)."""
+    low, high = 1, lookback + 2 * horizon + 1  # `high` rows always leave room: grow it until they do
+    while _counts(high, lookback, horizon, val_fraction)[1] < 1:
+        high *= 2
+    while low < high:
+        middle = (low + high) // 2
+        if _counts(middle, lookback, horizon, val_fraction)[1] >= 1:
+            high = middle
+        else:
+            low = middle + 1
+    return low
 
 
 def _counts(n_rows: int, lookback: int, horizon: int, val_fraction: float) -> tuple[int, int, int]:

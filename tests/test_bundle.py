@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 
+from conftest import invoke, reseal
 from forecast.bundle import FORMAT_VERSION, load_model, open_bundle, read_bundle, save_bundle
 from forecast.config import TrainConfig, config_to_dict
 from forecast.errors import BundleError
@@ -21,7 +22,7 @@ def make_parts(seed=0):
     stamps = ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04"]
     metadata = {
         "target": "y", "features": [], "frequency": "D", "time_col": "date", "id_col": None,
-        "series": {"": {"frequency": "D", "last_timestamp": stamps[-1],
+        "series": {"": {"frequency": "D", "first_timestamp": stamps[0], "last_timestamp": stamps[-1], "rows": 4,
                         "history": {"timestamps": stamps, "values": [[1.0], [2.0], [3.0], [4.0]]},
                         "recent_target": {"timestamps": stamps, "values": [1.0, 2.0, 3.0, 4.0]}}},
         "config": config_to_dict(CONFIG),
@@ -48,12 +49,12 @@ def test_round_trip_gives_the_same_forecast(saved):
 
 def test_bundle_holds_no_pickle_and_loads_in_safe_mode(saved):
     path, _ = saved
-    assert sorted(p.name for p in path.iterdir()) == ["metadata.json", "model.keras", "model.tflite", "scaler.json"]
+    assert sorted(p.name for p in path.iterdir()) == ["manifest.json", "metadata.json", "model.keras", "model.tflite", "scaler.json"]
     assert (path / "model.tflite").read_bytes()[4:8] == b"TFL3"  # a LiteRT flatbuffer: data, not code
     with zipfile.ZipFile(path / "model.keras") as archive:
         names = set(archive.namelist())
     assert names <= {"config.json", "metadata.json", "model.weights.h5"}
-    for name in ("metadata.json", "scaler.json"):
+    for name in ("metadata.json", "scaler.json", "manifest.json"):
         json.loads((path / name).read_text())  # plain JSON, nothing executable
     keras.saving.load_model(path / "model.keras", safe_mode=True)
     assert json.loads((path / "metadata.json").read_text())["format_version"] == FORMAT_VERSION
@@ -74,27 +75,63 @@ def damage_metadata(path, change):
 @pytest.mark.parametrize(
     "damage,message",
     [
-        (lambda p: (p / "metadata.json").unlink(), "metadata.json is missing"),
         (lambda p: (p / "metadata.json").write_text("{truncated"), "metadata.json is not valid JSON"),
         (lambda p: (p / "metadata.json").write_text("[1, 2]"), "metadata.json is not a JSON object"),
-        (lambda p: damage_metadata(p, lambda m: m.update(format_version=99)), "has format version 99; this forecast reads version 2"),
+        (lambda p: damage_metadata(p, lambda m: m.update(format_version=99)), "has format version 99; this forecast reads versions 2, 3"),
         (lambda p: damage_metadata(p, lambda m: m.pop("config")), "metadata.json lacks config"),
         (lambda p: (p / "scaler.json").write_text("{}"), "the saved scaler is damaged"),
         (lambda p: damage_metadata(p, lambda m: m["series"].update(other=m["series"][""])), "scalers and metadata name different series"),
-        (lambda p: (p / "model.keras").unlink(), "model.keras is missing"),
+        (lambda p: damage_metadata(p, lambda m: m.update(frequency="fortnightly")), "unknown frequency 'fortnightly'"),
+        (lambda p: damage_metadata(p, lambda m: m["series"][""].update(frequency="XQ")), "no valid frequency for the series"),
+        (lambda p: damage_metadata(p, lambda m: m["series"][""].pop("history")), "damaged stored history"),
+        (lambda p: damage_metadata(p, lambda m: m["series"][""]["history"].update(values=[], timestamps=[])), "damaged stored history"),
+        (lambda p: damage_metadata(p, lambda m: m["series"][""]["recent_target"].update(values=[])), "damaged recent history"),
+        (lambda p: damage_metadata(p, lambda m: m["config"].update(lookback="4")), "no whole lookback and horizon"),
+        (lambda p: damage_metadata(p, lambda m: m["config"].update(horizon=True)), "no whole lookback and horizon"),
+        (lambda p: damage_metadata(p, lambda m: m["series"][""]["history"]["values"][0].__setitem__(0, float("nan"))), "NaN is not a number JSON allows"),
+        (lambda p: damage_metadata(p, lambda m: m["series"][""]["history"].update(timestamps=["soon"] * 4)), "damaged stored history"),
+        (lambda p: damage_metadata(p, lambda m: m.update(features="Volume")), "features entry that is not a list"),
+        (lambda p: damage_metadata(p, lambda m: m.update(metrics={"val_mae": "low"})), "metrics that are not finite numbers"),
+        (lambda p: damage_metadata(p, lambda m: m.update(intervals={"half_widths": {"80": [1.0, -1.0]}, "windows": 5, "method": "x"})), "damaged interval calibration"),
     ],
 )
-def test_damaged_metadata_is_refused_before_loading_keras(saved, damage, message):
+def test_wrong_contents_behind_a_valid_manifest_are_refused_before_loading_keras(saved, damage, message):
     path, _ = saved
     damage(path)
-    with pytest.raises(BundleError, match=message):
+    reseal(path)
+    with pytest.raises(BundleError, match=f"is damaged: .*{message}|{message}"):
         read_bundle(path)
+
+
+@pytest.mark.parametrize(
+    "damage,message",
+    [
+        (lambda p: (p / "metadata.json").unlink(), "metadata.json is missing"),
+        (lambda p: (p / "model.keras").unlink(), "model.keras is missing"),
+        (lambda p: (p / "manifest.json").unlink(), "manifest.json is missing"),
+        (lambda p: damage_metadata(p, lambda m: m["config"].update(horizon=5)), "metadata.json has changed since it was written"),
+        (lambda p: (p / "config.toml").write_text("horizon = 2\n"), "config.toml is not in manifest.json"),
+    ],
+)
+def test_files_that_disagree_with_the_manifest_are_refused(saved, damage, message):
+    path, _ = saved
+    damage(path)
+    with pytest.raises(BundleError, match=f"is damaged: {message}"):
+        read_bundle(path)
+
+
+def test_a_format_2_bundle_without_a_manifest_still_opens(saved):
+    path, _ = saved
+    (path / "manifest.json").unlink()
+    damage_metadata(path, lambda m: m.update(format_version=2))
+    assert read_bundle(path).horizon == 2
 
 
 def test_truncated_model_file_is_refused(saved):
     path, _ = saved
     data = (path / "model.keras").read_bytes()
     (path / "model.keras").write_bytes(data[: len(data) // 2])
+    reseal(path)
     with pytest.raises(BundleError, match="model.keras does not load"):
         load_model(read_bundle(path))
 
@@ -102,6 +139,7 @@ def test_truncated_model_file_is_refused(saved):
 def test_model_that_disagrees_with_its_metadata_is_refused(saved):
     path, _ = saved
     damage_metadata(path, lambda m: m["config"].update(horizon=5))
+    reseal(path)
     with pytest.raises(BundleError, match="the model maps"):
         load_model(read_bundle(path))
 
@@ -109,3 +147,65 @@ def test_model_that_disagrees_with_its_metadata_is_refused(saved):
 def test_missing_bundle_says_how_to_make_one(tmp_path):
     with pytest.raises(BundleError, match="no model bundle at .* Train one with `forecast train`"):
         open_bundle(tmp_path / "nowhere")
+
+
+# Tampering with a trained bundle, through `predict` and `info`: every file, every way. -----------
+
+BUNDLE_FILES = ["model.keras", "model.tflite", "scaler.json", "metadata.json", "config.toml", "manifest.json"]
+
+
+def _truncate(path):
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _flip(path, offset_share):
+    data = bytearray(path.read_bytes())
+    data[int(len(data) * offset_share)] ^= 0x55
+    path.write_bytes(bytes(data))
+
+
+def _valid_json_wrong_contents(path):
+    if path.suffix != ".json":
+        path.write_text('{"valid": "json"}\n')
+        return
+    data = json.loads(path.read_text())
+    data["files" if path.name == "manifest.json" else "series" if path.name == "metadata.json" else "kind"] = {}
+    path.write_text(json.dumps(data))
+
+
+def _symlink_to_copy(path):
+    copy = path.parent.parent / f"copy-of-{path.name}"
+    copy.write_bytes(path.read_bytes())
+    path.unlink()
+    path.symlink_to(copy)
+
+
+def _directory(path):
+    path.unlink()
+    path.mkdir()
+
+
+TAMPERINGS = {
+    "truncate": _truncate,
+    "flip a byte early": lambda p: _flip(p, 0.1),
+    "flip a byte late": lambda p: _flip(p, 0.9),
+    "valid json, wrong contents": _valid_json_wrong_contents,
+    "delete": lambda p: p.unlink(),
+    "symlink to an identical copy": _symlink_to_copy,
+    "directory": _directory,
+}
+
+
+@pytest.mark.parametrize("tampering", TAMPERINGS)
+@pytest.mark.parametrize("name", BUNDLE_FILES)
+def test_every_tampering_of_every_bundle_file_is_refused_as_damaged(name, tampering, existing):
+    version = existing / "current"
+    assert (version / name).is_file()
+    TAMPERINGS[tampering](version / name)
+    for command in (["predict", "--quiet"], ["info"], ["predict", "--engine", "keras", "--quiet"]):
+        result = invoke(*command, "--model-dir", existing)
+        assert result.exit_code == 2 and result.stdout == "", (command, result.stdout, result.stderr)
+        assert "is damaged" in result.stderr and "Traceback" not in result.stderr, result.stderr
+    listed = invoke("models", "list", "--model-dir", existing)
+    assert listed.exit_code == 0 and "damaged" in listed.stdout

@@ -84,7 +84,7 @@ def test_info_readable_and_json(monthly_bundle):
     assert "lookback 12, horizon 12" in result.stdout and "batch 16" in result.stdout
     assert "predict:    LiteRT (model.tflite), Keras as fallback" in result.stdout
     meta = json.loads(invoke("info", "--model-dir", monthly_bundle, "--json").stdout)
-    assert meta["format_version"] == 2 and meta["target"] == "Passengers"
+    assert meta["format_version"] == 3 and meta["target"] == "Passengers"
 
 
 def test_ticker_training_through_the_cli(fake_yahoo, tmp_path):
@@ -181,8 +181,8 @@ def damage_model(path):
 
 BAD_PREDICT = {
     "missing bundle": (lambda d, b: ["--model-dir", d / "nowhere"], "no model bundle at"),
-    "damaged model": (lambda d, b: (damage_model(b), ["--model-dir", b, "--engine", "keras"])[1], "model.keras does not load"),
-    "damaged metadata": (lambda d, b: ((b / "current" / "metadata.json").write_text("{"), ["--model-dir", b])[1], "metadata.json is not valid JSON"),
+    "damaged model": (lambda d, b: (damage_model(b), ["--model-dir", b, "--engine", "keras"])[1], "model.keras has changed since it was written"),
+    "damaged metadata": (lambda d, b: ((b / "current" / "metadata.json").write_text("{"), ["--model-dir", b])[1], "metadata.json has changed since it was written"),
     "zero horizon": (lambda d, b: ["--model-dir", b, "--horizon", "0"], "--horizon must be a whole number of at least 1"),
     "missing data": (lambda d, b: ["--model-dir", b, "--data", d / "recent.csv"], "does not exist"),
     "output dir missing": (lambda d, b: ["--model-dir", b, "--output", d / "no" / "f.csv"], "does not exist"),

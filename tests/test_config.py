@@ -20,7 +20,7 @@ from forecast.errors import ConfigError
         ("dropout", -0.1, "--dropout must be at least 0 and below 1"),
         ("learning_rate", 0.0, "--learning-rate must be greater than 0"),
         ("clipnorm", -1.0, "--clipnorm must be greater than 0"),
-        ("seed", -1, "--seed must be 0 or more"),
+        ("seed", -1, "--seed must be from 0 to 4294967295"),
     ],
 )
 def test_bad_values_are_refused_with_the_flag_name(field, value, message):

@@ -129,7 +129,7 @@ BAD_FILES = [
     ("missing value", monthly_csv(5, [1, 2, "", 4, 5]), "column 'Sales' has 1 missing values \\(first at 2020-03-01\\)"),
     ("infinite", monthly_csv(5, [1, 2, "inf", 4, 5]), "infinite value at line 4"),
     ("duplicated", "Month,Sales\n2020-01,1\n2020-02,2\n2020-02,3\n2020-03,4\n", "2020-02-01 in column 'Month' appears more than once"),
-    ("unsorted", "Month,Sales\n2020-01,1\n2020-03,3\n2020-02,2\n2020-04,4\n", "out of order: 2020-02-01 comes after 2020-03-01"),
+    ("unsorted", "Month,Sales\n2020-01,1\n2020-03,3\n2020-02,2\n2020-04,4\n", "out of order: 2020-02-01 \\(line 4\\) comes after 2020-03-01 \\(line 3\\)"),
     ("gap", monthly_csv(12).replace("2020-03,3\n", ""), "1 monthly timestamps are missing \\(first: 2020-03-01\\)"),
     ("bad date", "Month,Sales\n2020-01,1\nnot a date,2\n2020-03,3\n", "not a date at line 3: 'not a date'"),
     ("no numbers", "Month,Name\n2020-01,a\n2020-02,b\n2020-03,c\n", "no numeric column to forecast"),

@@ -4,7 +4,7 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, SAMPLE, TINY, error_line, invoke
+from conftest import ROOT, SAMPLE, TINY, error_line, invoke, reseal
 from forecast.config import Cell, Engine, EnsembleCells, TrainConfig, WindowNorm
 from forecast.inference import LITERT_FILE, _litert, export_litert, keras_run
 from forecast.model import build_model
@@ -68,9 +68,12 @@ def test_predict_runs_without_tensorflow_keras_or_scikit_learn(monthly_bundle):
     assert done.stdout.strip() == "[]"
 
 
-def test_damaged_artifact_falls_back_to_keras_with_a_warning(existing):
+def test_damaged_artifact_is_refused_and_falls_back_to_keras_only_when_the_manifest_agrees(existing):
     expected = predict(str(existing), engine=Engine.keras).frame
     (existing / "current" / LITERT_FILE).write_bytes(b"not a flatbuffer")
+    result = invoke("predict", "--model-dir", existing)
+    assert result.exit_code == 2 and "model.tflite has changed since it was written" in error_line(result.stderr)
+    reseal(existing / "current")  # an artifact written wrong, not damaged since: auto falls back
     notes = []
     frame = predict(str(existing), log=notes.append).frame
     assert frame.equals(expected)
@@ -82,6 +85,7 @@ def test_damaged_artifact_falls_back_to_keras_with_a_warning(existing):
 
 def test_litert_asked_of_a_bundle_without_the_artifact_is_refused(existing):
     (existing / "current" / LITERT_FILE).unlink()
+    reseal(existing / "current")  # as training writes a bundle whose export failed
     result = invoke("predict", "--model-dir", existing, "--engine", "litert")
     assert result.exit_code == 2 and result.stdout == ""
     assert error_line(result.stderr).strip() == (

@@ -95,7 +95,7 @@ def test_series_at_different_frequencies_are_refused(tmp_path):
     days = pd.date_range("2020-01-01", periods=10).strftime("%Y-%m-%d")
     months = pd.date_range("2020-01-01", periods=10, freq="MS").strftime("%Y-%m-%d")
     pd.DataFrame({"id": ["d"] * 10 + ["m"] * 10, "date": [*days, *months], "v": range(20)}).to_csv(path, index=False)
-    with pytest.raises(DataError, match="series 'd' is daily but 'm' is monthly; one model needs one frequency"):
+    with pytest.raises(DataError, match="series 'd' is daily but 'm' is monthly \\(month starts\\); one model needs one frequency"):
         load_panel(DataConfig(path=str(path), id_col="id"))
 
 

@@ -63,7 +63,7 @@ def test_data_shorter_than_lookback_is_refused(monthly_bundle, tmp_path):
 def test_data_at_another_frequency_is_refused(monthly_bundle, tmp_path):
     path = tmp_path / "daily.csv"
     pd.DataFrame({"Month": pd.date_range("2020-01-01", periods=30).strftime("%Y-%m-%d"), "Passengers": range(30)}).to_csv(path, index=False)
-    with pytest.raises(DataError, match="--data is daily but the model was trained on monthly data"):
+    with pytest.raises(DataError, match="--data is daily but the model was trained on monthly \\(month starts\\) data"):
         predict(str(monthly_bundle), data_path=str(path))
 
 

@@ -148,3 +148,14 @@ def test_forecasts_of_chosen_windows_equal_those_of_the_gathered_windows():
     expected = keras.ops.convert_to_numpy(model(np.ascontiguousarray(windows[rows])))
     np.testing.assert_allclose(predict_windows(model, windows, rows, batch_size=2), expected, rtol=1e-6)
     assert predict_windows(model, windows).shape == (36, 2)
+
+
+def test_a_diverged_model_is_refused_before_it_is_saved():
+    import types
+
+    from forecast.errors import ForecastError
+    from forecast.train import _check_finite
+
+    _check_finite(types.SimpleNamespace(metrics={"val_mae": 1.5}))
+    with pytest.raises(ForecastError, match="training diverged: the validation MAE is nan, so nothing was saved"):
+        _check_finite(types.SimpleNamespace(metrics={"val_mae": float("nan")}))

@@ -166,7 +166,7 @@ def test_config_file_options_and_the_command_line_winning(tmp_path):
     assert bad.exit_code == 2 and "sets 'horizn', which is not an option of `forecast train`" in error_line(bad.stderr)
     config.write_text('horizon = "soon"\n')
     bad = invoke("train", "--config", config)
-    assert bad.exit_code == 2 and "sets horizon = 'soon': " in error_line(bad.stderr) and "Fix the value in the file" in bad.stderr
+    assert bad.exit_code == 2 and "sets horizon = \"soon\": expected a whole number, got a string" in error_line(bad.stderr) and "Fix the value in the file" in bad.stderr
 
 
 def test_predict_warns_when_the_data_is_stale(monthly_bundle):

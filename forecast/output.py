@@ -1,0 +1,116 @@
+"""Write what a command produces (forecasts, backtests, plots) to the path a user named.
+
+A regular file is replaced atomically: the bytes go to a hidden file beside it, which is
+renamed over it only once complete, so a failed write leaves the old file as it was and no
+leftover. A new file gets the permissions the umask allows (as `>` in a shell would); a
+replaced one keeps its permissions and, where we may, its owner. Anything else at the path is
+written through and never replaced: a FIFO, `/dev/null`, `/dev/stdout`, a terminal. A symbolic
+link is followed on purpose: its target is written (and replaced if it is a regular file) and
+the link stays. `-` is standard output.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+import tempfile
+
+from forecast.errors import ConfigError, ForecastError
+
+STDOUT = "-"
+
+
+def check_destination(path: str | None, flag: str, *, stdout: bool = True) -> None:
+    """Refuse, before any work is done, a destination that cannot be written.
+
+    Args:
+        path: the path given, `-` for standard output, or None (nothing to write).
+        flag: the option's name, for messages.
+        stdout: whether `-` is allowed for this option.
+
+    Raises:
+        ConfigError: an empty path, a directory, a missing parent directory, or `-` where the
+            command already prints to standard output.
+    """
+    if path is None:
+        return
+    if path == STDOUT:
+        if not stdout:
+            raise ConfigError(f"{flag} - would mix a binary file into what the command prints. Name a file.")
+        return
+    if not path.strip():
+        raise ConfigError(f"{flag} is empty. Name a file{', or - for standard output' if stdout else ''}.")
+    target = os.path.realpath(path)
+    if os.path.isdir(target):
+        raise ConfigError(f"{flag} {path!r} is a directory. Name a file.")
+    directory = os.path.dirname(target)
+    if not os.path.isdir(directory):
+        raise ConfigError(f"{flag} directory {directory!r} does not exist. Create it or choose another path.")
+
+
+def write_output(path: str, data: str | bytes, flag: str) -> None:
+    """Write `data` (text as UTF-8) to `path` as described in the module docstring.
+
+    Raises:
+        ForecastError: the write failed (full disk, permission, ...); nothing was left behind.
+    """
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        if path == STDOUT:
+            _write_stdout(payload)
+            return
+        target = os.path.realpath(path)
+        try:
+            existing = os.stat(target)
+        except FileNotFoundError:
+            existing = None
+        if existing is not None and not stat.S_ISREG(existing.st_mode):
+            with open(target, "wb") as handle:  # a device or FIFO: never replaced by a regular file
+                handle.write(payload)
+            return
+        _replace(target, payload, existing)
+    except OSError as exc:
+        raise ForecastError(f"cannot write {flag} {path!r} ({exc.strerror or exc}). Choose another path.") from None
+
+
+def _write_stdout(payload: bytes) -> None:
+    stream = sys.stdout
+    stream.flush()
+    buffer = getattr(stream, "buffer", None)
+    if buffer is None:  # a text-only stream (test runners)
+        stream.write(payload.decode("utf-8"))
+    else:
+        buffer.write(payload)
+    stream.flush()
+
+
+def _replace(target: str, payload: bytes, existing: os.stat_result | None) -> None:
+    directory, name = os.path.split(target)
+    handle, staging = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(payload)
+            out.flush()
+            os.fsync(out.fileno())
+        if existing is None:
+            os.chmod(staging, 0o666 & ~_umask())
+        else:
+            os.chmod(staging, stat.S_IMODE(existing.st_mode))
+            try:
+                os.chown(staging, existing.st_uid, existing.st_gid)
+            except OSError:
+                pass  # not ours to give away: the file becomes ours, as `cp` would make it
+        os.replace(staging, target)
+    except BaseException:
+        try:
+            os.unlink(staging)
+        except OSError:
+            pass
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask

@@ -1,0 +1,107 @@
+"""Every file the tool writes: through special files and links, never replacing them, with the
+umask's permissions and nothing left behind by a failed write."""
+
+import os
+import stat
+import threading
+
+import pytest
+
+from conftest import SAMPLE, TINY, error_line, invoke
+from forecast.errors import ForecastError
+from forecast.output import write_output
+
+
+def forecasts(model_dir, *extra):
+    result = invoke("predict", "--model-dir", model_dir, "--quiet", *extra)
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def test_a_new_file_gets_the_permissions_the_umask_allows(monthly_bundle, tmp_path):
+    previous = os.umask(0o022)
+    try:
+        forecasts(monthly_bundle, "--output", tmp_path / "f.csv")
+        os.umask(0o077)
+        forecasts(monthly_bundle, "--output", tmp_path / "private.csv")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "f.csv").stat().st_mode) == 0o644
+    assert stat.S_IMODE((tmp_path / "private.csv").stat().st_mode) == 0o600
+
+
+def test_a_replaced_file_keeps_its_permissions(monthly_bundle, tmp_path):
+    out = tmp_path / "f.csv"
+    out.write_text("old\n")
+    out.chmod(0o640)
+    forecasts(monthly_bundle, "--output", out)
+    assert out.read_text().startswith("timestamp,forecast") and stat.S_IMODE(out.stat().st_mode) == 0o640
+
+
+def test_a_symlink_is_followed_and_kept(monthly_bundle, tmp_path):
+    target, link = tmp_path / "real.csv", tmp_path / "link.csv"
+    target.write_text("old\n")
+    link.symlink_to(target)
+    forecasts(monthly_bundle, "--output", link)
+    assert link.is_symlink() and target.read_text().startswith("timestamp,forecast")
+
+
+def test_a_fifo_is_written_through_not_replaced(monthly_bundle, tmp_path):
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    forecasts(monthly_bundle, "--output", fifo)
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert received and received[0].startswith("timestamp,forecast")
+
+
+def test_dev_null_stays_a_device(monthly_bundle):
+    before = os.stat("/dev/null")
+    forecasts(monthly_bundle, "--output", "/dev/null")
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+def test_a_full_device_is_a_clear_error_and_stays_a_device(monthly_bundle):
+    result = invoke("predict", "--model-dir", monthly_bundle, "--output", "/dev/full")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[-1].endswith(
+        "error: cannot write --output '/dev/full' (No space left on device). Choose another path."
+    )
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+def test_dash_is_standard_output(monthly_bundle):
+    assert forecasts(monthly_bundle, "--output", "-").stdout.startswith("timestamp,forecast")
+
+
+def test_a_plot_cannot_share_standard_output_with_the_forecasts(monthly_bundle, tmp_path):
+    result = invoke("predict", "--model-dir", monthly_bundle, "--plot", "-")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "--plot - would mix a binary file into what the command prints. Name a file." in error_line(result.stderr)
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_leftover(tmp_path, monkeypatch):
+    out = tmp_path / "f.csv"
+    out.write_text("old\n")
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(ForecastError, match=r"cannot write --output '.*f.csv' \(No space left on device\)"):
+        write_output(str(out), "new\n", "--output")
+    assert out.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["f.csv"]
+
+
+@pytest.mark.parametrize("flag", ["--output", "--plot"])
+def test_destinations_are_checked_before_any_work(flag, tmp_path):
+    missing = tmp_path / "no" / "f"
+    result = invoke("evaluate", SAMPLE / "airline-passengers.csv", flag, missing, *TINY)
+    assert result.exit_code == 2 and f"{flag} directory" in error_line(result.stderr)
+    result = invoke("evaluate", SAMPLE / "airline-passengers.csv", flag, "", *TINY)
+    assert result.exit_code == 2 and f"{flag} is empty" in error_line(result.stderr)
