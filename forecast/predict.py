@@ -87,11 +87,13 @@ def predict(
             f"{-(-horizon // bundle.horizon)} blocks (errors compound with each block)"
         )
     windows = np.stack([bundle.scalers[key].transform(values) for key, (values, _, _) in histories.items()])
-    scaled = roll_forecast(run, windows.astype("float32"), horizon)  # (series, horizon)
+    with np.errstate(over="ignore", invalid="ignore"):  # values far outside the training range: refused below
+        scaled = roll_forecast(run, windows.astype("float32"), horizon)  # (series, horizon)
     frames = []
     for row, (key, (values, recent, frequency)) in enumerate(histories.items()):
         scaler = bundle.scalers[key]
-        forecast = inverse_target(scaler, scaled[row])
+        with np.errstate(over="ignore", invalid="ignore"):
+            forecast = inverse_target(scaler, scaled[row])
         if not np.isfinite(forecast).all():
             name = f"series {key!r}: " if key else ""
             raise DataError(

@@ -52,6 +52,19 @@ def reseal(bundle: Path) -> None:
     (bundle / "manifest.json").write_text(json.dumps({"files": files}))
 
 
+def device(directory: Path, name: str) -> Path:
+    """A private copy of /dev/null or /dev/full in `directory`, so that a test of writing to a
+    device can never replace the machine's own (skipped where device nodes cannot be made)."""
+    import stat
+
+    path = directory / name
+    try:
+        os.mknod(path, 0o666 | stat.S_IFCHR, os.makedev(1, {"null": 3, "full": 7}[name]))
+    except (PermissionError, OSError) as exc:
+        pytest.skip(f"cannot make a device node here ({exc})")
+    return path
+
+
 def error_line(stderr: str) -> str:
     """stderr's one line without the timestamp that lines carry when stderr is not a terminal."""
     assert stderr.count("\n") == 1, stderr

@@ -8,7 +8,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from conftest import SAMPLE, TINY, error_line, invoke, snapshot
+from conftest import SAMPLE, TINY, device, error_line, invoke, snapshot
 
 
 def write(directory, name, text):
@@ -194,13 +194,13 @@ def test_a_seed_numpy_cannot_take_is_refused_before_training(tmp_path):
 # 12. A log file on a full disk -------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
-def test_a_full_log_file_is_one_warning_and_the_lines_go_to_stderr(monthly_bundle):
-    result = invoke("--log-file", "/dev/full", "predict", "--model-dir", monthly_bundle)
+def test_a_full_log_file_is_one_warning_and_the_lines_go_to_stderr(monthly_bundle, tmp_path):
+    full = device(tmp_path, "full")
+    result = invoke("--log-file", full, "predict", "--model-dir", monthly_bundle)
     assert result.exit_code == 0 and result.stdout.startswith("timestamp,forecast")
     assert "forecast 12 steps with" in result.stderr  # the lines the file could not take
     assert "Logging error" not in result.stderr and "Traceback" not in result.stderr
-    assert result.stderr.count("cannot write --log-file '/dev/full' (No space left on device)") == 1
+    assert result.stderr.count(f"cannot write --log-file {str(full)!r} (No space left on device)") == 1
 
 
 # 14. Messages that misled --------------------------------------------------------------------------

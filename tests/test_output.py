@@ -7,9 +7,7 @@ import threading
 
 import pytest
 
-from conftest import SAMPLE, TINY, error_line, invoke
-from forecast.errors import ForecastError
-from forecast.output import write_output
+from conftest import SAMPLE, TINY, device, error_line, invoke
 
 
 def forecasts(model_dir, *extra):
@@ -58,21 +56,22 @@ def test_a_fifo_is_written_through_not_replaced(monthly_bundle, tmp_path):
     assert received and received[0].startswith("timestamp,forecast")
 
 
-def test_dev_null_stays_a_device(monthly_bundle):
-    before = os.stat("/dev/null")
-    forecasts(monthly_bundle, "--output", "/dev/null")
-    after = os.stat("/dev/null")
+def test_a_device_stays_a_device(monthly_bundle, tmp_path):
+    null = device(tmp_path, "null")
+    before = os.stat(null)
+    forecasts(monthly_bundle, "--output", null)
+    after = os.stat(null)
     assert stat.S_ISCHR(after.st_mode) and after.st_rdev == before.st_rdev
 
 
-@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
-def test_a_full_device_is_a_clear_error_and_stays_a_device(monthly_bundle):
-    result = invoke("predict", "--model-dir", monthly_bundle, "--output", "/dev/full")
+def test_a_full_device_is_a_clear_error_and_stays_a_device(monthly_bundle, tmp_path):
+    full = device(tmp_path, "full")
+    result = invoke("predict", "--model-dir", monthly_bundle, "--output", full)
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.splitlines()[-1].endswith(
-        "error: cannot write --output '/dev/full' (No space left on device). Choose another path."
+        f"error: cannot write --output {str(full)!r} (No space left on device). Choose another path."
     )
-    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+    assert stat.S_ISCHR(os.stat(full).st_mode)
 
 
 def test_dash_is_standard_output(monthly_bundle):
@@ -85,16 +84,19 @@ def test_a_plot_cannot_share_standard_output_with_the_forecasts(monthly_bundle, 
     assert "--plot - would mix a binary file into what the command prints. Name a file." in error_line(result.stderr)
 
 
-def test_a_failed_write_leaves_the_old_file_and_no_leftover(tmp_path, monkeypatch):
+def test_a_failed_write_leaves_the_old_file_and_no_leftover(monthly_bundle, tmp_path, monkeypatch):
     out = tmp_path / "f.csv"
     out.write_text("old\n")
 
     def full(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(os, "fsync", full)
-    with pytest.raises(ForecastError, match=r"cannot write --output '.*f.csv' \(No space left on device\)"):
-        write_output(str(out), "new\n", "--output")
+    monkeypatch.setattr(os, "replace", full)  # the disk fills as the new file would take the old one's place
+    result = invoke("predict", "--model-dir", monthly_bundle, "--output", out, "--quiet")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[-1].endswith(
+        f"error: cannot write --output {str(out)!r} (No space left on device). Choose another path."
+    )
     assert out.read_text() == "old\n" and sorted(p.name for p in tmp_path.iterdir()) == ["f.csv"]
 
 
