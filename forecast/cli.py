@@ -444,6 +444,8 @@ def _check_destinations(output: str | None, plot: str | None) -> None:
 
     check_destination(output, "--output")
     check_destination(plot, "--plot", stdout=output not in (None, STDOUT))
+    if output not in (None, STDOUT) and plot is not None and os.path.realpath(output) == os.path.realpath(plot):
+        raise ForecastError(f"--output and --plot both name {output!r}; one would overwrite the other. Name two files.")
 
 
 def _emit(text: str, output: str | None, log, note: str) -> None:

@@ -107,3 +107,9 @@ def test_destinations_are_checked_before_any_work(flag, tmp_path):
     assert result.exit_code == 2 and f"{flag} directory" in error_line(result.stderr)
     result = invoke("evaluate", SAMPLE / "airline-passengers.csv", flag, "", *TINY)
     assert result.exit_code == 2 and f"{flag} is empty" in error_line(result.stderr)
+
+
+def test_output_and_plot_may_not_name_the_same_file(monthly_bundle, tmp_path):
+    result = invoke("predict", "--model-dir", monthly_bundle, "--output", tmp_path / "f", "--plot", tmp_path / "f")
+    assert result.exit_code == 2 and "--output and --plot both name" in error_line(result.stderr)
+    assert not (tmp_path / "f").exists()
