@@ -13,7 +13,7 @@ import typer
 
 from forecast import __version__, logs, stopping
 from forecast.config import Cell, DataConfig, Engine, LogFormat, OutputFormat, Promote, TrainConfig, config_to_dict
-from forecast.errors import ForecastError
+from forecast.errors import ForecastError, printable
 from forecast.options import (
     AsJson, Folds, LockTimeout, ModelDir, Output, Plot, Quiet, Season, Step, Version, data_options, training_options,
 )
@@ -365,8 +365,6 @@ def models_use(
         with store.lock(lock_timeout, logs.notes(log)):
             previous = store.current_id()
             store.set_current(version_id)
-        from forecast.report import printable
-
         log.info(f"version {printable(version_id)} is now current (was {printable(str(previous))})")
 
     _run(run)
@@ -390,8 +388,6 @@ def models_prune(
         store.resolve()  # refuses a directory with no models
         with store.lock(lock_timeout, logs.notes(log)):
             removed = store.prune(keep)
-        from forecast.report import printable
-
         log.info(f"removed {len(removed)} version(s)" + (f": {', '.join(map(printable, removed))}" if removed else ""))
 
     _run(run)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.config import DataConfig, Fill
-from forecast.errors import DataError, SourceError
+from forecast.errors import DataError, SourceError, printable
 
 Log = Callable[[str], None]
 
@@ -695,9 +695,7 @@ def _stamp(stamp: pd.Timestamp) -> str:
 
 def _quote(value, limit: int = 60, quotes: bool = True) -> str:
     """A value for a message: repr'd (so control characters show as escapes), and cut short."""
-    text = repr(value) if quotes else str(value)
-    if not quotes:
-        text = text.encode("unicode_escape").decode("ascii")
+    text = repr(value) if quotes else printable(str(value))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 
+def printable(text: str) -> str:
+    """Text safe for a terminal and a one-line message: control characters (escape codes, line
+    breaks) shown as escapes, since file contents and directory names are whatever someone gave."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 class ForecastError(Exception):
     """A problem the user can act on: the message states the rule, what was received and the fix.
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from forecast.baselines import BASELINES
 from forecast.config import config_to_dict
+from forecast.errors import printable
 from forecast.inference import LITERT_FILE
 
 _NAMES = {"naive": "naive", "seasonal_naive": "seasonal naive", "drift": "drift"}
@@ -228,14 +229,6 @@ def versions_table(rows: list[dict]) -> str:
                       _number(row["naive_mae"]), status])
     widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in table)
-
-
-def printable(text: str) -> str:
-    """Text safe for a terminal: control characters (escape codes, line breaks) shown as escapes,
-    since a directory name is whatever someone gave it."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _number(value) -> str:

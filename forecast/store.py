@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from forecast.errors import BundleError, BusyError
+from forecast.errors import BundleError, BusyError, printable
 
 VERSIONS = "versions"
 CURRENT = "current"
@@ -106,7 +106,7 @@ class Store:
                     "Pick one with `forecast models use`, or train a new one."
                 )
         if version_id not in self.ids():
-            known = ", ".join(self.ids()[-5:]) or "none"
+            known = ", ".join(map(printable, self.ids()[-5:])) or "none"
             raise BundleError(
                 f"--version {version_id!r} is not in {str(self.root)!r} (latest: {known}). "
                 "List them with `forecast models list`."
