@@ -37,9 +37,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from readme import write_section  # noqa: E402
 from wide_to_long import wide_to_long  # noqa: E402
 
-from forecast.baselines import forecast_baseline  # noqa: E402
+from forecast.evaluation.baselines import forecast_baseline  # noqa: E402
 from forecast.config import DataConfig, TrainConfig  # noqa: E402
-from forecast.metrics import mase_scale, smape  # noqa: E402
+from forecast.evaluation.metrics import mase_scale, smape  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 PUBLISHED = {  # ../shared/docs/benchmarks.md
@@ -122,12 +122,12 @@ def run_m4(name: str, horizon: int, season: int, freq: str, quick: bool, workdir
 
 
 def run_ett(name: str, horizons: list[int], workdir: Path) -> dict:
-    from forecast.bundle import load_model, open_bundle
-    from forecast.inference import keras_run
+    from forecast.store.bundle import load_model, open_bundle
+    from forecast.model.runners import keras_run
     from forecast.predict import roll_forecast
-    from forecast.scaling import inverse_target
+    from forecast.data.scaling import inverse_target
     from forecast.train import train
-    from forecast.windowing import input_windows, target_windows
+    from forecast.data.windowing import input_windows, target_windows
 
     data = pd.read_csv(DATASETS / f"{name.upper().replace('ETTH', 'ETTh')}.csv").iloc[:14400]
     ot = data["OT"].to_numpy(dtype=float)

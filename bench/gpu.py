@@ -27,7 +27,7 @@ def keras_rate(cell: str, batch: int, steps: int, lookback: int, horizon: int, p
     import keras
 
     from forecast.config import Cell, TrainConfig
-    from forecast.model import build_model, compile_model
+    from forecast.model.network import build_model, compile_model
 
     keras.mixed_precision.set_global_policy(precision)
     config = TrainConfig(cell=Cell(cell), lookback=lookback, horizon=horizon, batch_size=batch)

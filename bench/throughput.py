@@ -73,11 +73,11 @@ def run_reference(csv: Path, epochs: int, env: dict) -> dict:
 
 def score_forecast(model_dir: Path, values: np.ndarray, starts: list[int]) -> tuple[float, float]:
     """Seconds per 24-step forecast and MAE over the windows starting at `starts` (Keras engine)."""
-    from forecast.backend import import_keras
-    from forecast.bundle import open_bundle
+    from forecast.model.backend import import_keras
+    from forecast.store.bundle import open_bundle
     from forecast.config import Engine
-    from forecast.inference import runner
-    from forecast.scaling import inverse_target
+    from forecast.model.runners import runner
+    from forecast.data.scaling import inverse_target
 
     import_keras()  # without TensorFlow's start-up lines
     bundle = open_bundle(model_dir)

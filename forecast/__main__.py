@@ -1,5 +1,5 @@
 """`python -m forecast` runs the command line."""
 
-from forecast.cli import app
+from forecast.cli.commands import app
 
 app(prog_name="forecast")

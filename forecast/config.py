@@ -77,7 +77,7 @@ class OutputFormat(str, enum.Enum):
 
 
 class Engine(str, enum.Enum):
-    """What runs the network at predict time (see forecast.inference)."""
+    """What runs the network at predict time (see forecast.model.runners)."""
 
     auto = "auto"
     litert = "litert"

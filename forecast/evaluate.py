@@ -8,13 +8,13 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from forecast.baselines import BASELINES, baseline_windows
+from forecast.evaluation.baselines import BASELINES, baseline_windows
 from forecast.config import Cell, TrainConfig, config_to_dict
-from forecast.data import Panel, format_timestamp
+from forecast.data.load import Panel, format_timestamp
 from forecast.errors import ConfigError, DataError
-from forecast.intervals import check_level, coverage, interval_bounds, windows_needed
-from forecast.metrics import mae, mape, mase, mase_scale, rmse, season_length, smape
-from forecast.scaling import inverse_target
+from forecast.evaluation.intervals import check_level, coverage, interval_bounds, windows_needed
+from forecast.evaluation.metrics import mae, mape, mase, mase_scale, rmse, season_length, smape
+from forecast.data.scaling import inverse_target
 
 Log = Callable[[str], None]
 
@@ -184,7 +184,7 @@ def backtest(
     Raises:
         ForecastError: options or data that cannot support the folds asked for.
     """
-    from forecast.inference import keras_run
+    from forecast.model.runners import keras_run
     from forecast.predict import roll_forecast
     from forecast.train import choose_lookback, fit, prepare
 

@@ -8,13 +8,13 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from forecast.bundle import RECENT_ROWS, Bundle, open_bundle
+from forecast.store.bundle import RECENT_ROWS, Bundle, open_bundle
 from forecast.config import DataConfig, Engine, Fill
-from forecast.data import check_forecast_end, describe_frequency, format_timestamp, load_panel, same_frequency
+from forecast.data.load import check_forecast_end, describe_frequency, format_timestamp, load_panel, same_frequency
 from forecast.errors import ConfigError, DataError
-from forecast.inference import Run, runner
-from forecast.intervals import interval_bounds
-from forecast.scaling import inverse_target
+from forecast.model.runners import Run, runner
+from forecast.evaluation.intervals import interval_bounds
+from forecast.data.scaling import inverse_target
 
 Log = Callable[[str], None]
 STALE_PERIODS = 3  # steps between the newest data point and today before predict warns
@@ -48,7 +48,7 @@ def predict(
     model is fed its own forecasts block by block. Each level in `levels` adds a conformal
     prediction interval calibrated at training time. A model of several series forecasts each
     of `ids`, or all of them. The current version of `model_dir` answers unless `version` names
-    another; `engine` picks what runs the network (forecast.inference.runner); `log` hears a "warning: " line when the newest data point is stale (older than `STALE_PERIODS` steps
+    another; `engine` picks what runs the network (forecast.model.runners.runner); `log` hears a "warning: " line when the newest data point is stale (older than `STALE_PERIODS` steps
     before `now`).
 
     Raises:
@@ -133,7 +133,7 @@ def _warn_if_stale(histories: dict, bundle: Bundle, now: pd.Timestamp | None, lo
 def roll_forecast(run: Run, windows: np.ndarray, horizon: int) -> np.ndarray:
     """Scaled forecasts of `horizon` steps from scaled windows of shape (series, lookback, columns).
 
-    `run` is the network (forecast.inference). Past the model's own horizon, each block of
+    `run` is the network (forecast.model.runners). Past the model's own horizon, each block of
     forecasts becomes the newest input of the next (univariate models only; callers refuse the rest).
     """
     out = [run(windows)]  # [(series, trained)]

@@ -13,20 +13,22 @@ from typing import Callable
 
 import numpy as np
 
-from forecast import __version__, stopping
-from forecast.backend import import_keras
-from forecast.baselines import BASELINES, baseline_windows
-from forecast.bundle import RECENT_ROWS, read_bundle, save_bundle
+from forecast import __version__
+
+from forecast.model import stopping
+from forecast.model.backend import import_keras
+from forecast.evaluation.baselines import BASELINES, baseline_windows
+from forecast.store.bundle import RECENT_ROWS, read_bundle, save_bundle
 from forecast.config import DataConfig, Promote, TrainConfig, config_to_dict
-from forecast.data import Panel, Series, check_forecast_end, format_timestamp, load_panel
+from forecast.data.load import Panel, Series, check_forecast_end, format_timestamp, load_panel
 from forecast.errors import DataError, ForecastError
-from forecast.intervals import calibrate
-from forecast.metrics import season_length
-from forecast.promote import Verdict, judge
-from forecast.scaling import Scaler, fit_scaler, inverse_target, scalers_to_dict
+from forecast.evaluation.intervals import calibrate
+from forecast.evaluation.metrics import season_length
+from forecast.store.promote import Verdict, judge
+from forecast.data.scaling import Scaler, fit_scaler, inverse_target, scalers_to_dict
 from forecast.settings import CONFIG_FILE, to_toml
-from forecast.store import Store, new_version_id
-from forecast.windowing import Split, input_windows, plan_split, target_windows
+from forecast.store.versions import Store, new_version_id
+from forecast.data.windowing import Split, input_windows, plan_split, target_windows
 
 Log = Callable[[str], None]
 
@@ -50,7 +52,7 @@ class Fitted:
     placement: str  # the strategy's description
     metrics: dict
     history: dict[str, list[float]]  # per-epoch loss and val_loss
-    calibration: dict  # conformal half-widths on the scaled target, see forecast.intervals
+    calibration: dict  # conformal half-widths on the scaled target, see forecast.evaluation.intervals
 
 
 @dataclasses.dataclass
@@ -88,7 +90,7 @@ def train(
     Args:
         data_config: where the series comes from.
         train_config: windows, network and training options.
-        model_dir: the model directory (see forecast.store).
+        model_dir: the model directory (see forecast.store.versions).
         promote: when the new version becomes current.
         lock_timeout: seconds to wait for another run holding the directory.
         log: receives one-line notes for the user.
@@ -205,8 +207,8 @@ def prepare(panel: Panel, train_config: TrainConfig) -> Prepared:
 def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> Fitted:
     """Build and train one model on every prepared series, then score and calibrate it on validation."""
     keras = import_keras()
-    from forecast.devices import choose_placement
-    from forecast.model import build_model, compile_model, training_view
+    from forecast.model.devices import choose_placement
+    from forecast.model.network import build_model, compile_model, training_view
 
     config = prepared.config
     placement = choose_placement(config.strategy)

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from forecast.cli import app
+from forecast.cli.commands import app
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
@@ -103,7 +103,7 @@ def fake_yahoo(monkeypatch, tmp_path):
     """
     import yfinance
 
-    from forecast import ticker as ticker_module
+    from forecast.data import ticker as ticker_module
 
     monkeypatch.setattr(ticker_module, "_sleep", lambda seconds: None)
     monkeypatch.setenv("FORECAST_CACHE_DIR", str(tmp_path / "cache"))

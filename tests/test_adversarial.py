@@ -329,15 +329,15 @@ def test_check_writes_nothing(existing, tmp_path):
 
 
 def test_a_version_pruned_while_it_is_read_is_not_called_damaged(existing, monkeypatch):
-    import forecast.bundle
+    import forecast.store.bundle
 
-    verify = forecast.bundle._verify_manifest
+    verify = forecast.store.bundle._verify_manifest
 
     def pruned_meanwhile(path):
         listed = verify(path)
         shutil.rmtree(path)  # what `forecast models prune` in another process does
         return listed
 
-    monkeypatch.setattr(forecast.bundle, "_verify_manifest", pruned_meanwhile)
+    monkeypatch.setattr(forecast.store.bundle, "_verify_manifest", pruned_meanwhile)
     line = refused(invoke("predict", "--model-dir", existing, "--quiet"), r"was removed while it was read \(pruned\?\). Run the command again")
     assert "damaged" not in line

@@ -21,7 +21,7 @@ def test_trains_and_predicts_on_jax_without_tensorflow(tmp_path):
         "        if name == 'tensorflow' or name.startswith('tensorflow.'):\n"
         "            raise ModuleNotFoundError(f'No module named {name!r}')\n"
         "sys.meta_path.insert(0, NoTensorFlow())\n"
-        "from forecast.cli import app\n"
+        "from forecast.cli.commands import app\n"
         "for args in (sys.argv[1:-2], ['predict', '--model-dir', sys.argv[-2], '--output', sys.argv[-1]]):\n"
         "    try:\n"
         "        app(args, prog_name='forecast')\n"

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from conftest import ROOT, SAMPLE
-from forecast.baselines import baseline_windows, forecast_baseline
-from forecast.metrics import mape, mase, mase_scale, smape
+from forecast.evaluation.baselines import baseline_windows, forecast_baseline
+from forecast.evaluation.metrics import mape, mase, mase_scale, smape
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 

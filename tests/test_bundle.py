@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from conftest import invoke, reseal
-from forecast.bundle import FORMAT_VERSION, load_model, open_bundle, read_bundle, save_bundle
+from forecast.store.bundle import FORMAT_VERSION, load_model, open_bundle, read_bundle, save_bundle
 from forecast.config import TrainConfig, config_to_dict
 from forecast.errors import BundleError
-from forecast.model import build_model
-from forecast.scaling import fit_scaler, scalers_to_dict
+from forecast.model.network import build_model
+from forecast.data.scaling import fit_scaler, scalers_to_dict
 
 CONFIG = TrainConfig(lookback=4, horizon=2, layers=2, units=3)
 

@@ -10,7 +10,7 @@ import pytest
 import typer
 
 from conftest import error_line, ROOT, SAMPLE, TINY, invoke, snapshot
-from forecast.cli import app
+from forecast.cli.commands import app
 from forecast.predict import predict
 
 
@@ -216,7 +216,7 @@ def test_unexpected_failure_is_one_line_with_a_hint(existing, monkeypatch):
 def test_light_commands_never_import_tensorflow(tmp_path):
     script = (
         "import sys\n"
-        "from forecast.cli import app\n"
+        "from forecast.cli.commands import app\n"
         f"for args in (['--help'], ['train', '--help'], ['predict', '--model-dir', {str(tmp_path / 'none')!r}],"
         f" ['train', {str(SAMPLE / 'airline-passengers.csv')!r}, '--lookback', '0'],"
         f" ['train', {str(tmp_path / 'absent.csv')!r}]):\n"

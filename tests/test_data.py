@@ -4,7 +4,7 @@ import pytest
 
 from conftest import SAMPLE, recorded_aapl
 from forecast.config import DataConfig, Fill
-from forecast.data import describe_frequency, format_timestamp, infer_frequency, load_series
+from forecast.data.load import describe_frequency, format_timestamp, infer_frequency, load_series
 from forecast.errors import DataError
 
 
@@ -165,7 +165,7 @@ def test_frequency_words_and_timestamp_text():
 def test_a_file_still_being_written_is_refused(tmp_path, monkeypatch):
     import threading
 
-    from forecast import data as data_module
+    from forecast.data import load as data_module
     from forecast.errors import SourceError
 
     path = tmp_path / "growing.csv"
@@ -200,7 +200,7 @@ def test_a_file_still_being_written_is_refused(tmp_path, monkeypatch):
 
 
 def test_a_settled_file_reads_in_one_go(tmp_path):
-    from forecast import data as data_module
+    from forecast.data import load as data_module
 
     path = tmp_path / "still.csv"
     path.write_text("date,y\n2020-01-01,1\n2020-01-02,2\n")

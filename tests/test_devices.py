@@ -4,7 +4,7 @@ import keras
 import pytest
 
 from forecast.config import Strategy
-from forecast.devices import choose_placement
+from forecast.model.devices import choose_placement
 from forecast.errors import DeviceError
 
 tf = pytest.importorskip("tensorflow")

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 
 from conftest import SAMPLE
-from forecast.baselines import forecast_baseline
+from forecast.evaluation.baselines import forecast_baseline
 from forecast.config import Cell, DataConfig, TrainConfig
-from forecast.data import load_panel
+from forecast.data.load import load_panel
 from forecast.errors import ConfigError, DataError
 from forecast.evaluate import backtest, compare, plan_origins
-from forecast.metrics import mase_scale
+from forecast.evaluation.metrics import mase_scale
 
 TINY = TrainConfig(lookback=12, horizon=12, layers=2, units=4, epochs=2, batch_size=16)
 

@@ -6,8 +6,8 @@ import pytest
 
 from conftest import ROOT, SAMPLE, TINY, error_line, invoke, reseal
 from forecast.config import Cell, Engine, EnsembleCells, TrainConfig, WindowNorm
-from forecast.inference import LITERT_FILE, _litert, export_litert, keras_run
-from forecast.model import build_model
+from forecast.model.runners import LITERT_FILE, _litert, export_litert, keras_run
+from forecast.model.network import build_model
 from forecast.predict import predict
 
 NETWORKS = {
@@ -59,7 +59,7 @@ def test_predict_runs_without_tensorflow_keras_or_scikit_learn(monthly_bundle):
     script = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
-        "from forecast.cli import app\n"
+        "from forecast.cli.commands import app\n"
         f"result = CliRunner().invoke(app, ['predict', '--model-dir', {str(monthly_bundle)!r}, '--quiet'])\n"
         "assert result.exit_code == 0, result.output\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'sklearn', 'jax', 'torch'}))\n"

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from forecast.errors import ConfigError
-from forecast.intervals import calibrate, coverage, interval_bounds
+from forecast.evaluation.intervals import calibrate, coverage, interval_bounds
 
 
 def test_half_widths_are_the_conformal_order_statistics():

@@ -2,7 +2,7 @@ import json
 import logging
 import re
 
-from forecast import logs
+from forecast.cli import logs
 
 
 def test_text_lines_carry_their_time_off_a_terminal_and_warnings_their_level(capsys):

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from forecast.errors import DataError
-from forecast.metrics import mae, mape, mase, mase_scale, rmse, season_length, smape
+from forecast.evaluation.metrics import mae, mape, mase, mase_scale, rmse, season_length, smape
 
 
 def test_exact_values_on_a_small_case():

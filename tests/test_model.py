@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from forecast.config import Cell, EnsembleCells, TrainConfig
-from forecast.model import build_model, compile_model, member_cells, training_view
+from forecast.model.network import build_model, compile_model, member_cells, training_view
 
 
 @pytest.mark.parametrize("cell,layer_type", [(Cell.lstm, keras.layers.LSTM), (Cell.gru, keras.layers.GRU), (Cell.rnn, keras.layers.SimpleRNN)])

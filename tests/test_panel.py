@@ -9,7 +9,7 @@ import pytest
 
 from conftest import SAMPLE, TINY, invoke
 from forecast.config import DataConfig, TrainConfig
-from forecast.data import load_panel
+from forecast.data.load import load_panel
 from forecast.errors import DataError
 from forecast.evaluate import backtest
 

@@ -8,7 +8,7 @@ import pytest
 from conftest import SAMPLE
 from forecast.errors import ConfigError, DataError
 from forecast.predict import predict
-from forecast.windowing import plan_split
+from forecast.data.windowing import plan_split
 
 
 def test_dated_by_month_after_the_last_observation(monthly_bundle):

@@ -4,10 +4,10 @@ import shutil
 import pytest
 
 from conftest import SAMPLE, TINY, error_line, invoke
-from forecast import promote as promote_module
+from forecast.store import promote as promote_module
 from forecast.config import Promote
-from forecast.promote import judge
-from forecast.store import Store
+from forecast.store.promote import judge
+from forecast.store.versions import Store
 
 
 @pytest.mark.parametrize("new, old, naive, policy, promoted, why", [

@@ -5,7 +5,7 @@ import pytest
 from sklearn.preprocessing import MinMaxScaler
 
 from forecast.errors import BundleError, DataError
-from forecast.scaling import fit_scaler, inverse_target, scaler_from_dict, scaler_to_dict
+from forecast.data.scaling import fit_scaler, inverse_target, scaler_from_dict, scaler_to_dict
 
 
 def test_fit_uses_only_the_rows_given():

@@ -2,7 +2,7 @@ import signal
 
 import pytest
 
-from forecast import stopping
+from forecast.model import stopping
 
 
 def test_outside_a_cooperative_block_a_signal_stops_at_once():

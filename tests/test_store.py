@@ -8,7 +8,7 @@ import time
 import pytest
 
 from forecast.errors import BundleError, BusyError
-from forecast.store import LEGACY, Store, new_version_id
+from forecast.store.versions import LEGACY, Store, new_version_id
 
 
 def publish(store: Store, version_id: str) -> None:
@@ -93,7 +93,7 @@ def test_refuses_a_directory_of_other_files(tmp_path):
 
 HOLD = textwrap.dedent("""
     import sys, time
-    from forecast.store import Store
+    from forecast.store.versions import Store
     with Store(sys.argv[1]).lock(0):
         print("locked", flush=True)
         time.sleep(60)

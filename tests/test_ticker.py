@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from forecast.config import DataConfig
-from forecast.data import load_series
+from forecast.data.load import load_series
 from forecast.errors import DataError, TickerError
 
 
@@ -87,7 +87,7 @@ def test_a_network_failure_is_retried(fake_yahoo):
 
 
 def test_a_failed_download_falls_back_to_cached_bars(fake_yahoo, monkeypatch):
-    from forecast.ticker import cache_path
+    from forecast.data.ticker import cache_path
 
     load_series(DataConfig(ticker="AAPL", start="2022-12-01"))  # fills the cache
     assert cache_path(DataConfig(ticker="AAPL")).is_file()

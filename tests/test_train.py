@@ -8,7 +8,7 @@ import pytest
 from conftest import SAMPLE, snapshot
 from forecast.config import DataConfig, TrainConfig
 from forecast.train import choose_batch_size, train
-from forecast.windowing import plan_split, target_windows
+from forecast.data.windowing import plan_split, target_windows
 
 TINY = dict(lookback=6, horizon=3, layers=2, units=4, epochs=2, batch_size=16)
 
@@ -65,7 +65,7 @@ def test_same_seed_same_model(tmp_path):
 
 
 def test_an_ensemble_saves_as_one_model_and_loads_in_safe_mode(tmp_path):
-    from forecast.bundle import load_model, open_bundle
+    from forecast.store.bundle import load_model, open_bundle
     from forecast.predict import predict
 
     config = TrainConfig(**TINY, ensemble=2, ensemble_cells="mixed")
@@ -99,7 +99,7 @@ def test_a_crash_during_training_leaves_the_previous_bundle(monthly_bundle, tmp_
 
 def test_each_epoch_draws_a_fresh_sample_of_windows():
     from forecast.train import _window_batches
-    from forecast.windowing import input_windows, target_windows
+    from forecast.data.windowing import input_windows, target_windows
 
     series = np.arange(40.0)
     inputs, targets = input_windows(series[:, None], 5), target_windows(series, 5, 2)
@@ -138,9 +138,9 @@ def test_the_chosen_batch_is_logged_and_stored(tmp_path):
 
 
 def test_forecasts_of_chosen_windows_equal_those_of_the_gathered_windows():
-    from forecast.model import build_model
+    from forecast.model.network import build_model
     from forecast.train import predict_windows
-    from forecast.windowing import input_windows
+    from forecast.data.windowing import input_windows
 
     model = build_model(TrainConfig(lookback=5, horizon=2, layers=1, units=3), n_features=1)
     windows = input_windows(np.random.default_rng(0).random((40, 1), dtype=np.float32), 5)  # a strided view

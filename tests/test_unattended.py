@@ -13,14 +13,14 @@ import time
 import pytest
 
 from conftest import ROOT, SAMPLE, TINY, error_line, invoke, snapshot
-from forecast.store import Store
+from forecast.store.versions import Store
 
 SLOW = ["--layers", "1", "--units", "8", "--epochs", "500", "--patience", "500", "--batch-size", "8"]
 
 
 def start(*args, env=None, prelude=""):
     """`forecast ARGS` in a fresh process (after running `prelude` in it), stderr piped."""
-    script = prelude + "\nfrom forecast.cli import app\napp(prog_name='forecast')\n"
+    script = prelude + "\nfrom forecast.cli.commands import app\napp(prog_name='forecast')\n"
     return subprocess.Popen([sys.executable, "-c", script, *map(str, args)], cwd=ROOT, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, **(env or {})})
 
@@ -64,7 +64,7 @@ def test_sigkill_during_training_leaves_current_serving(serving):
 
 SLOW_SAVE = textwrap.dedent("""
     import sys, time
-    import forecast.bundle as bundle
+    import forecast.store.bundle as bundle
     real = bundle._write_json
     def slow(path, data):
         if path.name == "metadata.json":

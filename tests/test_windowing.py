@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from forecast.errors import DataError
-from forecast.windowing import input_windows, plan_split, target_windows
+from forecast.data.windowing import input_windows, plan_split, target_windows
 
 
 def test_input_windows_are_exact_and_share_memory():

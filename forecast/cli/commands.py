@@ -11,10 +11,14 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from forecast import __version__, logs, stopping
+from forecast import __version__
+
+from forecast.cli import logs
+
+from forecast.model import stopping
 from forecast.config import Cell, DataConfig, Engine, LogFormat, OutputFormat, Promote, TrainConfig, config_to_dict
 from forecast.errors import ForecastError, printable
-from forecast.options import (
+from forecast.cli.options import (
     AsJson, Folds, LockTimeout, ModelDir, Output, Plot, Quiet, Season, Step, Version, data_options, training_options,
 )
 
@@ -161,12 +165,12 @@ def train(
             raise ForecastError(f"--lock-timeout must be 0 or more seconds. Received: {lock_timeout:g}.")
         _check_destinations(None, plot)
         if check:
-            from forecast.report import check_summary
+            from forecast.cli.report import check_summary
             from forecast.train import check as check_training
 
             typer.echo(check_summary(check_training(data, options, model_dir, logs.notes(log))))
             return
-        from forecast.report import training_summary
+        from forecast.cli.report import training_summary
         from forecast.train import train as train_model
 
         progress = (0 if quiet else 1) if sys.stdout.isatty() else 2  # a bar at a terminal, log lines elsewhere
@@ -176,7 +180,7 @@ def train(
         _state["published"] = f"this run's version {result.version_id} is complete and {state}"
         typer.echo(training_summary(result, options))
         if plot:
-            from forecast.plots import plot_loss
+            from forecast.cli.plots import plot_loss
 
             plot_loss(result.fitted.history, result.metrics["best_epoch"], plot)
             log.info(f"wrote the loss plot to {plot}")
@@ -224,7 +228,7 @@ def predict(
             text = json.dumps({"forecasts": result.frame.to_dict(orient="records")}, indent=2) + "\n"
         _emit(text, output, log, f"wrote {len(result.frame)} forecasts to {output}")
         if plot:
-            from forecast.plots import plot_forecast
+            from forecast.cli.plots import plot_forecast
 
             (recent,) = result.recent.values()
             plot_forecast(recent, result.frame, result.target, plot)
@@ -243,8 +247,8 @@ def info(
 
     def run() -> None:
         logs.start("info", quiet=False)
-        from forecast.bundle import open_bundle
-        from forecast.report import describe_bundle
+        from forecast.store.bundle import open_bundle
+        from forecast.cli.report import describe_bundle
 
         bundle = open_bundle(model_dir, version)
         typer.echo(json.dumps(bundle.metadata, indent=2) if as_json else describe_bundle(bundle))
@@ -273,9 +277,9 @@ def evaluate(
         log = logs.start("evaluate", quiet)
         data, config = data_config(), train_config()
         _check_destinations(output, plot)
-        from forecast.data import load_panel
+        from forecast.data.load import load_panel
         from forecast.evaluate import backtest
-        from forecast.report import backtest_report
+        from forecast.cli.report import backtest_report
 
         panel = load_panel(data, logs.notes(log))
         result = backtest(panel, config, folds=folds, step=step, season=season,
@@ -283,7 +287,7 @@ def evaluate(
         text = json.dumps(result.to_dict(), indent=2) + "\n" if as_json or _is_json(output) else backtest_report(result) + "\n"
         _emit(text, output, log, f"wrote the backtest to {output}")
         if plot:
-            from forecast.plots import plot_backtest
+            from forecast.cli.plots import plot_backtest
 
             plot_backtest(result, plot)
             log.info(f"wrote the backtest plot to {plot}")
@@ -312,9 +316,9 @@ def compare(
         data, config = data_config(), train_config()
         chosen = _parse_cells(cells)
         _check_destinations(output, None)
-        from forecast.data import load_panel
+        from forecast.data.load import load_panel
         from forecast.evaluate import compare as compare_cells
-        from forecast.report import compare_report
+        from forecast.cli.report import compare_report
 
         panel = load_panel(data, logs.notes(log))
         results = compare_cells(panel, config, chosen, folds=folds, step=step, season=season, log=logs.notes(log))
@@ -336,8 +340,8 @@ def models_list(
 
     def run() -> None:
         logs.start("models list", quiet=False)
-        from forecast.report import versions_table, versions_to_dicts
-        from forecast.store import Store
+        from forecast.cli.report import versions_table, versions_to_dicts
+        from forecast.store.versions import Store
 
         store = Store(model_dir)
         store.check_exists()
@@ -357,8 +361,8 @@ def models_use(
 
     def run() -> None:
         log = logs.start("models use", quiet=False)
-        from forecast.bundle import read_bundle
-        from forecast.store import Store
+        from forecast.store.bundle import read_bundle
+        from forecast.store.versions import Store
 
         store = Store(model_dir)
         read_bundle(store.resolve(version_id))  # refuse a damaged version before pointing at it
@@ -380,7 +384,7 @@ def models_prune(
 
     def run() -> None:
         log = logs.start("models prune", quiet=False)
-        from forecast.store import Store
+        from forecast.store.versions import Store
 
         if keep < 1:
             raise ForecastError(f"--keep must be at least 1. Received: {keep}.")
@@ -436,7 +440,7 @@ def _is_json(path: str | None) -> bool:
 
 def _check_destinations(output: str | None, plot: str | None) -> None:
     """Refuse unwritable destinations before any work; the PNG goes to stdout only when the text does not."""
-    from forecast.output import STDOUT, check_destination
+    from forecast.cli.output import STDOUT, check_destination
 
     check_destination(output, "--output")
     check_destination(plot, "--plot", stdout=output not in (None, STDOUT))
@@ -445,8 +449,8 @@ def _check_destinations(output: str | None, plot: str | None) -> None:
 
 
 def _emit(text: str, output: str | None, log, note: str) -> None:
-    """Print `text`, or write it to `output` (see forecast.output)."""
-    from forecast.output import STDOUT, write_output
+    """Print `text`, or write it to `output` (see forecast.cli.output)."""
+    from forecast.cli.output import STDOUT, write_output
 
     write_output(STDOUT if output is None else output, text, "--output")
     if output not in (None, STDOUT):

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from forecast.backend import silenced
+from forecast.model.backend import silenced
 from forecast.config import Engine
 from forecast.errors import BundleError, ConfigError
 
@@ -82,7 +82,7 @@ def runner(bundle, engine: Engine = Engine.auto, log: Log = lambda message: None
                 log(f"warning: {exc} Using the Keras model.")
         elif engine is Engine.litert:
             raise ConfigError(f"--engine litert needs the LiteRT artifact, but {problem}. Use --engine keras (or auto), or retrain.")
-    from forecast.bundle import load_model
+    from forecast.store.bundle import load_model
 
     return keras_run(load_model(bundle)), "keras"
 

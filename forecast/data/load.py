@@ -154,7 +154,7 @@ def load_series(config: DataConfig, log: Log = lambda message: None) -> Series:
         TickerError: the ticker download returned nothing usable.
     """
     if config.ticker is not None:
-        from forecast.ticker import fetch_ticker, ticker_source
+        from forecast.data.ticker import fetch_ticker, ticker_source
 
         raw, source = fetch_ticker(config, log), ticker_source(config)
         default_target = "Close"

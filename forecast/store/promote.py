@@ -18,8 +18,8 @@ import numpy as np
 
 from forecast.config import Promote
 from forecast.errors import ForecastError
-from forecast.scaling import inverse_target
-from forecast.windowing import input_windows, target_windows
+from forecast.data.scaling import inverse_target
+from forecast.data.windowing import input_windows, target_windows
 
 
 @dataclasses.dataclass
@@ -66,7 +66,7 @@ def score_both(fitted, current) -> dict:
     Raises:
         ForecastError: the current model cannot be applied to this data.
     """
-    from forecast.bundle import load_model
+    from forecast.store.bundle import load_model
     from forecast.train import predict_windows
 
     prepared = fitted.prepared

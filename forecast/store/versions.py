@@ -4,7 +4,7 @@ Layout::
 
     model/
       versions/
-        20261123T021500Z-3f9a/   one bundle per training run (see forecast.bundle)
+        20261123T021500Z-3f9a/   one bundle per training run (see forecast.store.bundle)
         20261124T021500Z-81c2/
         .partial-20261125T.../   a run still writing (or killed while writing): never read
       current -> versions/20261124T021500Z-81c2

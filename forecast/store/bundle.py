@@ -1,6 +1,6 @@
 """Write and read a model bundle: one directory of plain files, with no pickle in it.
 
-A bundle is one version in the model store (see forecast.store). Layout::
+A bundle is one version in the model store (see forecast.store.versions). Layout::
 
     versions/20261123T021500Z-3f9a/
       model.keras     the Keras model (weights and architecture; loads with safe_mode)
@@ -30,8 +30,8 @@ from typing import Any, Callable
 
 
 from forecast.errors import BundleError
-from forecast.inference import LITERT_FILE, export_litert
-from forecast.scaling import Scaler, scalers_from_dict
+from forecast.model.runners import LITERT_FILE, export_litert
+from forecast.data.scaling import Scaler, scalers_from_dict
 from forecast.settings import CONFIG_FILE
 
 FORMAT_VERSION = 3  # 3: manifest.json of digests; 2: per-series scalers and histories
@@ -77,7 +77,7 @@ def save_bundle(
     in it to disk, so that the rename that publishes the directory publishes complete files.
 
     Besides the three files, the network's LiteRT artifact goes in when it converts (see
-    forecast.inference); `log` hears why when it does not.
+    forecast.model.runners); `log` hears why when it does not.
 
     Returns:
         The bundle's absolute path.
@@ -101,7 +101,7 @@ def open_bundle(model_dir: str | os.PathLike, version: str | None = None) -> Bun
     Raises:
         BundleError: nothing trained there, no such version, or a damaged bundle.
     """
-    from forecast.store import Store
+    from forecast.store.versions import Store
 
     return read_bundle(Store(model_dir).resolve(version))
 
@@ -272,10 +272,10 @@ def load_model(bundle: Bundle):
     Raises:
         BundleError: the model file cannot be loaded or has the wrong shape.
     """
-    from forecast.backend import import_keras
+    from forecast.model.backend import import_keras
 
     keras = import_keras()
-    import forecast.model  # noqa: F401  registers the custom layers that safe_mode may load
+    import forecast.model.network  # noqa: F401  registers the custom layers that safe_mode may load
     try:
         model = keras.saving.load_model(bundle.path / MODEL_FILE, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors... for a bad file

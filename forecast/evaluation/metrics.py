@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecast.data import frequency_kind
+from forecast.data.load import frequency_kind
 from forecast.errors import DataError
 
 # Seasonal period by the kind of step: a day of hours, a week of days, a year of weeks, months, quarters.

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from forecast.baselines import BASELINES
+from forecast.evaluation.baselines import BASELINES
 from forecast.config import config_to_dict
 from forecast.errors import printable
-from forecast.inference import LITERT_FILE
+from forecast.model.runners import LITERT_FILE
 
 _NAMES = {"naive": "naive", "seasonal_naive": "seasonal naive", "drift": "drift"}
 
@@ -187,7 +187,7 @@ def _cell(value) -> str:
 
 def versions_to_dicts(store) -> list[dict]:
     """One row per version of a model store, oldest first, from each bundle's metadata."""
-    from forecast.bundle import read_bundle
+    from forecast.store.bundle import read_bundle
     from forecast.errors import ForecastError
 
     rows = []

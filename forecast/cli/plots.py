@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pandas as pd
 
-from forecast.output import write_output
+from forecast.cli.output import write_output
 
 _BASELINE_STYLE = {"naive": ("tab:gray", ":"), "seasonal_naive": ("tab:green", "--"), "drift": ("tab:purple", "-.")}
 
@@ -89,7 +89,7 @@ def _finish(axis, title: str, ylabel: str, dated: bool = True) -> None:
 
 
 def _save(figure, path: str) -> None:
-    """Render the PNG in memory, then write it as every output is written (forecast.output)."""
+    """Render the PNG in memory, then write it as every output is written (forecast.cli.output)."""
     import matplotlib.pyplot as plt
 
     png = io.BytesIO()

@@ -1,0 +1,1 @@
+"""The command line: commands, shared options, terminal text, plots, log lines and output files."""

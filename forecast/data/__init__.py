@@ -1,0 +1,1 @@
+"""Series in: reading and validating files and tickers, frequencies, windows and scaling (no Keras)."""

@@ -1,0 +1,1 @@
+"""Scoring forecasts: error measures, baseline forecasters and conformal intervals (no Keras)."""
