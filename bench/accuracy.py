@@ -2,13 +2,13 @@
 
 Runs ../shared/docs/benchmarks.md's protocols on ../shared/datasets through the project's own
 train and predict code, prints check rows (naive baselines that must reproduce the published
-numbers exactly, proving the harness scores correctly), and with --readme writes the results
-table into README.md between the accuracy markers.
+numbers exactly, proving the harness scores correctly), and with --docs writes the results
+table into docs/accuracy.md between the accuracy markers.
 
-    python bench/accuracy.py                 # everything (see the README for its wall time)
+    python bench/accuracy.py                 # everything (see docs/accuracy.md for its wall time)
     python bench/accuracy.py --quick         # a subset in minutes: 40 M4 series, ETT at h=96
     python bench/accuracy.py --only airline m4-weekly --json bench/accuracy.json
-    python bench/accuracy.py --json bench/accuracy.json --table-only --readme   # table from kept results
+    python bench/accuracy.py --json bench/accuracy.json --table-only --docs   # table from kept results
 
 Settings are forecast's defaults; the protocol fixes only what it must (the horizon, ETT's input
 length of 336 and its validation block). Nothing is tuned on test parts.
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from readme import write_section  # noqa: E402
+from publish import write_section  # noqa: E402
 from wide_to_long import wide_to_long  # noqa: E402
 
 from forecast.evaluation.baselines import forecast_baseline  # noqa: E402
@@ -117,17 +117,15 @@ def run_m4(name: str, horizon: int, season: int, freq: str, quick: bool, workdir
     means = {method: (float(np.mean(s)), float(np.mean(m))) for method, (s, m) in scores.items()}
     base = means["Naive2"]
     rows = {method: (s, m, 0.5 * (s / base[0] + m / base[1])) for method, (s, m) in means.items()}
-    return {"rows": rows, "series": len(trains), "train_seconds": seconds, "epochs": result.metrics["epochs_run"],
+    return {"rows": rows, "series": len(trains), "train_seconds": seconds, "epochs": result.metrics.epochs_run,
             "lookback": result.fitted.prepared.config.lookback}
 
 
 def run_ett(name: str, horizons: list[int], workdir: Path) -> dict:
-    from forecast.store.bundle import load_model, open_bundle
-    from forecast.model.runners import keras_run
-    from forecast.predict import roll_forecast
-    from forecast.data.scaling import inverse_target
+    from forecast.config import Engine
+    from forecast.data.windowing import target_windows
+    from forecast.store.versions import Store
     from forecast.train import train
-    from forecast.data.windowing import input_windows, target_windows
 
     data = pd.read_csv(DATASETS / f"{name.upper().replace('ETTH', 'ETTh')}.csv").iloc[:14400]
     ot = data["OT"].to_numpy(dtype=float)
@@ -145,25 +143,20 @@ def run_ett(name: str, horizons: list[int], workdir: Path) -> dict:
     config = TrainConfig(lookback=lookback, horizon=trained, val_fraction=val_fraction)
     result = train(DataConfig(path=str(path), target="OT"), config, str(workdir / name))
     seconds = time.perf_counter() - started
-    bundle = open_bundle(workdir / name)
-    run, scaler = keras_run(load_model(bundle)), bundle.scalers[""]
+    forecaster, _ = Store(workdir / name).open().forecaster(Engine.keras)
     for horizon in horizons:
         # Every stride-1 test window: inputs may reach back `lookback` rows before row 11520.
         span = ot[11520 - lookback :]
-        inputs = input_windows(span[:, None], lookback)[: 2880 - horizon + 1]
+        origins = lookback + np.arange(2880 - horizon + 1)  # rows of `span` where forecasts start
         actual = target_windows(span, lookback, horizon)
-        scaled = np.concatenate([
-            roll_forecast(run, scaler.transform(inputs[i : i + 512].reshape(-1, 1)).reshape(-1, lookback, 1).astype("float32"), horizon)
-            for i in range(0, len(inputs), 512)
-        ])
-        forecast = inverse_target(scaler, scaled)
-        last = inputs[:, -1, 0][:, None]
+        forecast = forecaster.forecast({"": span[:, None]}, horizon, {"": origins})[""]
+        last = span[origins - 1][:, None]
         z = lambda values: (values - mean) / std  # noqa: E731
         out[horizon] = {
             "forecast (this tool)": (float(np.mean((z(forecast) - z(actual)) ** 2)), float(np.mean(np.abs(z(forecast) - z(actual))))),
             "repeat last value (check)": (float(np.mean((z(last) - z(actual)) ** 2)), float(np.mean(np.abs(z(last) - z(actual))))),
             "train_seconds": seconds,
-            "epochs": result.metrics["epochs_run"],
+            "epochs": result.metrics.epochs_run,
             "trained_horizon": trained,
         }
     return out
@@ -180,7 +173,7 @@ def run_airline(workdir: Path) -> dict:
     started = time.perf_counter()
     result = train(DataConfig(path=str(path)), TrainConfig(), str(workdir / "airline"))
     seconds = time.perf_counter() - started
-    forecast = predict(str(workdir / "airline"), horizon=36).frame["forecast"].to_numpy()
+    forecast = predict(str(workdir / "airline"), steps=36).frame["forecast"].to_numpy()
     actual = values[108:]
     mape = lambda f: float(np.mean(np.abs(actual - f) / actual))  # noqa: E731
     return {
@@ -192,7 +185,7 @@ def run_airline(workdir: Path) -> dict:
 
 
 def table(results: dict, quick: bool) -> str:
-    """Markdown for the README: this tool's rows beside the check and published rows."""
+    """Markdown for docs/accuracy.md: this tool's rows beside the check and published rows."""
     import keras
 
     from forecast import __version__
@@ -299,10 +292,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a subset in minutes: 40 M4 series, ETT at horizon 96")
     parser.add_argument("--only", nargs="+", choices=["m4-hourly", "m4-weekly", "etth1", "etth2", "airline"],
                         help="run only these protocols")
-    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument("--docs", action="store_true", help="write the table into its page under docs/")
     parser.add_argument("--json", help="keep the raw results in this file: protocols already in it and not run "
                                            "again are kept, so the table can be assembled from separate runs")
-    parser.add_argument("--table-only", action="store_true", help="run nothing: print (and with --readme write) the table from --json")
+    parser.add_argument("--table-only", action="store_true", help="run nothing: print (and with --docs write) the table from --json")
     args = parser.parse_args()
     if not DATASETS.is_dir():
         sys.exit(f"error: {DATASETS} is missing; put the shared datasets beside the checkout.")
@@ -328,7 +321,7 @@ def main() -> None:
                 Path(args.json).write_text(json.dumps(results, indent=2, default=str))
     text = table(results, any(r.get("run", {}).get("quick") for r in results.values()))
     print(text)
-    if args.readme:
+    if args.docs:
         write_section("accuracy", text)
 
 

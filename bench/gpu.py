@@ -8,7 +8,7 @@ steps after a warm-up, with the device synchronised, in the same process.
 
     KERAS_BACKEND=jax python bench/gpu.py                  # lookback 60, horizon 30
     KERAS_BACKEND=jax python bench/gpu.py --precision float32 mixed_bfloat16
-    KERAS_BACKEND=jax python bench/gpu.py --steps 500 --readme   # the table into README.md
+    KERAS_BACKEND=jax python bench/gpu.py --steps 500 --docs   # the table into docs/performance.md
 
 Needs a CUDA GPU, Keras 3 on the JAX (or torch) backend, and PyTorch with CUDA.
 """
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--lookback", type=int, default=60)
     parser.add_argument("--horizon", type=int, default=30)
-    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument("--docs", action="store_true", help="write the table into its page under docs/")
     args = parser.parse_args()
     import keras
     import torch
@@ -104,9 +104,9 @@ def main() -> None:
                 else:
                     lines.append(f"| {cell} | {batch} | {ours:,.0f} | {precision} | {reference:,.0f} | {ours / reference:.0%} |")
                 print(lines[-1], flush=True)
-    if args.readme:
+    if args.docs:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from readme import stamp, write_section
+        from publish import stamp, write_section
 
         write_section("gpu", "\n".join([*lines, "", stamp()]))
 

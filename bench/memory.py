@@ -7,7 +7,7 @@ and noise), in a fresh process whose peak resident memory the kernel reports (`w
 first row is the floor: a process that only imports Keras and TensorFlow.
 
     python bench/memory.py            # series of 10k, 100k, 1M points at lookback 256; lookback 64, 256, 1024 at 100k
-    python bench/memory.py --readme   # and the table into README.md
+    python bench/memory.py --docs   # and the table into docs/performance.md
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from readme import publish  # noqa: E402
+from publish import publish  # noqa: E402
 
 CASES = [(10_000, 256), (100_000, 256), (1_000_000, 256), (100_000, 64), (100_000, 1024)]
 
@@ -50,7 +50,7 @@ def peak(command: list[str], env: dict) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument("--docs", action="store_true", help="write the table into its page under docs/")
     args = parser.parse_args()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     rows = [("Keras and TensorFlow imported, nothing else", "", "", *peak([sys.executable, "-c", "import keras, tensorflow"], env))]
@@ -69,7 +69,7 @@ def main() -> None:
         "|---|---|---|---|---|",
         *(f"| {name} | {lookback} | {values} | {seconds:.0f} | {mib:,.0f} |" for name, lookback, values, seconds, mib in rows),
     ]
-    publish("memory", lines, args.readme)
+    publish("memory", lines, args.docs)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ the median peak resident memory (from the kernel's accounting of that one proces
 
     python bench/startup.py              # prints the table
     python bench/startup.py --repeat 7   # more runs per command
-    python bench/startup.py --readme     # and writes it into README.md
+    python bench/startup.py --docs     # and writes it into docs/performance.md
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from readme import publish  # noqa: E402
+from publish import publish  # noqa: E402
 
 FORECAST = [sys.executable, "-m", "forecast"]
 DATA = ROOT / "sample_data" / "daily-min-temperatures.csv"
@@ -42,7 +42,7 @@ def measure(command: list[str], env: dict) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per command (median reported)")
-    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument("--docs", action="store_true", help="write the table into its page under docs/")
     args = parser.parse_args()
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,7 +63,7 @@ def main() -> None:
             rows.append((name, statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)))
     lines = [f"| command (cold process, median of {args.repeat}) | wall s | peak MiB |", "|---|---|---|"]
     lines += [f"| `{name}` | {seconds:.2f} | {mib:.0f} |" for name, seconds, mib in rows]
-    publish("startup", lines, args.readme)
+    publish("startup", lines, args.docs)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from the same 20 validation windows give the time per forecast and the MAE (in d
 is not bought with accuracy.
 
     python bench/throughput.py                                 # until early stopping (long)
-    python bench/throughput.py --epochs 6 --rounds 3 --readme  # capped, and the table into README.md
+    python bench/throughput.py --epochs 6 --rounds 3 --docs  # capped, and the table into docs/performance.md
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from readme import publish  # noqa: E402
+from publish import publish  # noqa: E402
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -73,30 +73,26 @@ def run_reference(csv: Path, epochs: int, env: dict) -> dict:
 
 def score_forecast(model_dir: Path, values: np.ndarray, starts: list[int]) -> tuple[float, float]:
     """Seconds per 24-step forecast and MAE over the windows starting at `starts` (Keras engine)."""
-    from forecast.model.backend import import_keras
-    from forecast.store.bundle import open_bundle
     from forecast.config import Engine
-    from forecast.model.runners import runner
-    from forecast.data.scaling import inverse_target
+    from forecast.model.backend import import_keras
+    from forecast.store.versions import Store
 
     import_keras()  # without TensorFlow's start-up lines
-    bundle = open_bundle(model_dir)
-    run, _ = runner(bundle, Engine.keras)
-    scaler = bundle.scalers[""]
-    windows = np.stack([scaler.transform(values[s : s + LOOKBACK, None]) for s in starts]).astype("float32")
-    run(windows[:1])  # the first call traces the model
+    forecaster, _ = Store(model_dir).open().forecaster(Engine.keras)
+    rows = {"": values[:, None]}
+    forecaster.forecast(rows, HORIZON, {"": [starts[0] + LOOKBACK]})  # the first call traces the model
     started = time.perf_counter()
-    forecasts = np.stack([run(window[None])[0] for window in windows])
+    forecasts = np.concatenate([forecaster.forecast(rows, HORIZON, {"": [s + LOOKBACK]})[""] for s in starts])
     seconds = (time.perf_counter() - started) / len(starts)
     actual = np.stack([values[s + LOOKBACK : s + LOOKBACK + HORIZON] for s in starts])
-    return seconds, float(np.mean(np.abs(inverse_target(scaler, forecasts) - actual)))
+    return seconds, float(np.mean(np.abs(forecasts - actual)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=100, help="epoch ceiling for every run (early stopping may end sooner)")
     parser.add_argument("--rounds", type=int, default=1, help="times the three runs are repeated in turn")
-    parser.add_argument("--readme", action="store_true", help="write the table into README.md")
+    parser.add_argument("--docs", action="store_true", help="write the table into its page under docs/")
     args = parser.parse_args()
     if not DATA.is_file():
         sys.exit(f"error: {DATA} is missing; this benchmark needs ../shared/datasets beside the repository.")
@@ -132,7 +128,7 @@ def main() -> None:
     ]
     for name, batch, epochs, rate, ratio, trained, forecast_s, mae in rows:
         lines.append(f"| {name} | {batch} | {epochs:g} | {rate:,.0f} | {ratio:.1f} | {trained:,.0f} | {forecast_s:.3f} | {mae:.3f} |")
-    publish("throughput", lines, args.readme)
+    publish("throughput", lines, args.docs)
 
 
 if __name__ == "__main__":

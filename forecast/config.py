@@ -101,6 +101,7 @@ class DataConfig:
     offline: bool = False  # a ticker's bars from the local cache only, no download
 
     def __post_init__(self) -> None:
+        _enums(self)
         if (self.path is None) == (self.ticker is None):
             raise ConfigError(
                 "give exactly one data source: a CSV path or --ticker. "
@@ -152,6 +153,7 @@ class TrainConfig:
     strategy: Strategy = Strategy.auto  # device placement
 
     def __post_init__(self) -> None:
+        _enums(self)
         for name in ("horizon", "layers", "units", "ensemble", "epochs", "epoch_windows"):
             _require_positive_int(name, getattr(self, name))
         for name in ("lookback", "batch_size"):  # None: chosen at training time
@@ -162,7 +164,7 @@ class TrainConfig:
                 f"--patience must be 0 or more. Received: {self.patience}. "
                 "Use 0 to stop at the first epoch without improvement."
             )
-        if EnsembleCells(self.ensemble_cells) is EnsembleCells.mixed and self.ensemble < 2:
+        if self.ensemble_cells is EnsembleCells.mixed and self.ensemble < 2:
             raise ConfigError(
                 f"--ensemble-cells mixed alternates LSTM and GRU members, so it needs --ensemble 2 or more. "
                 f"Received: --ensemble {self.ensemble}."
@@ -186,10 +188,35 @@ class TrainConfig:
                 raise ConfigError(f"{flag} must be greater than 0. Received: {value}.")
 
 
+def _enums(config) -> None:
+    """Turn enum-valued fields given as their values ("gru") into the enum, once, at construction.
+
+    Raises:
+        ConfigError: a value the enum does not have, naming the allowed ones.
+    """
+    for field in dataclasses.fields(config):
+        kind = _ENUM_FIELDS.get(field.name)
+        value = getattr(config, field.name)
+        if kind is None or value is None or isinstance(value, kind):
+            continue
+        try:
+            object.__setattr__(config, field.name, kind(value))
+        except ValueError:
+            flag = "--" + field.name.replace("_", "-")
+            allowed = ", ".join(member.value for member in kind)
+            raise ConfigError(f"{flag} must be one of {allowed}. Received: {str(value)[:40]!r}.") from None
+
+
 def _require_positive_int(name: str, value: int) -> None:
     if not isinstance(value, int) or value < 1:
         flag = "--" + name.replace("_", "-")
         raise ConfigError(f"{flag} must be a whole number of at least 1. Received: {value}.")
+
+
+_ENUM_FIELDS = {
+    "cell": Cell, "ensemble_cells": EnsembleCells, "fill": Fill, "strategy": Strategy,
+    "window_norm": WindowNorm, "loss": Loss,
+}
 
 
 def config_to_dict(config: DataConfig | TrainConfig) -> dict:

@@ -11,6 +11,18 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
+def quote(value, limit: int = 60, quotes: bool = True) -> str:
+    """A value for a message: repr'd (so control characters show as escapes), and cut short."""
+    text = repr(value) if quotes else printable(str(value))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def names(columns) -> str:
+    """Column names for a message: quoted as `quote` does, the first 20 and a count."""
+    names = [quote(str(c), 40, quotes=False) for c in columns]
+    return ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
+
+
 class ForecastError(Exception):
     """A problem the user can act on: the message states the rule, what was received and the fix.
 

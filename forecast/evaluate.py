@@ -8,13 +8,14 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from forecast.evaluation.baselines import BASELINES, baseline_windows
 from forecast.config import Cell, TrainConfig, config_to_dict
-from forecast.data.load import Panel, format_timestamp
+from forecast.data.frequency import format_timestamp, season_length
+from forecast.data.load import Panel
 from forecast.errors import ConfigError, DataError
-from forecast.evaluation.intervals import check_level, coverage, interval_bounds, windows_needed
-from forecast.evaluation.metrics import mae, mape, mase, mase_scale, rmse, season_length, smape
-from forecast.data.scaling import inverse_target
+from forecast.evaluation.baselines import BASELINES, baseline_windows
+from forecast.evaluation.intervals import check_level, coverage, windows_needed
+from forecast.evaluation.metrics import mae, mape, mase, mase_scale, rmse, smape
+from forecast.model.fit import choose_lookback, fit, prepare
 
 Log = Callable[[str], None]
 
@@ -23,7 +24,7 @@ Log = Callable[[str], None]
 class Fold:
     """One forecast origin: what was forecast from the rows before it, and what happened."""
 
-    series: str  # the series' id ("" for a single series)
+    series_id: str  # "" for a single series
     number: int  # which fold, from 1 (oldest origin)
     origin: int  # first forecast row; everything the fold learnt from lies before it
     timestamps: list[str]  # of the forecast rows
@@ -48,7 +49,7 @@ class Backtest:
     unavailable: dict[int, str]  # levels that could not be, and why
     folds: list[Fold]
     config: dict
-    history: dict[str, pd.Series]  # each series' target, for plots
+    targets: dict[str, pd.Series]  # each series' target on its DatetimeIndex, for plots
 
     @property
     def methods(self) -> list[str]:
@@ -58,7 +59,7 @@ class Backtest:
         """Per series: MAE, RMSE, sMAPE %, MAPE % and MASE per method over its folds and steps."""
         out = {}
         for key in self.ids:
-            folds = [fold for fold in self.folds if fold.series == key]
+            folds = [fold for fold in self.folds if fold.series_id == key]
             actual = np.stack([fold.actual for fold in folds])
             out[key] = {}
             for method in self.methods:
@@ -89,7 +90,7 @@ class Backtest:
         for method in self.methods:
             per_series = []
             for key in self.ids:
-                folds = [fold for fold in self.folds if fold.series == key]
+                folds = [fold for fold in self.folds if fold.series_id == key]
                 errors = np.abs(np.stack([f.forecasts[method] for f in folds]) - np.stack([f.actual for f in folds]))
                 per_series.append(errors.mean(axis=0))
             steps[method] = np.mean(per_series, axis=0).tolist()
@@ -134,7 +135,7 @@ class Backtest:
             "training": self.training(),
             "folds": [
                 {
-                    "series": fold.series,
+                    "series": fold.series_id,
                     "fold": fold.number,
                     "origin": fold.timestamps[0],
                     "timestamps": fold.timestamps,
@@ -184,10 +185,6 @@ def backtest(
     Raises:
         ForecastError: options or data that cannot support the folds asked for.
     """
-    from forecast.model.runners import keras_run
-    from forecast.predict import roll_forecast
-    from forecast.train import choose_lookback, fit, prepare
-
     first = panel.first
     step = train_config.horizon if step is None else step
     season = season_length(first.frequency) if season is None else season
@@ -210,32 +207,26 @@ def backtest(
         cut = {key: o[number - 1] for key, o in origins.items()}
         fitted = fit(prepare(_truncate(panel, cut), train_config))  # nothing at or after any origin
         config = fitted.prepared.config
-        horizon, lookback = config.horizon, config.lookback
-        windows = np.stack([
-            fitted.prepared.scalers[key].transform(s.frame.to_numpy()[cut[key] - lookback : cut[key]])
-            for key, s in panel.series.items()
-        ])
-        scaled = roll_forecast(keras_run(fitted.model), windows.astype("float32"), horizon)  # (series, horizon)
-        training = {key: fitted.metrics[key] for key in ("epochs_run", "best_val_loss", "train_seconds", "parameters")}
-        for row, (key, series) in enumerate(panel.series.items()):
+        horizon = config.horizon
+        forecaster = fitted.forecaster()
+        rows = {key: s.frame.to_numpy() for key, s in panel.series.items()}
+        forecasts = forecaster.forecast(rows, horizon, {key: [cut[key]] for key in rows})  # per series (1, horizon)
+        training = {key: getattr(fitted.metrics, key) for key in ("epochs_run", "best_val_loss", "train_seconds", "parameters")}
+        for key, series in panel.series.items():
             origin, target = cut[key], series.frame[series.target].to_numpy()
-            scaler = fitted.prepared.scalers[key]
-            forecast = inverse_target(scaler, scaled[row])
-            forecasts = {"model": forecast}
-            for name in BASELINES:
-                forecasts[name] = baseline_windows(name, target, np.array([origin]), horizon, season)[0]
+            forecast = forecasts[key][0]
+            by_method = {"model": forecast, **{
+                name: baseline_windows(name, target, np.array([origin]), horizon, season)[0] for name in BASELINES
+            }}
             stamps = series.frame.index[origin : origin + horizon]
             results.append(Fold(
-                series=key,
+                series_id=key,
                 number=number,
                 origin=origin,
                 timestamps=[format_timestamp(t, series.frequency) for t in stamps],
                 actual=target[origin : origin + horizon],
-                forecasts=forecasts,
-                bounds={
-                    level: interval_bounds(forecast, fitted.calibration, level, scale=scaler.scale_[0])
-                    for level in levels
-                },
+                forecasts=by_method,
+                bounds={level: forecaster.interval(key, forecast, level) for level in levels},
                 scale=mase_scale(target[:origin], season),
                 training=training,
             ))
@@ -245,7 +236,7 @@ def backtest(
             f"{training['epochs_run']} epochs in {training['train_seconds']:.1f} s"
         )
     return Backtest(
-        cell=Cell(train_config.cell).value,
+        cell=train_config.cell.value,
         target=first.target,
         ids=list(panel.series),
         frequency=first.frequency,
@@ -255,7 +246,7 @@ def backtest(
         unavailable=unavailable,
         folds=results,
         config={**config_to_dict(config), "folds": folds, "step": step},
-        history={key: s.frame[s.target] for key, s in panel.series.items()},
+        targets={key: s.frame[s.target] for key, s in panel.series.items()},
     )
 
 
@@ -290,8 +281,6 @@ def _check_earliest_fold(earliest: Panel, folds: int, config: TrainConfig, level
     Returns:
         The levels whose intervals cannot be calibrated in every fold, with the reason.
     """
-    from forecast.train import prepare
-
     rows = min(len(s.frame) for s in earliest.series.values())
     try:
         splits = prepare(earliest, config).splits

@@ -8,17 +8,17 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from forecast.store.bundle import RECENT_ROWS, Bundle, open_bundle
-from forecast.config import DataConfig, Engine, Fill
-from forecast.data.load import check_forecast_end, describe_frequency, format_timestamp, load_panel, same_frequency
+from forecast.config import DataConfig, Engine
+from forecast.data.frequency import check_forecast_end, describe_frequency, format_timestamp, same_frequency
+from forecast.data.load import load_panel
 from forecast.errors import ConfigError, DataError
-from forecast.model.runners import Run, runner
 from forecast.evaluation.intervals import interval_bounds
-from forecast.data.scaling import inverse_target
+from forecast.model.forecaster import blocks, check_steps
+from forecast.store.bundle import RECENT_ROWS, Bundle
+from forecast.store.versions import Store
 
 Log = Callable[[str], None]
 STALE_PERIODS = 3  # steps between the newest data point and today before predict warns
-MAX_BLOCKS = 1000  # trained horizons fed back at most: errors compound far sooner, and a huge --horizon must not spin
 
 
 @dataclasses.dataclass
@@ -33,7 +33,7 @@ class Prediction:
 def predict(
     model_dir: str,
     *,
-    horizon: int | None = None,
+    steps: int | None = None,
     data_path: str | None = None,
     levels: Sequence[int] = (),
     ids: Sequence[str] = (),
@@ -42,170 +42,142 @@ def predict(
     log: Log = lambda message: None,
     now: pd.Timestamp | None = None,
 ) -> Prediction:
-    """Forecast `horizon` steps after the end of the training data, or of `data_path`.
+    """Forecast `steps` steps (by default the trained horizon) after the end of the training data,
+    or of `data_path`.
 
     Up to the trained horizon the model's direct output is sliced; beyond it, a univariate
     model is fed its own forecasts block by block. Each level in `levels` adds a conformal
     prediction interval calibrated at training time. A model of several series forecasts each
     of `ids`, or all of them. The current version of `model_dir` answers unless `version` names
-    another; `engine` picks what runs the network (forecast.model.runners.runner); `log` hears a "warning: " line when the newest data point is stale (older than `STALE_PERIODS` steps
-    before `now`).
+    another; `engine` picks what runs the network (see `Bundle.forecaster`); `log` hears a
+    "warning: " line when the newest data point is stale (older than `STALE_PERIODS` steps before
+    `now`).
 
     Raises:
         ForecastError: a missing or damaged bundle, unusable data, horizon, level or id.
     """
-    bundle = open_bundle(model_dir, version)
-    horizon = bundle.horizon if horizon is None else horizon
-    if not isinstance(horizon, int) or horizon < 1:
-        raise ConfigError(f"--horizon must be a whole number of at least 1. Received: {horizon}.")
-    if horizon > MAX_BLOCKS * bundle.horizon:
-        raise ConfigError(
-            f"--horizon {horizon} would feed forecasts back in {-(-horizon // bundle.horizon):,} blocks of the trained "
-            f"{bundle.horizon}; at most {MAX_BLOCKS} are allowed (--horizon {MAX_BLOCKS * bundle.horizon}). "
-            "Retrain with a longer --horizon."
-        )
-    if horizon > bundle.horizon and bundle.metadata["features"]:
-        raise ConfigError(
-            f"--horizon {horizon} is longer than the trained horizon ({bundle.horizon}), and this model also "
-            f"reads features ({', '.join(bundle.metadata['features'])}) whose future values are unknown. "
-            f"Use --horizon {bundle.horizon} or less, or retrain with --horizon {horizon}."
-        )
-    calibration = bundle.metadata.get("intervals")
-    if levels and not calibration:
+    bundle = Store(model_dir).open(version)
+    meta = bundle.metadata
+    steps = meta.trained_horizon if steps is None else steps
+    check_steps(steps, meta.trained_horizon, meta.features)
+    if levels and meta.calibration is None:
         raise ConfigError("this bundle holds no interval calibration. Retrain it to use --level.")
     for level in levels:  # refuse a bad level before loading the model
-        interval_bounds(np.zeros(horizon), calibration, level)
+        interval_bounds(np.zeros(steps), meta.calibration, level)
     chosen = _choose_ids(bundle, ids)
-    histories = _histories(bundle, chosen, data_path, log)
-    for key, (_, recent, frequency) in histories.items():
-        check_forecast_end(recent.index[-1], horizon, frequency, f"series {key!r}" if key else "the data")
+    inputs = _inputs(bundle, chosen, data_path, log)
+    for key, given in inputs.items():
+        check_forecast_end(given.recent.index[-1], steps, given.frequency, f"series {key!r}" if key else "the data")
 
-    run, engine_name = runner(bundle, Engine(engine), log)
-    if horizon > bundle.horizon:
+    forecaster, engine_name = bundle.forecaster(Engine(engine), log)
+    if steps > meta.trained_horizon:
         log(
-            f"horizon {horizon} is beyond the trained {bundle.horizon}: feeding forecasts back in "
-            f"{-(-horizon // bundle.horizon)} blocks (errors compound with each block)"
+            f"horizon {steps} is beyond the trained {meta.trained_horizon}: feeding forecasts back in "
+            f"{blocks(steps, meta.trained_horizon)} blocks (errors compound with each block)"
         )
-    windows = np.stack([bundle.scalers[key].transform(values) for key, (values, _, _) in histories.items()])
-    with np.errstate(over="ignore", invalid="ignore"):  # values far outside the training range: refused below
-        scaled = roll_forecast(run, windows.astype("float32"), horizon)  # (series, horizon)
+    forecasts = forecaster.forecast({key: given.rows for key, given in inputs.items()}, steps)
     frames = []
-    for row, (key, (values, recent, frequency)) in enumerate(histories.items()):
-        scaler = bundle.scalers[key]
-        with np.errstate(over="ignore", invalid="ignore"):
-            forecast = inverse_target(scaler, scaled[row])
+    for key, given in inputs.items():
+        (forecast,) = forecasts[key]
         if not np.isfinite(forecast).all():
+            scaler = bundle.scalers[key]
             name = f"series {key!r}: " if key else ""
             raise DataError(
-                f"{name}the forecast is not a finite number: the recent values ({np.abs(values).max():.3g} at most) lie "
+                f"{name}the forecast is not a finite number: the recent values ({np.abs(given.rows).max():.3g} at most) lie "
                 f"far outside the range the model was trained on ({scaler.data_min_[0]:.6g} to {scaler.data_max_[0]:.6g}). "
                 "Retrain on data that includes them."
             )
-        stamps = pd.date_range(recent.index[-1], periods=horizon + 1, freq=frequency)[1:]
-        frame = pd.DataFrame({"timestamp": [format_timestamp(t, frequency) for t in stamps], "forecast": forecast})
+        stamps = pd.date_range(given.recent.index[-1], periods=steps + 1, freq=given.frequency)[1:]
+        frame = pd.DataFrame({"timestamp": [format_timestamp(t, given.frequency) for t in stamps], "forecast": forecast})
         for level in sorted(set(levels)):
-            bounds = interval_bounds(forecast, calibration, level, scale=scaler.scale_[0])
-            frame[f"lower_{level}"], frame[f"upper_{level}"] = bounds
-        if bundle.metadata.get("id_col"):
+            frame[f"lower_{level}"], frame[f"upper_{level}"] = forecaster.interval(key, forecast, level)
+        if meta.id_col:
             frame.insert(0, "id", key)
         frames.append(frame)
-    recent = {key: history for key, (_, history, _) in histories.items()}
-    of = f" of {len(histories)} series" if len(histories) > 1 else ""
-    log(f"forecast {horizon} steps{of} with {bundle.path} ({engine_name})")
-    _warn_if_stale(histories, bundle, now, log)
-    return Prediction(pd.concat(frames, ignore_index=True), recent, bundle.metadata["target"])
+    of = f" of {len(inputs)} series" if len(inputs) > 1 else ""
+    log(f"forecast {steps} steps{of} with {bundle.path} ({engine_name})")
+    _warn_if_stale(inputs, now, log)
+    return Prediction(pd.concat(frames, ignore_index=True), {key: given.recent for key, given in inputs.items()}, meta.target)
 
 
-def _warn_if_stale(histories: dict, bundle: Bundle, now: pd.Timestamp | None, log: Log) -> None:
+@dataclasses.dataclass(frozen=True)
+class SeriesInput:
+    """What one series' forecast starts from."""
+
+    rows: np.ndarray  # (at least lookback, columns) in the data's units; the forecaster reads the last lookback
+    recent: pd.Series  # the recent target on a DatetimeIndex: dates the forecast, drawn beside it
+    frequency: str  # dates the forecast (--data's own: its weeks may start on another day)
+
+
+def _warn_if_stale(inputs: dict[str, SeriesInput], now: pd.Timestamp | None, log: Log) -> None:
     """Warn when a forecast starts from data several steps older than today: it forecasts the past."""
     now = pd.Timestamp.now() if now is None else now
-    for key, (_, recent, frequency) in histories.items():
-        newest = recent.index[-1]
-        if newest + STALE_PERIODS * pd.tseries.frequencies.to_offset(frequency) < now:
+    for key, given in inputs.items():
+        newest = given.recent.index[-1]
+        if newest + STALE_PERIODS * pd.tseries.frequencies.to_offset(given.frequency) < now:
             name = f"series {key}: " if key else ""
             log(
-                f"warning: {name}the newest data point is {format_timestamp(newest, frequency)}, more than {STALE_PERIODS} "
+                f"warning: {name}the newest data point is {format_timestamp(newest, given.frequency)}, more than {STALE_PERIODS} "
                 f"steps before today ({now:%Y-%m-%d}); the forecast starts after it. Retrain on fresh data, or pass --data."
             )
             return
 
 
-def roll_forecast(run: Run, windows: np.ndarray, horizon: int) -> np.ndarray:
-    """Scaled forecasts of `horizon` steps from scaled windows of shape (series, lookback, columns).
-
-    `run` is the network (forecast.model.runners). Past the model's own horizon, each block of
-    forecasts becomes the newest input of the next (univariate models only; callers refuse the rest).
-    """
-    out = [run(windows)]  # [(series, trained)]
-    while sum(block.shape[1] for block in out) < horizon:
-        windows = np.concatenate([windows, out[-1][:, :, None].astype(windows.dtype)], axis=1)[:, -windows.shape[1] :]
-        out.append(run(windows))
-    return np.concatenate(out, axis=1)[:, :horizon]
-
-
 def _choose_ids(bundle: Bundle, ids: Sequence[str]) -> list[str]:
+    meta = bundle.metadata
     if not ids:
-        return bundle.ids
-    if not bundle.metadata.get("id_col"):
+        return meta.ids
+    if not meta.id_col:
         raise ConfigError("--id picks one of several series, but this model was trained on one. Drop --id.")
-    unknown = [key for key in ids if key not in bundle.metadata["series"]]
+    unknown = [key for key in ids if key not in meta.series]
     if unknown:
-        known = ", ".join(bundle.ids[:5]) + (", ..." if len(bundle.ids) > 5 else "")
+        known = ", ".join(meta.ids[:5]) + (", ..." if len(meta.ids) > 5 else "")
         raise ConfigError(f"--id {unknown[0]!r} is not a series of this model (it knows {known}). Fix --id.")
     return list(dict.fromkeys(ids))
 
 
-def _histories(bundle: Bundle, ids: list[str], data_path: str | None, log: Log) -> dict[str, tuple[np.ndarray, pd.Series, str]]:
-    """Per series: the last `lookback` input rows in the data's units, the recent target history,
-    and the frequency that dates the forecast (--data's own: its weeks may start on another day)."""
+def _inputs(bundle: Bundle, ids: list[str], data_path: str | None, log: Log) -> dict[str, SeriesInput]:
+    """Per series: the rows the forecast starts from, from the bundle or from --data."""
     meta = bundle.metadata
-    out = {}
     if data_path is None:
-        for key in ids:
-            stored = meta["series"][key]
-            values = np.asarray(stored["history"]["values"], dtype="float64")
-            if values.shape != (bundle.lookback, len(bundle.columns)):
-                raise DataError(
-                    f"bundle {str(bundle.path)!r} is damaged: its stored history has shape {values.shape}, "
-                    f"expected ({bundle.lookback}, {len(bundle.columns)}). Retrain, or pass --data."
-                )
-            tail = stored["recent_target"]
-            recent = pd.Series(tail["values"], index=pd.DatetimeIndex(tail["timestamps"]), dtype="float64")
-            out[key] = values, recent, stored["frequency"]
-        return out
-    fill = meta.get("data_config", {}).get("fill")
+        return {
+            key: SeriesInput(meta.series[key].lookback_rows, meta.series[key].recent_target, meta.series[key].frequency)
+            for key in ids
+        }
+    trained = meta.data_config
     panel = load_panel(
         DataConfig(
             path=data_path,
-            time_col=meta["time_col"],
-            id_col=meta.get("id_col"),
-            target=meta["target"],
-            features=tuple(meta["features"]),
-            fill=Fill(fill) if fill else None,
+            time_col=meta.time_col,
+            id_col=meta.id_col,
+            target=meta.target,
+            features=meta.features,
+            fill=None if trained is None else trained.fill,
         ),
         log,
     )
+    out = {}
     for key in ids:
         series = panel.series.get(key)
         label = f"series {key!r} in --data" if key else "--data"
         if series is None:
             continue  # a series absent from --data is not forecast
-        trained = meta["series"][key]["frequency"]
-        if not same_frequency(series.frequency, trained):
+        frequency = meta.series[key].frequency
+        if not same_frequency(series.frequency, frequency):
             raise DataError(
                 f"{label} is {describe_frequency(series.frequency, exact=True)} but the model was trained on "
-                f"{describe_frequency(trained, exact=True)} data. Supply data at the training frequency."
+                f"{describe_frequency(frequency, exact=True)} data. Supply data at the training frequency."
             )
-        if len(series.frame) < bundle.lookback:
+        if len(series.frame) < meta.lookback:
             raise DataError(
-                f"{label} has {len(series.frame)} rows; the model needs the last {bundle.lookback} (its lookback). "
+                f"{label} has {len(series.frame)} rows; the model needs the last {meta.lookback} (its lookback). "
                 "Supply more recent history."
             )
-        out[key] = series.frame.to_numpy()[-bundle.lookback :], series.frame[series.target].iloc[-RECENT_ROWS:], series.frequency
-    unknown = [key for key in panel.series if key not in meta["series"]]
+        out[key] = SeriesInput(series.frame.to_numpy()[-meta.lookback :], series.frame[series.target].iloc[-RECENT_ROWS:],
+                               series.frequency)
+    unknown = [key for key in panel.series if key not in meta.series]
     if unknown:
         raise DataError(f"--data holds series {unknown[0]!r}, which the model was not trained on. Remove it or retrain.")
     if not out:
         raise DataError("--data holds none of the series asked for. Check --id and the id column.")
     return out
-

@@ -19,7 +19,6 @@ from pathlib import Path
 
 from forecast.errors import ConfigError
 
-CONFIG_FILE = "config.toml"
 
 
 def read_config(path: str, allowed: set[str]) -> dict:

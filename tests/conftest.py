@@ -18,7 +18,7 @@ from forecast.cli.commands import app
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
-RECORDED_AAPL = Path(__file__).resolve().parent / "data" / "yfinance_AAPL_1d.csv"
+RECORDED_AAPL = Path(__file__).resolve().parent / "recorded" / "yfinance_AAPL_1d.csv"
 
 # Small enough to train in seconds on two CPU cores, still two stacked layers.
 TINY = ["--layers", "2", "--units", "8", "--epochs", "3", "--patience", "2", "--batch-size", "16", "--quiet"]

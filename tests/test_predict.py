@@ -30,13 +30,13 @@ def test_forecast_reproduces_training_preprocessing_exactly(monthly_bundle):
 
 def test_shorter_horizon_slices_the_direct_output(monthly_bundle):
     full = predict(str(monthly_bundle)).frame
-    short = predict(str(monthly_bundle), horizon=5).frame
+    short = predict(str(monthly_bundle), steps=5).frame
     assert short.equals(full.iloc[:5])
 
 
 def test_longer_horizon_feeds_forecasts_back_and_says_so(monthly_bundle):
     notes = []
-    long = predict(str(monthly_bundle), horizon=24, log=notes.append).frame
+    long = predict(str(monthly_bundle), steps=24, log=notes.append).frame
     assert len(long) == 24 and long["timestamp"].iloc[-1] == "1962-12-01"
     assert long.iloc[:12].equals(predict(str(monthly_bundle)).frame)
     assert any("feeding forecasts back in 2 blocks" in note for note in notes)
@@ -48,7 +48,7 @@ def test_data_option_forecasts_from_the_end_of_that_data(monthly_bundle, tmp_pat
     earlier = pd.read_csv(SAMPLE / "airline-passengers.csv").iloc[:-24]
     path = tmp_path / "earlier.csv"
     earlier.to_csv(path, index=False)
-    frame = predict(str(monthly_bundle), horizon=3, data_path=str(path)).frame
+    frame = predict(str(monthly_bundle), steps=3, data_path=str(path)).frame
     assert frame["timestamp"].tolist() == ["1959-01-01", "1959-02-01", "1959-03-01"]
     assert not np.allclose(frame["forecast"], same["forecast"].iloc[:3])
 
@@ -78,9 +78,9 @@ def test_business_days_continue_after_the_recorded_download(ticker_bundle):
 
 def test_feature_model_refuses_to_forecast_past_its_horizon(ticker_bundle):
     with pytest.raises(ConfigError, match=r"--horizon 6 is longer than the trained horizon \(5\).*Volume"):
-        predict(str(ticker_bundle), horizon=6)
+        predict(str(ticker_bundle), steps=6)
 
 
 def test_zero_horizon_is_refused(monthly_bundle):
     with pytest.raises(ConfigError, match="--horizon must be a whole number of at least 1. Received: 0"):
-        predict(str(monthly_bundle), horizon=0)
+        predict(str(monthly_bundle), steps=0)

@@ -7,7 +7,8 @@ import pytest
 
 from conftest import SAMPLE, snapshot
 from forecast.config import DataConfig, TrainConfig
-from forecast.train import choose_batch_size, train
+from forecast.model.fit import Metrics
+from forecast.train import train
 from forecast.data.windowing import plan_split, target_windows
 
 TINY = dict(lookback=6, horizon=3, layers=2, units=4, epochs=2, batch_size=16)
@@ -56,23 +57,23 @@ def test_same_seed_same_model(tmp_path):
     data = DataConfig(path=str(SAMPLE / "monthly-car-sales.csv"))
     first = train(data, config, str(tmp_path / "a"))
     second = train(data, config, str(tmp_path / "b"))
-    assert first.metrics["val_mae"] == second.metrics["val_mae"]
+    assert first.metrics.val_mae == second.metrics.val_mae
     for key in ("loss", "val_loss"):  # epoch_seconds, beside them, is wall time
-        assert first.fitted.history[key] == second.fitted.history[key]
+        assert first.fitted.loss_history[key] == second.fitted.loss_history[key]
     a = keras.saving.load_model(tmp_path / "a" / "current" / "model.keras").get_weights()
     b = keras.saving.load_model(tmp_path / "b" / "current" / "model.keras").get_weights()
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
 def test_an_ensemble_saves_as_one_model_and_loads_in_safe_mode(tmp_path):
-    from forecast.store.bundle import load_model, open_bundle
     from forecast.predict import predict
+    from forecast.store.versions import Store
 
     config = TrainConfig(**TINY, ensemble=2, ensemble_cells="mixed")
     result = train(DataConfig(path=str(SAMPLE / "monthly-car-sales.csv")), config, str(tmp_path / "m"))
-    bundle = open_bundle(tmp_path / "m")
-    assert bundle.metadata["config"]["ensemble"] == 2
-    loaded = load_model(bundle)
+    bundle = Store(tmp_path / "m").open()
+    assert bundle.metadata.config.ensemble == 2 and bundle.metadata.config.ensemble_cells.value == "mixed"
+    loaded = bundle.load_model()
     assert {layer.name for layer in loaded.layers} >= {"m1_lstm_1", "m2_gru_1", "ensemble"}
     window = np.random.default_rng(0).random((3, 6, 1)).astype("float32")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(window)),
@@ -97,38 +98,6 @@ def test_a_crash_during_training_leaves_the_previous_bundle(monthly_bundle, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
 
 
-def test_each_epoch_draws_a_fresh_sample_of_windows():
-    from forecast.train import _window_batches
-    from forecast.data.windowing import input_windows, target_windows
-
-    series = np.arange(40.0)
-    inputs, targets = input_windows(series[:, None], 5), target_windows(series, 5, 2)
-    batches = _window_batches(keras)(inputs, targets, np.arange(30), batch_size=4, shuffle_seed=0, draw=10)
-    assert len(batches) == 3 and [len(batches[i][0]) for i in range(3)] == [4, 4, 2]
-    first = np.concatenate([batches[i][0][:, 0, 0] for i in range(3)])
-    batches.on_epoch_end()
-    second = np.concatenate([batches[i][0][:, 0, 0] for i in range(3)])
-    assert len(set(first)) == 10 and set(first) != set(second)  # ten distinct windows, a new ten next epoch
-    x, y = batches[0]
-    np.testing.assert_array_equal(y[:, 0], x[:, -1, 0] + 1)  # each target follows its own window
-
-
-@pytest.mark.parametrize("patience, steps, expected", [(10, 3, 100), (10, 91, 10), (10, 30, 10), (10, 29, 11), (0, 3, 0), (50, 3, 100)])
-def test_patience_covers_enough_gradient_steps(patience, steps, expected):
-    from forecast.train import effective_patience
-
-    assert effective_patience(patience, steps) == expected
-
-
-@pytest.mark.parametrize(
-    "windows,device,expected",
-    [(76, "cpu", 32), (2047, "cpu", 32), (2048, "cpu", 64), (13_879, "cpu", 256), (10**6, "cpu", 256),
-     (13_879, "gpu", 256), (10**6, "gpu", 1024), (10**6, "tpu", 1024)],
-)
-def test_default_batch_grows_with_the_training_windows_up_to_the_device_ceiling(windows, device, expected):
-    assert choose_batch_size(windows, device) == expected
-
-
 def test_the_chosen_batch_is_logged_and_stored(tmp_path):
     notes = []
     config = TrainConfig(**{**TINY, "batch_size": None})
@@ -137,25 +106,12 @@ def test_the_chosen_batch_is_logged_and_stored(tmp_path):
     assert json.loads((result.bundle_dir / "metadata.json").read_text())["config"]["batch_size"] == 32
 
 
-def test_forecasts_of_chosen_windows_equal_those_of_the_gathered_windows():
-    from forecast.model.network import build_model
-    from forecast.train import predict_windows
-    from forecast.data.windowing import input_windows
-
-    model = build_model(TrainConfig(lookback=5, horizon=2, layers=1, units=3), n_features=1)
-    windows = input_windows(np.random.default_rng(0).random((40, 1), dtype=np.float32), 5)  # a strided view
-    rows = np.array([30, 2, 17, 5, 35])
-    expected = keras.ops.convert_to_numpy(model(np.ascontiguousarray(windows[rows])))
-    np.testing.assert_allclose(predict_windows(model, windows, rows, batch_size=2), expected, rtol=1e-6)
-    assert predict_windows(model, windows).shape == (36, 2)
-
-
 def test_a_diverged_model_is_refused_before_it_is_saved():
     import types
 
     from forecast.errors import ForecastError
     from forecast.train import _check_finite
 
-    _check_finite(types.SimpleNamespace(metrics={"val_mae": 1.5}))
+    _check_finite(types.SimpleNamespace(metrics=Metrics(val_mae=1.5)))
     with pytest.raises(ForecastError, match="training diverged: the validation MAE is nan, so nothing was saved"):
-        _check_finite(types.SimpleNamespace(metrics={"val_mae": float("nan")}))
+        _check_finite(types.SimpleNamespace(metrics=Metrics(val_mae=float("nan"))))

@@ -45,9 +45,9 @@ app.add_typer(models_app, name="models")
 def main(
     ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", help="Show tracebacks and TensorFlow's logs.")] = False,
-    log_format: Annotated[LogFormat, typer.Option(envvar="FORECAST_LOG_FORMAT", help="Log lines as text or json (one object per line).")] = LogFormat.text,
-    log_file: Annotated[Optional[str], typer.Option(envvar="FORECAST_LOG_FILE", help="Append log lines to this file; errors still go to stderr.", show_default=False)] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Show TensorFlow's own log lines and, for unexpected errors, the full traceback.")] = False,
+    log_format: Annotated[LogFormat, typer.Option(envvar="FORECAST_LOG_FORMAT", help="Log lines as plain text or json: one object per line with time, level, command and message.")] = LogFormat.text,
+    log_file: Annotated[Optional[str], typer.Option(envvar="FORECAST_LOG_FILE", help="Append the log lines to this file; errors still also go to stderr. If it cannot be written (a full disk), one warning says so and the lines go to stderr.", show_default=False)] = None,
 ) -> None:
     if version:
         typer.echo(f"forecast {__version__}")
@@ -142,11 +142,11 @@ def train(
     data_config,
     train_config,
     model_dir: ModelDir = "model",
-    promote: Annotated[Promote, typer.Option(help="When the new version becomes current: if-better scores it and the current one on the same recent windows; always takes it unless it loses to naive where the current one wins.")] = Promote.if_better,
+    promote: Annotated[Promote, typer.Option(help="When the new version becomes current. if-better: it and the current version forecast the same most recent windows (the new run's validation windows), each through its own scalers and lookback, and it is promoted only if its MAE is at most the current one's; otherwise it is kept as a candidate (exit 0). always: promote every complete run. Either way a model that does not beat naive there never replaces one that does.")] = Promote.if_better,
     lock_timeout: LockTimeout = 300.0,
-    config: Annotated[Optional[str], typer.Option(help="TOML file of train options (keys are the long option names); the command line wins.", is_eager=True, callback=_load_config_file, show_default=False)] = None,
-    print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved options as TOML and exit without training.")] = False,
-    check: Annotated[bool, typer.Option("--check", help="Check the data, options and --model-dir as training would, report the windows, and exit without training or writing anything.")] = False,
+    config: Annotated[Optional[str], typer.Option(help="TOML file of any of these options, keyed by the long option names (horizon = 30, model-dir = \"/srv/m\", features = [\"Volume\"]). The command line wins, then environment variables, then the file, then the defaults; a value of the wrong type is refused (exit 2).", is_eager=True, callback=_load_config_file, show_default=False)] = None,
+    print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved options as TOML (the text saved as config.toml in each version) and exit without training.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Check the data, the options and --model-dir exactly as training would (before Keras is imported), print the windows it would train on, and exit without training or writing anything.")] = False,
     plot: Plot = None,
     quiet: Quiet = False,
 ) -> None:
@@ -182,7 +182,7 @@ def train(
         if plot:
             from forecast.cli.plots import plot_loss
 
-            plot_loss(result.fitted.history, result.metrics["best_epoch"], plot)
+            plot_loss(result.fitted.loss_history, result.metrics.best_epoch, plot)
             log.info(f"wrote the loss plot to {plot}")
 
     _run(run)
@@ -199,14 +199,14 @@ def _resolved_options(data: DataConfig, options: TrainConfig, **extra) -> dict:
 @app.command()
 def predict(
     model_dir: ModelDir = "model",
-    horizon: Annotated[Optional[int], typer.Option(help="Steps to forecast (default: the trained horizon).", show_default=False)] = None,
-    data: Annotated[Optional[str], typer.Option(help="Recent history (same columns) to forecast from; default: the end of the training data.")] = None,
-    level: Annotated[Optional[List[int]], typer.Option(help="Add a prediction interval at this percentage; repeat for several.", show_default=False)] = None,
-    id: Annotated[Optional[List[str]], typer.Option("--id", help="Forecast only this series of a several-series model; repeat for several.", show_default=False)] = None,
+    horizon: Annotated[Optional[int], typer.Option(help="Steps to forecast (default: the trained horizon). Beyond it a univariate model feeds its forecasts back block by block (at most 1000 blocks); a model with --features refuses.", show_default=False)] = None,
+    data: Annotated[Optional[str], typer.Option(help="A CSV with the training columns at the training frequency to forecast from (default: the end of the training data); forecasts start after its last row, scaled with the saved scalers, dated by its own frequency. A forecast that is not a finite number is refused.")] = None,
+    level: Annotated[Optional[List[int]], typer.Option(help="Add a prediction interval at this percentage (1-99) as lower_<level> and upper_<level> columns; repeat for several.", show_default=False)] = None,
+    id: Annotated[Optional[List[str]], typer.Option("--id", help="For a model of several series: forecast only this one (default: every series); repeat for several. The output starts with an id column.", show_default=False)] = None,
     output: Output = None,
-    format: Annotated[Optional[OutputFormat], typer.Option(help="csv or json (default: from --output's extension, else csv).", show_default=False)] = None,
+    format: Annotated[Optional[OutputFormat], typer.Option(help="csv (timestamp,forecast[,lower_80,upper_80,...]) or json ({\"forecasts\": [...]}) (default: from --output's extension, else csv).", show_default=False)] = None,
     version: Version = None,
-    engine: Annotated[Engine, typer.Option(help="What runs the network: litert (the bundle's LiteRT artifact, no TensorFlow), keras, or auto (litert when the bundle has it).")] = Engine.auto,
+    engine: Annotated[Engine, typer.Option(help="What runs the network: litert (the bundle's model.tflite on the LiteRT interpreter, no TensorFlow, under a second), keras (model.keras, with TensorFlow), or auto (litert when the bundle has the artifact and ai-edge-litert is installed; an artifact that does not load falls back to Keras with a warning).")] = Engine.auto,
     plot: Plot = None,
     quiet: Quiet = False,
 ) -> None:
@@ -217,7 +217,7 @@ def predict(
         _check_destinations(output, plot)
         from forecast.predict import predict as forecast_steps
 
-        result = forecast_steps(model_dir, horizon=horizon, data_path=data, levels=level or (), ids=id or (),
+        result = forecast_steps(model_dir, steps=horizon, data_path=data, levels=level or (), ids=id or (),
                                 version=version, engine=engine, log=logs.notes(log))
         if plot and len(result.recent) > 1:
             raise ForecastError(f"--plot draws one series; this forecast has {len(result.recent)}. Pick one with --id.")
@@ -240,18 +240,18 @@ def predict(
 @app.command()
 def info(
     model_dir: ModelDir = "model",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the whole metadata as JSON.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole metadata (metadata.json) instead of the summary.")] = False,
     version: Version = None,
 ) -> None:
     """Describe the current model (or --version): data, frequency, configuration and metrics."""
 
     def run() -> None:
         logs.start("info", quiet=False)
-        from forecast.store.bundle import open_bundle
         from forecast.cli.report import describe_bundle
+        from forecast.store.versions import Store
 
-        bundle = open_bundle(model_dir, version)
-        typer.echo(json.dumps(bundle.metadata, indent=2) if as_json else describe_bundle(bundle))
+        bundle = Store(model_dir).open(version)
+        typer.echo(json.dumps(bundle.metadata.to_dict(), indent=2) if as_json else describe_bundle(bundle))
 
     _run(run)
 
@@ -265,7 +265,7 @@ def evaluate(
     folds: Folds = 3,
     step: Step = None,
     season: Season = None,
-    level: Annotated[Optional[List[int]], typer.Option(help="Interval levels whose coverage is reported (default: 80 and 95).", show_default=False)] = None,
+    level: Annotated[Optional[List[int]], typer.Option(help="Interval levels whose coverage is reported (default: 80 and 95); repeat for several.", show_default=False)] = None,
     as_json: AsJson = False,
     output: Output = None,
     plot: Plot = None,
@@ -301,7 +301,7 @@ def evaluate(
 def compare(
     data_config,
     train_config,
-    cells: Annotated[str, typer.Option(help="Cells to compare, comma-separated.")] = "lstm,gru,rnn",
+    cells: Annotated[str, typer.Option(help="Cells to backtest on the same origins, comma-separated.")] = "lstm,gru,rnn",
     folds: Folds = 3,
     step: Step = None,
     season: Season = None,
@@ -361,11 +361,10 @@ def models_use(
 
     def run() -> None:
         log = logs.start("models use", quiet=False)
-        from forecast.store.bundle import read_bundle
         from forecast.store.versions import Store
 
         store = Store(model_dir)
-        read_bundle(store.resolve(version_id))  # refuse a damaged version before pointing at it
+        store.open(version_id)  # refuse a damaged version before pointing at it
         with store.lock(lock_timeout, logs.notes(log)):
             previous = store.current_id()
             store.set_current(version_id)

@@ -14,51 +14,87 @@ import typer
 from forecast.config import DataConfig, Fill, TrainConfig
 
 # Help for every TrainConfig field; commands that train get them all through @training_options.
+# These texts are the only description of each option: `--help` prints them and the README's
+# reference is generated from them (forecast.cli.reference).
 _TRAIN_HELP = {
-    "lookback": "Past steps the model reads for each forecast (default: two seasons or two horizons, whichever is longer).",
-    "horizon": "Future steps forecast at once by the model's direct output.",
-    "val_fraction": "Last share of the windows held out for validation (0-1).",
-    "cell": "Recurrent cell: lstm, gru, or rnn (SimpleRNN, for comparison).",
+    "lookback": "Past steps the model reads for each forecast (default: two seasons or two horizons, whichever is longer, "
+                "capped so the shortest series keeps three horizons of rows).",
+    "horizon": "Future steps the model forecasts at once (a direct multi-output head).",
+    "val_fraction": "Last share of the windows used for validation, in (0, 1).",
+    "cell": "Recurrent cell: lstm, gru, or rnn (SimpleRNN, kept for comparison).",
     "layers": "Stacked recurrent layers.",
     "units": "Units in each recurrent layer.",
     "dropout": "Dropout after each recurrent layer, in [0, 1).",
-    "window_norm": "Normalise each window inside the model: none, last (subtract its last value) or revin (its mean and std).",
-    "ensemble": "Members trained side by side from different initial weights; the forecast is their mean.",
-    "ensemble_cells": "Cells of the ensemble's members: same (all --cell) or mixed (LSTM and GRU in turn).",
-    "loss": "Training loss: mse, mae or huber.",
-    "learning_rate": "Adam's initial learning rate.",
+    "window_norm": "Normalise each window inside the model: last subtracts its last target value and adds it back to "
+                   "the forecast; revin subtracts its mean and divides by its standard deviation (reversible instance "
+                   "normalisation); either lets forecasts leave the training range; none.",
+    "ensemble": "Members trained side by side in one model from different initial weights, each fitted on its own; "
+                "the forecast is their mean. Costs about that many times the training time.",
+    "ensemble_cells": "The members' cells: same (every member a --cell stack) or mixed (LSTM and GRU in turn).",
+    "loss": "Training loss on the scaled target: mse, mae or huber.",
+    "learning_rate": "Adam's initial learning rate (halved when validation loss stalls for half the patience).",
     "clipnorm": "Clip each gradient to this norm.",
-    "epochs": "Most epochs to train; early stopping usually ends sooner.",
-    "patience": "Epochs without a better validation loss before stopping (raised to cover at least 300 gradient steps).",
-    "batch_size": "Windows per gradient step (default: 32 for small series, more as training windows grow, up to 256 on a CPU and 1024 on a GPU).",
-    "epoch_windows": "Training windows drawn at random for each epoch (all of them when there are fewer).",
-    "seed": "Random seed: the same data, machine and seed give the same model.",
-    "strategy": "Device strategy; auto picks TPU, workers, GPUs or CPU.",
+    "epochs": "Ceiling on epochs; early stopping usually ends sooner.",
+    "patience": "Epochs without a better validation loss before stopping; the best weights are restored. When an epoch "
+                "is only a few gradient steps (a short series), patience is raised to cover at least 300 steps.",
+    "batch_size": "Windows per gradient step (default: 32 up to 2,047 training windows, then the power of two that keeps "
+                  "at least 32 steps per pass, capped at 256 on a CPU and 1024 on a GPU or TPU; logged and stored).",
+    "epoch_windows": "Training windows drawn at random for each epoch (all of them when there are fewer), so an epoch "
+                     "of a large file takes bounded time; early stopping watches a fixed sample of this many "
+                     "validation windows, the metrics and intervals use them all.",
+    "seed": "Fixes initial weights, dropout and shuffling: the same data, machine and seed give the same model "
+            "(0 to 4294967295).",
+    "strategy": "Where training runs: auto picks a TPU, several workers (TF_CONFIG), several GPUs, or one device; "
+                "cpu, gpu, tpu, mirrored and multiworker force one (exit 2 when it cannot apply).",
 }
 _DATA_PARAMETERS = [
-    ("data", Optional[str], None, typer.Argument(help="CSV file: a time column and numeric columns.", show_default=False)),
-    ("ticker", Optional[str], None, typer.Option(help="Yahoo Finance symbol to download instead of a CSV.")),
+    ("data", Optional[str], None, typer.Argument(
+        help="CSV file (UTF-8, comma-separated, header row) with a time column and numeric columns; a pipe works. "
+             "A file that keeps changing while read is refused (exit 3).", metavar="DATA", show_default=False)),
+    ("ticker", Optional[str], None, typer.Option(
+        help="Yahoo Finance symbol (AAPL, BRK-B, ^GSPC, EURUSD=X) downloaded through yfinance instead of a CSV: "
+             "adjusted prices, three tries, and a local cache ($FORECAST_CACHE_DIR, else ~/.cache/forecast/tickers) "
+             "used with a warning when the download fails.")),
     ("start", Optional[str], None, typer.Option(help="First date for --ticker (default: ten years before --end).")),
     ("end", Optional[str], None, typer.Option(help="End date (exclusive) for --ticker (default: today).")),
-    ("interval", str, "1d", typer.Option(help="Bar size for --ticker: 1d, 1wk, 1mo or 3mo.")),
-    ("time_col", Optional[str], None, typer.Option(help="Time column (default: detected by name or content).")),
-    ("id_col", Optional[str], None, typer.Option(help="Series id column of a long-format file: one model learns every series.")),
-    ("target", Optional[str], None, typer.Option(help="Column to forecast (default: Close for tickers, else the last numeric).")),
-    ("features", Optional[str], None, typer.Option(help="Extra input columns, comma-separated.")),
-    ("fill", Optional[Fill], None, typer.Option(help="Repair gaps, duplicates and missing values instead of refusing them.")),
-    ("offline", bool, False, typer.Option("--offline/--no-offline", help="For --ticker: use the local cache of earlier downloads only.")),
+    ("interval", str, "1d", typer.Option(help="Bar size for --ticker: 1d, 1wk, 1mo or 3mo (no intraday bars).")),
+    ("time_col", Optional[str], None, typer.Option(
+        help="Time column (default: detected by name, such as date, time, month or year, or as the first column whose "
+             "values all parse as dates; whole numbers 1000-9999 are years).")),
+    ("id_col", Optional[str], None, typer.Option(
+        help="Series id column of a long-format file (one row per series and step): one model learns every series, "
+             "each scaled on its own training part; all share the target, features and frequency.")),
+    ("target", Optional[str], None, typer.Option(
+        help="Column to forecast (default: Close for tickers, else the only or last numeric column; the choice is printed).")),
+    ("features", Optional[str], None, typer.Option(
+        help="Extra input columns, comma-separated (Volume,Open); the target is always an input too.")),
+    ("fill", Optional[Fill], None, typer.Option(
+        help="ffill or interpolate (linear in time): fill missing timestamps and empty cells, keep the last of "
+             "duplicated timestamps (up to 1% of the rows), drop leading rows with nothing to fill from "
+             "(default: refuse them).")),
+    ("offline", bool, False, typer.Option("--offline/--no-offline", help="With --ticker: read the local download cache only, no network (exit 3 if nothing is cached).")),
 ]
 
-ModelDir = Annotated[str, typer.Option(envvar="FORECAST_MODEL_DIR", help="Model directory: its versions and which one is current.")]
+ModelDir = Annotated[str, typer.Option(envvar="FORECAST_MODEL_DIR", help="Model directory: one bundle per training run under versions/, and which one is current.")]
 Version = Annotated[Optional[str], typer.Option("--version", help="Use this version instead of the current one (see `forecast models list`).", show_default=False)]
 LockTimeout = Annotated[float, typer.Option(help="Seconds to wait while another run holds the model directory; then exit 75.")]
-Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or notes; errors and results only.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no notes; results, warnings and errors still print.")]
 Plot = Annotated[Optional[str], typer.Option(help="Also draw a PNG plot to this file (written as --output is; - only when --output names a file).", show_default=False)]
-Output = Annotated[Optional[str], typer.Option(help="Write here instead of standard output (-). A file is replaced only once the new one is complete; a link is followed, a FIFO or device written through.", show_default=False)]
-Folds = Annotated[int, typer.Option(help="Forecast origins in the backtest.")]
-Step = Annotated[Optional[int], typer.Option(help="Rows between origins (default: the horizon).", show_default=False)]
-Season = Annotated[Optional[int], typer.Option(help="Seasonal period for seasonal naive and MASE (default: from the frequency).", show_default=False)]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+Output = Annotated[Optional[str], typer.Option(
+    help="Write here instead of standard output (-). A regular file is replaced only once the new one is complete "
+         "(a failed write leaves the old file), keeping its permissions; a new file gets the umask's. A symbolic link "
+         "is followed; a FIFO or device (/dev/stdout) is written through, never replaced.", show_default=False)]
+Folds = Annotated[int, typer.Option(help="Forecast origins in the backtest; the last fold's horizon ends at the last row.")]
+Step = Annotated[Optional[int], typer.Option(help="Rows between consecutive origins (default: the horizon).", show_default=False)]
+Season = Annotated[Optional[int], typer.Option(
+    help="Seasonal period for seasonal naive and MASE (default: from the frequency: 24 hourly, 7 daily, 5 business-day, "
+         "52 weekly, 12 monthly, 4 quarterly, 1 yearly).", show_default=False)]
+AsJson = Annotated[bool, typer.Option("--json", help="Print the full result as JSON instead of tables.")]
+
+
+def shared_option_names() -> set[str]:
+    """The parameter names every command that trains shares (data and training options)."""
+    return {name for name, *_ in _DATA_PARAMETERS} | {field.name for field in dataclasses.fields(TrainConfig)}
 
 
 def data_options(command):

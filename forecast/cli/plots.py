@@ -29,13 +29,13 @@ def plot_forecast(recent: pd.Series, frame: pd.DataFrame, target: str, path: str
     _save(figure, path)
 
 
-def plot_loss(history: dict[str, list[float]], best_epoch: int, path: str) -> None:
+def plot_loss(loss_history: dict[str, list[float]], best_epoch: int, path: str) -> None:
     """Training and validation loss by epoch, with the restored best epoch marked."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(8, 4.5), layout="constrained")
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    axis.plot(epochs, history["loss"], marker=".", label="training loss")
-    axis.plot(epochs, history["val_loss"], marker=".", label="validation loss")
+    epochs = np.arange(1, len(loss_history["loss"]) + 1)
+    axis.plot(epochs, loss_history["loss"], marker=".", label="training loss")
+    axis.plot(epochs, loss_history["val_loss"], marker=".", label="validation loss")
     axis.axvline(best_epoch, color="black", linestyle="--", linewidth=0.8, label=f"best epoch ({best_epoch})")
     axis.set_yscale("log")
     axis.set_xlabel("epoch")
@@ -47,12 +47,12 @@ def plot_backtest(result, path: str, series: str | None = None) -> None:
     """One panel per fold of one series (the first, unless named): actuals, forecast, bands, baselines."""
     plt = _pyplot()
     key = result.ids[0] if series is None else series
-    folds = [fold for fold in result.folds if fold.series == key]
+    folds = [fold for fold in result.folds if fold.series_id == key]
     figure, axes = plt.subplots(len(folds), 1, figsize=(10, 2.8 * len(folds) + 0.6), layout="constrained", squeeze=False)
-    history = result.history[key]
+    target = result.targets[key]
     for axis, fold in zip(axes[:, 0], folds):
         stamps = pd.to_datetime(fold.timestamps)
-        before = history.iloc[max(0, fold.origin - 3 * result.horizon) : fold.origin]
+        before = target.iloc[max(0, fold.origin - 3 * result.horizon) : fold.origin]
         axis.plot(before.index, before.to_numpy(), color="tab:blue", label="history")
         axis.plot(stamps, fold.actual, color="black", marker=".", label="actual")
         for level in sorted(fold.bounds, reverse=True):

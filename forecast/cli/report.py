@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from forecast.config import EnsembleCells, TrainConfig
+from forecast.errors import ForecastError, printable
 from forecast.evaluation.baselines import BASELINES
-from forecast.config import config_to_dict
-from forecast.errors import printable
-from forecast.model.runners import LITERT_FILE
+from forecast.model.fit import Metrics
+from forecast.store.bundle import Bundle, read_bundle
+from forecast.store.versions import Store
 
 _NAMES = {"naive": "naive", "seasonal_naive": "seasonal naive", "drift": "drift"}
 
@@ -13,16 +15,16 @@ _NAMES = {"naive": "naive", "seasonal_naive": "seasonal naive", "drift": "drift"
 def training_summary(result, config) -> str:
     """What a training run did and whether it beat the baselines, in a few lines."""
     m = result.metrics
-    stopped = "early stopping" if m["epochs_run"] < config.epochs else "epoch ceiling"
-    baselines = ", ".join(f"{_NAMES[name]} {m[f'{name}_mae']:.4g}" for name in BASELINES)
-    of_series = f" of {m['series']} series" if m.get("series", 1) > 1 else ""
+    stopped = "early stopping" if m.epochs_run < config.epochs else "epoch ceiling"
+    baselines = ", ".join(f"{_NAMES[name]} {mae:.4g}" for name, mae in m.baselines().items())
+    of_series = f" of {m.series_count} series" if m.series_count > 1 else ""
     lines = [
-        f"trained {_network(config_to_dict(config))} ({m['parameters']:,} parameters) on "
-        f"{m['train_windows']} windows ({m['val_windows']} for validation){of_series} in {m['train_seconds']:.1f} s "
+        f"trained {_network(config)} ({m.parameters:,} parameters) on "
+        f"{m.train_windows} windows ({m.val_windows} for validation){of_series} in {m.train_seconds:.1f} s "
         f"on {result.fitted.placement}",
-        f"epochs run: {m['epochs_run']} of {config.epochs} ({stopped}); best epoch {m['best_epoch']}, "
-        f"validation loss {m['best_val_loss']:.4g} (scaled {config.loss.value.upper()})",
-        f"validation MAE: {m['val_mae']:.4g} (baselines on the same windows: {baselines})",
+        f"epochs run: {m.epochs_run} of {config.epochs} ({stopped}); best epoch {m.best_epoch}, "
+        f"validation loss {m.best_val_loss:.4g} (scaled {config.loss.value.upper()})",
+        f"validation MAE: {m.val_mae:.4g} (baselines on the same windows: {baselines})",
         _verdict(m),
         f"version: {result.version_id} ({'current' if result.verdict.promote else 'candidate, not current'}) "
         f"in {result.bundle_dir.parent.parent}",
@@ -42,62 +44,56 @@ def check_summary(prepared) -> str:
     )
 
 
-def _network(config: dict) -> str:
-    """The network in words, from a config as saved in a bundle (bundles before ensembles have none)."""
-    stack = f"{config['layers']}x{config['units']}"
-    members = config.get("ensemble", 1)
-    if members == 1:
-        return f"{stack} {config['cell']}"
-    cells = "LSTM and GRU in turn" if config.get("ensemble_cells") == "mixed" else config["cell"]
-    return f"ensemble of {members} {stack} stacks ({cells})"
+def _network(config: TrainConfig) -> str:
+    """The network in words."""
+    stack = f"{config.layers}x{config.units}"
+    if config.ensemble == 1:
+        return f"{stack} {config.cell.value}"
+    cells = "LSTM and GRU in turn" if config.ensemble_cells is EnsembleCells.mixed else config.cell.value
+    return f"ensemble of {config.ensemble} {stack} stacks ({cells})"
 
 
-def _verdict(m: dict) -> str:
-    best = min(BASELINES, key=lambda name: m[f"{name}_mae"])
-    best_mae = m[f"{best}_mae"]
-    if m["val_mae"] < best_mae:
-        return f"the model beats every baseline; {1 - m['val_mae'] / best_mae:.0%} below the best ({_NAMES[best]})"
+def _verdict(m: Metrics) -> str:
+    baselines = m.baselines()
+    best = min(baselines, key=baselines.get)
+    best_mae = baselines[best]
+    if m.val_mae < best_mae:
+        return f"the model beats every baseline; {1 - m.val_mae / best_mae:.0%} below the best ({_NAMES[best]})"
     return (
         f"the model does NOT beat the {_NAMES[best]} baseline on validation "
-        f"(MAE {m['val_mae']:.4g} vs {best_mae:.4g}); prefer the baseline or retrain"
+        f"(MAE {m.val_mae:.4g} vs {best_mae:.4g}); prefer the baseline or retrain"
     )
 
 
-def describe_bundle(bundle) -> str:
+def describe_bundle(bundle: Bundle) -> str:
     """The bundle's data, model and validation metrics, for `forecast info`."""
     meta = bundle.metadata
-    config, metrics, source = meta["config"], meta.get("metrics", {}), meta.get("source", {})
-    where = source.get("path") or f"ticker {source.get('ticker')} ({source.get('interval')})"
-    features = f" with features {', '.join(meta['features'])}" if meta["features"] else ""
-    series = meta["series"]
-    if meta.get("id_col"):
-        names = ", ".join(list(series)[:5]) + (", ..." if len(series) > 5 else "")
-        shape = f"{len(series)} series by {meta['id_col']} ({names}) at frequency {meta['frequency']}"
+    config, metrics = meta.config, meta.metrics
+    features = f" with features {', '.join(meta.features)}" if meta.features else ""
+    if meta.id_col:
+        names = ", ".join(meta.ids[:5]) + (", ..." if len(meta.ids) > 5 else "")
+        shape = f"{len(meta.ids)} series by {meta.id_col} ({names}) at frequency {meta.frequency}"
     else:
-        only = series[""]
-        shape = (f"{only['rows']} rows at frequency {only['frequency']}, "
-                 f"{only['first_timestamp']} to {only['last_timestamp']}")
+        only = meta.series[""]
+        shape = f"{only.rows} rows at frequency {only.frequency}, {only.first_timestamp} to {only.last_timestamp}"
     lines = [
-        f"bundle:     {bundle.path} (format {meta['format_version']}, forecast {meta.get('forecast_version')})",
-        f"created:    {meta.get('created')} with keras {meta.get('keras_version')} on {meta.get('backend')}",
-        f"data:       {where}",
-        f"series:     {meta['target']}{features}, {shape}",
-        f"model:      {_network(config)}, lookback {config['lookback']}, "
-        f"horizon {config['horizon']}, dropout {config['dropout']}, window norm {config.get('window_norm')}, "
-        f"loss {config.get('loss')}, seed {config['seed']}, batch {config.get('batch_size')}",
-        f"predict:    {'LiteRT (model.tflite), Keras as fallback' if (bundle.path / LITERT_FILE).is_file() else 'Keras (no model.tflite)'}",
+        f"bundle:     {bundle.path} (format {meta.format_version}, forecast {meta.forecast_version})",
+        f"created:    {meta.created} with keras {meta.keras_version} on {meta.backend}",
+        f"data:       {meta.source_text}",
+        f"series:     {meta.target}{features}, {shape}",
+        f"model:      {_network(config)}, lookback {config.lookback}, "
+        f"horizon {config.horizon}, dropout {config.dropout}, window norm {config.window_norm.value}, "
+        f"loss {config.loss.value}, seed {config.seed}, batch {config.batch_size}",
+        f"predict:    {'LiteRT (model.tflite), Keras as fallback' if bundle.has_litert else 'Keras (no model.tflite)'}",
     ]
-    if metrics:
-        baselines = ", ".join(
-            f"{_NAMES[name]} {metrics[f'{name}_mae']:.4g}" for name in BASELINES if f"{name}_mae" in metrics
-        )
+    if metrics is not None:
+        baselines = ", ".join(f"{_NAMES[name]} {mae:.4g}" for name, mae in metrics.baselines().items())
         lines.append(
-            f"validation: MAE {metrics['val_mae']:.4g} (baselines: {baselines}), "
-            f"{metrics['epochs_run']} epochs, {metrics['train_seconds']:.1f} s"
+            f"validation: MAE {metrics.val_mae:.4g} (baselines: {baselines}), "
+            f"{metrics.epochs_run} epochs, {metrics.train_seconds:.1f} s"
         )
-    intervals = meta.get("intervals")
-    if intervals:
-        lines.append(f"intervals:  {intervals['method']}, calibrated on {intervals['windows']} windows")
+    if meta.calibration is not None:
+        lines.append(f"intervals:  {meta.calibration.method}, calibrated on {meta.calibration.windows} windows")
     return "\n".join(lines)
 
 
@@ -166,7 +162,7 @@ def _subject(result) -> str:
 
 
 def _origins(result) -> str:
-    first = [fold.timestamps[0] for fold in result.folds if fold.series == result.ids[0]]
+    first = [fold.timestamps[0] for fold in result.folds if fold.series_id == result.ids[0]]
     label = "origins" if len(result.ids) == 1 else f"origins of {result.ids[0]}"
     return f"{label} {', '.join(first)}"
 
@@ -185,11 +181,8 @@ def _cell(value) -> str:
     return str(value)
 
 
-def versions_to_dicts(store) -> list[dict]:
+def versions_to_dicts(store: Store) -> list[dict]:
     """One row per version of a model store, oldest first, from each bundle's metadata."""
-    from forecast.store.bundle import read_bundle
-    from forecast.errors import ForecastError
-
     rows = []
     for version in store.all():
         row = {"id": version.id, "current": version.current, "path": str(version.path)}
@@ -198,18 +191,18 @@ def versions_to_dicts(store) -> list[dict]:
         except ForecastError as exc:
             rows.append({**row, "error": str(exc)})
             continue
-        series = list(meta["series"].values())
-        metrics, promotion = meta.get("metrics", {}), meta.get("promotion", {})
+        series = list(meta.series.values())
+        metrics, promotion = meta.metrics, meta.promotion
         rows.append({
             **row,
-            "created": meta.get("created"),
-            "data_from": min(s["first_timestamp"] for s in series),
-            "data_to": max(s["last_timestamp"] for s in series),
+            "created": meta.created,
+            "data_from": min(s.first_timestamp for s in series),
+            "data_to": max(s.last_timestamp for s in series),
             "series": len(series),
-            "val_mae": metrics.get("val_mae"),
-            "naive_mae": metrics.get("naive_mae"),
-            "promoted": promotion.get("promoted"),
-            "promotion": promotion.get("reason"),
+            "val_mae": None if metrics is None else metrics.val_mae,
+            "naive_mae": None if metrics is None else metrics.naive_mae,
+            "promoted": None if promotion is None else promotion.promoted,
+            "promotion": None if promotion is None else promotion.reason,
         })
     return rows
 

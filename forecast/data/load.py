@@ -1,39 +1,33 @@
-"""Read a series from a CSV file or a ticker, validate it and infer its frequency."""
+"""Read a series from a CSV file or a ticker and validate it: time column, target, order, gaps."""
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 import os
-import re
-import stat
-import time
-import warnings
-from collections import Counter
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from forecast.config import DataConfig, Fill
-from forecast.errors import DataError, SourceError, printable
+from forecast.data.frequency import (
+    describe_frequency,
+    format_timestamp,
+    infer_frequency,
+    same_frequency,
+    stamp_text,
+)
+from forecast.data.csvfile import line, line_of, read_csv
+from forecast.data.times import detect_time_column, parse_times
+from forecast.errors import DataError, names, quote
 
 Log = Callable[[str], None]
 
-# Column names taken as the time column when --time-col is not given (compared lower-cased).
-TIME_NAMES = ("date", "datetime", "timestamp", "time", "month", "week", "day", "year", "period", "ds")
 # Values beyond this are refused: errors between them would overflow float64 once squared (RMSE).
 LARGEST = 1e150
-# The dates forecast can write: Python's datetime range, which ISO text and strftime need.
-FIRST_DATE, LAST_DATE = pd.Timestamp("0001-01-01"), pd.Timestamp("9999-12-31 23:59:59")
 # --fill drops duplicated timestamps up to this share of the rows (at least DUPLICATES_KEPT rows);
 # more than that is not a stray repeated row but a file of several series or a broken export.
 DUPLICATES_SHARE, DUPLICATES_KEPT = 0.01, 5
-# Offsets at the end of a time of day: "10:00+01:00", "10:00:00Z", "10:00 -0500".
-_OFFSET = re.compile(r"\d\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$")
-# Day and month as 1-2 digits before a year: 13/01/2020, 1.2.2020, 01-13-2020.
-_DAY_MONTH = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b")
 
 
 @dataclasses.dataclass
@@ -82,12 +76,12 @@ def load_panel(config: DataConfig, log: Log = lambda message: None) -> Panel:
     raw = read_csv(config.path)
     if config.id_col not in raw.columns:
         raise DataError(
-            f"id column {_quote(config.id_col)} is not in the data. Columns: {_names(raw.columns)}. Fix --id-col."
+            f"id column {quote(config.id_col)} is not in the data. Columns: {names(raw.columns)}. Fix --id-col."
         )
     ids = raw[config.id_col]
     if ids.isna().any():
         row = int(np.flatnonzero(ids.isna().to_numpy())[0])
-        raise DataError(f"id column {_quote(config.id_col)} is empty at line {_line(ids, row)}. Give every row its series id.")
+        raise DataError(f"id column {quote(config.id_col)} is empty at line {line(ids, row)}. Give every row its series id.")
     body = raw.drop(columns=[config.id_col])
     time_col = detect_time_column(body, config.time_col)
     target = choose_target(body, time_col, config.target, log)
@@ -101,12 +95,12 @@ def load_panel(config: DataConfig, log: Log = lambda message: None) -> Panel:
                 source=source, log=note,
             )
         except DataError as exc:
-            raise DataError(f"series {_quote(key)}: {exc}") from None
+            raise DataError(f"series {quote(key)}: {exc}") from None
     first = next(iter(series))
     other = next((name for name in series if not same_frequency(series[name].frequency, series[first].frequency)), None)
     if other is not None:
         raise DataError(
-            f"series {_quote(first)} is {describe_frequency(series[first].frequency, exact=True)} but {_quote(other)} is "
+            f"series {quote(first)} is {describe_frequency(series[first].frequency, exact=True)} but {quote(other)} is "
             f"{describe_frequency(series[other].frequency, exact=True)}; one model needs one frequency. Split the file by frequency."
         )
     panel = Panel(series, config.id_col)
@@ -125,18 +119,6 @@ def _log_read(panel: Panel, log: Log) -> None:
     of = f" in {len(frames)} series by {panel.id_col}" if panel.id_col else ""
     log(f"read {where}: {sum(len(f) for f in frames)} rows{of}, {stamp(first)} to {stamp(last)}, "
         f"{describe_frequency(panel.first.frequency)}")
-
-
-def frequency_kind(frequency: str) -> str:
-    """The kind of step of a frequency, without its anchor or multiple: "W-SUN" -> "W", "15min" -> "min"."""
-    return pd.tseries.frequencies.to_offset(frequency).rule_code.split("-")[0]
-
-
-def same_frequency(first: str, second: str) -> bool:
-    """Whether two frequencies take the same steps: "W-SUN" and "W-MON" do (the anchor is only
-    where the week starts); "MS" and "2MS", or month starts and month ends, do not."""
-    offsets = pd.tseries.frequencies.to_offset(first), pd.tseries.frequencies.to_offset(second)
-    return offsets[0].n == offsets[1].n and frequency_kind(first) == frequency_kind(second)
 
 
 def load_series(config: DataConfig, log: Log = lambda message: None) -> Series:
@@ -172,112 +154,6 @@ def load_series(config: DataConfig, log: Log = lambda message: None) -> Series:
     )
 
 
-def read_csv(path: str) -> pd.DataFrame:
-    """Read a CSV file as UTF-8, turning every reading failure into a `DataError`.
-
-    The frame's index holds each row's line in the file (the header is line 1), so that errors
-    name the line a person finds in an editor, blank lines and quoted line breaks included.
-    """
-    data = _read_bytes(path)
-    if not data.strip():
-        raise DataError(f"data file {path!r} is empty. Supply a CSV with a header row and data rows.")
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raise DataError(f"data file {path!r} is not UTF-8: it starts with a UTF-16 byte-order mark. Save it as UTF-8 CSV.")
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise DataError(
-            f"data file {path!r} is not UTF-8 text: it holds NUL bytes (the first at byte {nul}), "
-            "as UTF-16 text without a byte-order mark does. Save it as UTF-8 CSV."
-        )
-    try:
-        frame = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"data file {path!r} is not UTF-8 text (byte {exc.start}: {exc.reason}). "
-            "Save it as UTF-8 CSV (a spreadsheet must be exported to CSV first)."
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"data file {path!r} has no columns. Supply a CSV with a header row.") from None
-    except (pd.errors.ParserError, ValueError, OverflowError) as exc:
-        detail = _quote(str(exc).strip().splitlines()[-1], quotes=False)
-        raise DataError(f"data file {path!r} is not valid CSV ({detail}). Fix the file's rows.") from None
-    if frame.shape[1] < 2:
-        raise DataError(
-            f"data file {path!r} has {frame.shape[1]} column; forecast needs a time column and a value "
-            "column, comma-separated. Check the delimiter and the header row."
-        )
-    if frame.empty:
-        raise DataError(f"data file {path!r} has a header but no data rows. Add the series' rows.")
-    frame.index = _record_lines(data, len(frame))
-    return frame
-
-
-def _read_bytes(path: str) -> bytes:
-    """The file's bytes: a regular file read while nothing changes it, a pipe (`<(command)`) read once.
-
-    Raises:
-        DataError: missing, a directory or device, or unreadable.
-    """
-    try:
-        mode = os.stat(path).st_mode
-        if stat.S_ISDIR(mode):
-            raise DataError(f"data path {path!r} is a directory, not a CSV file. Name the file itself.")
-        if stat.S_ISREG(mode):
-            return _read_settled(path)
-        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
-            with open(path, "rb") as handle:
-                return handle.read()
-        raise DataError(f"data path {path!r} is a device, not a CSV file. Name a file or a pipe.")
-    except FileNotFoundError:
-        raise DataError(f"data file {path!r} does not exist. Check the path.") from None
-    except OSError as exc:
-        raise DataError(
-            f"cannot read data file {path!r} ({exc.strerror or exc}). Check its permissions, or copy it somewhere readable."
-        ) from None
-
-
-def _record_lines(data: bytes, rows: int) -> np.ndarray:
-    """The file line each data row starts on. Counting is needed only when blank lines or quoted
-    fields (which may hold line breaks) make rows and lines part ways; if pandas and the csv
-    module disagree on the rows, the plain count is kept."""
-    plain = np.arange(rows) + 2
-    if b'"' not in data and b"\n\n" not in data and b"\n\r\n" not in data and not data.startswith((b"\n", b"\r\n")):
-        return plain
-    reader = csv.reader(io.StringIO(data.decode("utf-8-sig", errors="replace"), newline=""))
-    starts, previous = [], 0
-    try:
-        for record in reader:
-            if record and any(cell.strip() for cell in record):
-                starts.append(previous + 1)
-            previous = reader.line_num
-    except csv.Error:
-        return plain
-    return np.asarray(starts[1:]) if len(starts) == rows + 1 else plain
-
-
-def _read_settled(path: str, attempts: int = 3, pause: float = 0.5) -> bytes:
-    """The file's bytes, read while nothing changed it: a file that changes during the read (a
-    writer still at work) is read again, and refused if it keeps changing.
-
-    Raises:
-        SourceError: the file kept changing while it was read.
-    """
-    for attempt in range(attempts):
-        before = os.stat(path)
-        with open(path, "rb") as handle:
-            data = handle.read()
-        after = os.stat(path)
-        same = (before.st_ino, before.st_size, before.st_mtime_ns) == (after.st_ino, after.st_size, after.st_mtime_ns)
-        if same and len(data) == after.st_size:
-            return data
-        if attempt < attempts - 1:
-            time.sleep(pause)
-    raise SourceError(
-        f"data file {path!r} changed while it was being read ({attempts} tries); something is still writing it. "
-        "Retry when the writer has finished (writers should write a temporary file and rename it into place)."
-    )
-
-
 def prepare(
     raw: pd.DataFrame,
     *,
@@ -300,7 +176,7 @@ def prepare(
     for column in features:
         if column not in raw.columns:
             raise DataError(
-                f"feature column {_quote(column)} is not in the data. Columns: {_names(raw.columns)}. "
+                f"feature column {quote(column)} is not in the data. Columns: {names(raw.columns)}. "
                 "Fix --features."
             )
     values = pd.DataFrame({column: _numeric(raw[column], column, times) for column in columns})
@@ -320,130 +196,19 @@ def prepare(
     )
 
 
-def detect_time_column(raw: pd.DataFrame, time_col: str | None) -> str:
-    """The column holding timestamps: `time_col` if given, else one with a time-like name."""
-    if time_col is not None:
-        if time_col not in raw.columns:
-            raise DataError(
-                f"time column {_quote(time_col)} is not in the data. Columns: {_names(raw.columns)}. "
-                "Fix --time-col."
-            )
-        return time_col
-    for column in raw.columns:
-        if str(column).strip().lower() in TIME_NAMES:
-            return column
-    # No telling name: take the first text column whose values all parse as dates.
-    for column in raw.columns:
-        if raw[column].dtype == object or pd.api.types.is_string_dtype(raw[column]):
-            try:
-                parsed = pd.to_datetime(raw[column], errors="coerce", format="mixed")
-            except ValueError:  # offsets that change from row to row: dates all the same
-                parsed = pd.to_datetime(raw[column], errors="coerce", format="mixed", utc=True)
-            except (OverflowError, pd.errors.OutOfBoundsDatetime):
-                continue
-            if parsed.notna().all():
-                return column
-    raise DataError(
-        f"no time column found among {_names(raw.columns)}. Name it with --time-col."
-    )
-
-
-def parse_times(column: pd.Series, name: str, log: Log = lambda message: None) -> pd.DatetimeIndex:
-    """Parse a time column; whole numbers between 1000 and 9999 are read as years.
-
-    Day-first dates (13/01/2020) are recognised by a day above 12; timestamps whose UTC offset
-    changes (daylight saving) are converted to UTC, and `log` is told either choice.
-
-    Raises:
-        DataError: a value that is not a date, a date outside years 1-9999, or offsets on some
-            timestamps only.
-    """
-    if pd.api.types.is_numeric_dtype(column):
-        whole = column.dropna()
-        if len(whole) == len(column) and (whole % 1 == 0).all() and whole.between(1000, 9999).all():
-            return pd.DatetimeIndex(pd.to_datetime(column.astype(int).astype(str), format="%Y"))
-        raise DataError(
-            f"time column {_quote(name)} holds numbers, not dates. Use a column of dates or years, "
-            "or name the right one with --time-col."
-        )
-    text = column.astype("string").str.strip()
-    dayfirst = _day_first(text, name, log)
-    try:
-        parsed = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=dayfirst)
-    except ValueError:  # "Mixed timezones detected": offsets differ from row to row
-        parsed = _changing_offsets(text, name, dayfirst, log)
-    except (OverflowError, pd.errors.OutOfBoundsDatetime):
-        parsed = pd.Series(pd.NaT, index=text.index)
-    bad = parsed.isna()
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise DataError(
-            f"time column {_quote(name)} has a value that is not a date at line {_line(column, row)}: "
-            f"{_quote(column.iloc[row])}. Fix or remove that row, or name the right column with --time-col."
-        )
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_localize(None)
-    outside = ((parsed < FIRST_DATE) | (parsed > LAST_DATE)).to_numpy()
-    if outside.any():
-        row = int(np.flatnonzero(outside)[0])
-        raise DataError(
-            f"time column {_quote(name)} has a date outside the years 1 to 9999 at line {_line(column, row)}: "
-            f"{_quote(column.iloc[row])}. Fix or remove that row."
-        )
-    return pd.DatetimeIndex(parsed)
-
-
-def _day_first(text: pd.Series, name: str, log: Log) -> bool:
-    """Whether dd/mm/yyyy dates are day-first: some have a first number above 12 (no such month)."""
-    present = text.dropna()
-    if present.empty or not _DAY_MONTH.match(str(present.iloc[0])):
-        return False
-    parts = present.str.extract(_DAY_MONTH).dropna().astype(int)
-    days_first = parts.index[parts[0] > 12]  # labels of rows whose first number cannot be a month
-    months_first = parts.index[parts[1] > 12]
-    where = lambda label: f"{_quote(text[label])} at line {_line(text, text.index.get_loc(label))}"  # noqa: E731
-    if len(days_first) and len(months_first):
-        raise DataError(
-            f"time column {_quote(name)} mixes day-first dates ({where(days_first[0])}) and month-first ones "
-            f"({where(months_first[0])}). Write every date one way, preferably as YYYY-MM-DD."
-        )
-    if len(days_first):
-        log(f"dates read day-first: {where(days_first[0])} has no month {parts[0][days_first[0]]}")
-        return True
-    return False
-
-
-def _changing_offsets(text: pd.Series, name: str, dayfirst: bool, log: Log) -> pd.Series:
-    """Timestamps whose UTC offset changes: on UTC for times of day, the local dates for dates."""
-    marked = text.str.contains(_OFFSET, na=False)
-    if not marked.all():
-        row = int(np.flatnonzero(~marked.to_numpy())[0])
-        raise DataError(
-            f"time column {_quote(name)} gives a UTC offset on some timestamps but not at line {_line(text, row)} "
-            f"({_quote(text.iloc[row])}). Give every timestamp an offset, or none."
-        )
-    local = pd.to_datetime(text.str.replace(r"\s*(?:Z|[+-]\d\d(?::?\d\d)?)$", "", regex=True),
-                           errors="coerce", format="mixed", dayfirst=dayfirst)
-    if local.notna().all() and (local == local.dt.normalize()).all():
-        log(f"time column {name}: UTC offsets change between rows; all times are midnight, so the local dates are used")
-        return local
-    log(f"time column {name}: UTC offsets change between rows (daylight saving?); timestamps converted to UTC")
-    return pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
-
-
 def choose_target(raw: pd.DataFrame, time_col: str, target: str | None, log: Log) -> str:
     """The column to forecast: `target` if given, else the only or last numeric column."""
     if target is not None:
         if target not in raw.columns:
             raise DataError(
-                f"target column {_quote(target)} is not in the data. Columns: {_names(raw.columns)}. "
+                f"target column {quote(target)} is not in the data. Columns: {names(raw.columns)}. "
                 "Name one with --target."
             )
         return target
     numeric = [c for c in raw.columns if c != time_col and _mostly_numeric(raw[c])]
     if not numeric:
         raise DataError(
-            f"no numeric column to forecast among {_names(raw.columns)}. "
+            f"no numeric column to forecast among {names(raw.columns)}. "
             "Name the target with --target (its values must be numbers)."
         )
     chosen = numeric[-1]
@@ -476,21 +241,21 @@ def _numeric(column: pd.Series, name: str, times: pd.DatetimeIndex) -> np.ndarra
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
-            f"column {_quote(name)} has a non-numeric value {_quote(column.iloc[row])} at line {_line(column, row)} "
-            f"({_stamp(times[row])}). Fix the value, or leave the cell empty and pass --fill."
+            f"column {quote(name)} has a non-numeric value {quote(column.iloc[row])} at line {line(column, row)} "
+            f"({stamp_text(times[row])}). Fix the value, or leave the cell empty and pass --fill."
         )
     array = values.to_numpy(dtype="float64")
     unusable = ~(np.abs(array) <= LARGEST) & ~np.isnan(array)  # infinite, or too large to square
     if unusable.any():
         row = int(np.flatnonzero(unusable)[0])
-        where = f"at line {_line(column, row)} ({_stamp(times[row])})"
+        where = f"at line {line(column, row)} ({stamp_text(times[row])})"
         if str(column.iloc[row]).strip().lower().lstrip("+-") in ("inf", "infinity"):
             raise DataError(
-                f"column {_quote(name)} has an infinite value {where}. "
+                f"column {quote(name)} has an infinite value {where}. "
                 "Replace it with a number, or leave the cell empty and pass --fill."
             )
         raise DataError(
-            f"column {_quote(name)} has a value too large to model {where}: beyond ±{LARGEST:.0e}, errors "
+            f"column {quote(name)} has a value too large to model {where}: beyond ±{LARGEST:.0e}, errors "
             "overflow once squared. Rescale the column (divide it by a power of ten)."
         )
     return array
@@ -517,10 +282,10 @@ def _order(values: pd.DataFrame, lines: np.ndarray, fill: Fill | None, several: 
     duplicated = values.index.duplicated(keep="last")
     if duplicated.any():
         first, count = values.index[duplicated][0], int(duplicated.sum())
-        said = f"timestamp {_stamp(first)} in column {_quote(values.index.name)} appears more than once ({count} duplicated rows)"
+        said = f"timestamp {stamp_text(first)} in column {quote(values.index.name)} appears more than once ({count} duplicated rows)"
         if several is not None:
             raise DataError(
-                f"{said}, and column {_quote(several)} repeats its values: this looks like several series in one file. "
+                f"{said}, and column {quote(several)} repeats its values: this looks like several series in one file. "
                 f"Pass --id-col {several} to learn them all in one model, or remove the duplicates."
             )
         if fill is None:
@@ -541,49 +306,9 @@ def _order(values: pd.DataFrame, lines: np.ndarray, fill: Fill | None, several: 
         return values.iloc[::-1]
     position = int(np.flatnonzero(np.diff(index.asi8) < 0)[0]) + 1
     raise DataError(
-        f"timestamps are out of order: {_stamp(index[position])} (line {_line_of(lines, position)}) comes after "
-        f"{_stamp(index[position - 1])} (line {_line_of(lines, position - 1)}). Sort the file by its time column."
+        f"timestamps are out of order: {stamp_text(index[position])} (line {line_of(lines, position)}) comes after "
+        f"{stamp_text(index[position - 1])} (line {line_of(lines, position - 1)}). Sort the file by its time column."
     )
-
-
-def infer_frequency(index: pd.DatetimeIndex) -> str:
-    """The series' pandas frequency alias, inferred even when a few timestamps are missing.
-
-    `pd.infer_freq` needs a perfectly regular index, so with gaps (or market holidays) the
-    frequency is taken by vote over short runs of consecutive rows.
-    """
-    if len(index) < 3:
-        raise DataError(
-            f"the series has {len(index)} rows; at least 3 are needed to tell its frequency. "
-            "Supply more history."
-        )
-    frequency = _infer_freq(index)
-    if frequency is None:
-        # Runs of 8 span a weekend, so business days read as "B", not "D"; shorter runs are
-        # the fallback for short series.
-        for run in (8, 5, 3):
-            step = max(1, (len(index) - run) // 200)
-            votes = Counter(
-                _infer_freq(index[start : start + run]) for start in range(0, max(1, len(index) - run + 1), step)
-            )
-            votes.pop(None, None)
-            if votes:
-                break
-        if not votes:
-            raise DataError(
-                f"could not infer a frequency from the timestamps ({_stamp(index[0])}, "
-                f"{_stamp(index[1])}, {_stamp(index[2])}, ...): they are irregular. "
-                "Resample the data to a regular frequency first."
-            )
-        frequency = votes.most_common(1)[0][0]
-    return frequency
-
-
-def _infer_freq(index: pd.DatetimeIndex) -> str | None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pandas 3 announces that infer_freq will return an offset
-        found = pd.infer_freq(index)
-    return None if found is None else pd.tseries.frequencies.to_offset(found).freqstr
 
 
 def _regularise(values: pd.DataFrame, frequency: str, fill: Fill | None, log: Log) -> pd.DataFrame:
@@ -592,7 +317,7 @@ def _regularise(values: pd.DataFrame, frequency: str, fill: Fill | None, log: Lo
     off_grid = values.index.difference(grid)
     if len(off_grid):
         raise DataError(
-            f"timestamp {_stamp(off_grid[0])} does not fall on the series' {describe_frequency(frequency)} "
+            f"timestamp {stamp_text(off_grid[0])} does not fall on the series' {describe_frequency(frequency)} "
             f"grid ({len(off_grid)} such rows). Resample the data to one regular frequency."
         )
     missing = grid.difference(values.index)
@@ -601,7 +326,7 @@ def _regularise(values: pd.DataFrame, frequency: str, fill: Fill | None, log: Lo
         if fill is None:
             raise DataError(
                 f"{len(missing)} {describe_frequency(frequency)} timestamps are missing "
-                f"(first: {_stamp(missing[0])}). Add the rows, or pass --fill ffill|interpolate."
+                f"(first: {stamp_text(missing[0])}). Add the rows, or pass --fill ffill|interpolate."
             )
         log(f"filled {len(missing)} missing timestamps ({fill.value})")
         values = values.reindex(grid.rename(values.index.name))
@@ -614,7 +339,7 @@ def _regularise(values: pd.DataFrame, frequency: str, fill: Fill | None, log: Lo
         if fill is None:
             first = empty.index[empty[column].to_numpy()][0]
             raise DataError(
-                f"column {_quote(column)} has {int(empty[column].sum())} missing values (first at {_stamp(first)}). "
+                f"column {quote(column)} has {int(empty[column].sum())} missing values (first at {stamp_text(first)}). "
                 "Fill them in the file, or pass --fill ffill|interpolate."
             )
         log(f"filled {int(empty.to_numpy().sum())} missing values ({fill.value})")
@@ -629,76 +354,3 @@ def _regularise(values: pd.DataFrame, frequency: str, fill: Fill | None, log: Lo
             log(f"dropped {start} leading rows that had no earlier value to fill from")
             values = values.iloc[start:]
     return values
-
-
-def describe_frequency(frequency: str, exact: bool = False) -> str:
-    """A word for a pandas frequency alias: "MS" -> "monthly" ("monthly (month starts)" when
-    `exact`, to tell month starts from month ends)."""
-    words = {
-        "min": "minutely", "h": "hourly", "D": "daily", "B": "business-day", "W": "weekly",
-        "MS": "monthly", "ME": "monthly", "M": "monthly", "QS": "quarterly", "QE": "quarterly",
-        "Q": "quarterly", "YS": "yearly", "YE": "yearly", "Y": "yearly", "s": "secondly",
-    }
-    if pd.tseries.frequencies.to_offset(frequency).n != 1:
-        return frequency  # "15min", "2h": the alias says it best
-    kind = frequency_kind(frequency)
-    word = words.get(kind, frequency)
-    if exact and len(kind) == 2 and kind[0] in "MQY" and kind[1] in "SE":
-        period = {"M": "month", "Q": "quarter", "Y": "year"}[kind[0]]
-        word += f" ({period} {'starts' if kind[1] == 'S' else 'ends'})"
-    return word
-
-
-def check_forecast_end(last: pd.Timestamp, horizon: int, frequency: str, name: str) -> None:
-    """Refuse a forecast whose dates would run past the last date forecast can write.
-
-    Raises:
-        DataError: `horizon` steps after `last` (the newest point of `name`) pass LAST_DATE.
-    """
-    try:
-        beyond = last + horizon * pd.tseries.frequencies.to_offset(frequency) > LAST_DATE
-    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
-        beyond = True
-    if beyond:
-        raise DataError(
-            f"a {horizon}-step {describe_frequency(frequency)} forecast after {format_timestamp(last, frequency)} "
-            f"({name}'s newest point) would run past {LAST_DATE:%Y-%m-%d}, the last date forecast can write. "
-            "Use a smaller --horizon."
-        )
-
-
-def format_timestamp(stamp: pd.Timestamp, frequency: str) -> str:
-    """ISO text for a timestamp: the date alone for daily and coarser series."""
-    offset = pd.tseries.frequencies.to_offset(frequency)
-    daily_or_coarser = pd.Timestamp("2000-01-03") + offset >= pd.Timestamp("2000-01-04")
-    if daily_or_coarser and stamp == stamp.normalize():
-        return stamp.strftime("%Y-%m-%d")
-    return stamp.isoformat(sep=" ")
-
-
-def _line(column: pd.Series, row: int) -> int:
-    """The file line of a row: read_csv labels rows by line; other frames count from line 2."""
-    return _line_of(np.asarray(column.index), row)
-
-
-def _line_of(lines: np.ndarray, row: int) -> int:
-    label = lines[row]
-    return int(label) if isinstance(label, (int, np.integer)) else row + 2
-
-
-def _stamp(stamp: pd.Timestamp) -> str:
-    try:
-        return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else stamp.isoformat(sep=" ")
-    except ValueError:  # years pandas holds but cannot format
-        return str(stamp)
-
-
-def _quote(value, limit: int = 60, quotes: bool = True) -> str:
-    """A value for a message: repr'd (so control characters show as escapes), and cut short."""
-    text = repr(value) if quotes else printable(str(value))
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _names(columns) -> str:
-    names = [_quote(str(c), 40, quotes=False) for c in columns]
-    return ", ".join(names[:20]) + (f", ... ({len(names)} in all)" if len(names) > 20 else "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -9,9 +10,23 @@ import numpy as np
 from forecast.errors import ConfigError
 
 LEVELS = range(1, 100)  # every whole-percent level is calibrated, so predict can ask for any
+METHOD = "split-conformal, absolute residuals per step"
 
 
-def calibrate(actual: np.ndarray, forecast: np.ndarray) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """Conformal half-widths per level and step, on the scaled target, from held-out windows."""
+
+    windows: int  # calibration windows the widths come from
+    half_widths: dict[str, list[float] | None]  # "80" -> one width per trained step; None: too few windows
+    method: str = METHOD
+
+    def to_dict(self) -> dict:
+        """JSON-ready, as stored in a bundle's metadata."""
+        return {"method": self.method, "windows": self.windows, "half_widths": self.half_widths}
+
+
+def calibrate(actual: np.ndarray, forecast: np.ndarray) -> Calibration:
     """Conformal half-widths per horizon step from held-out windows.
 
     For level ℓ and n calibration windows, the half-width at step s is the k-th smallest
@@ -20,10 +35,7 @@ def calibrate(actual: np.ndarray, forecast: np.ndarray) -> dict:
     of outcomes. A level needing k > n has no finite width and is stored as null.
 
     Args:
-        actual, forecast: (windows, horizon) arrays in the data's units.
-
-    Returns:
-        {"method", "windows", "half_widths": {"80": [per step], ...}}, JSON-ready.
+        actual, forecast: (windows, trained horizon) arrays on the scaled target.
     """
     residuals = np.sort(np.abs(np.asarray(actual, float) - np.asarray(forecast, float)), axis=0)  # (n, horizon)
     n = residuals.shape[0]
@@ -31,7 +43,7 @@ def calibrate(actual: np.ndarray, forecast: np.ndarray) -> dict:
     for level in LEVELS:
         k = math.ceil((n + 1) * level / 100)
         half_widths[str(level)] = residuals[k - 1].tolist() if k <= n else None
-    return {"method": "split-conformal, absolute residuals per step", "windows": n, "half_widths": half_widths}
+    return Calibration(n, half_widths)
 
 
 def windows_needed(level: int) -> int:
@@ -49,7 +61,7 @@ def check_level(level: int) -> None:
 
 
 def interval_bounds(
-    forecast: np.ndarray, calibration: dict, level: int, scale: float = 1.0
+    forecast: np.ndarray, calibration: Calibration, level: int, scale: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Lower and upper bounds at `level` percent around the first len(forecast) steps.
 
@@ -61,8 +73,8 @@ def interval_bounds(
             for it, or the forecast runs past the calibrated horizon.
     """
     check_level(level)
-    widths = calibration["half_widths"].get(str(level))
-    n = calibration["windows"]
+    widths = calibration.half_widths.get(str(level))
+    n = calibration.windows
     if widths is None:
         raise ConfigError(
             f"a {level}% interval needs at least {windows_needed(level)} validation windows; this model was "

@@ -1,26 +1,10 @@
-"""Forecast accuracy measures (MAE, RMSE, sMAPE, MAPE, MASE) and the seasonal period they use."""
+"""Forecast accuracy measures: MAE, RMSE, sMAPE, MAPE and MASE."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from forecast.data.load import frequency_kind
 from forecast.errors import DataError
-
-# Seasonal period by the kind of step: a day of hours, a week of days, a year of weeks, months, quarters.
-_SEASONS = {"h": 24, "D": 7, "B": 5, "W": 52, "MS": 12, "ME": 12, "M": 12, "QS": 4, "QE": 4, "Q": 4, "min": 60}
-
-
-def season_length(frequency: str) -> int:
-    """The seasonal period used by seasonal naive and MASE for a pandas frequency (1 if none)."""
-    offset = pd.tseries.frequencies.to_offset(frequency)
-    period = _SEASONS.get(frequency_kind(frequency), 1)
-    if offset.n == 1:
-        return period
-    # "2h" has 12 steps a day; a multiple that does not divide the season has none.
-    return period // offset.n if period % offset.n == 0 else 1
-
 
 def mae(actual: np.ndarray, forecast: np.ndarray) -> float:
     return float(np.mean(np.abs(np.asarray(actual) - np.asarray(forecast))))

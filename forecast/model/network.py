@@ -68,7 +68,7 @@ def build_model(config: TrainConfig, n_features: int) -> keras.Model:
     Returns:
         An uncompiled model mapping (batch, lookback, n_features) to (batch, horizon).
     """
-    norm = WindowNorm(config.window_norm)
+    norm = config.window_norm
     inputs = keras.Input(shape=(config.lookback, n_features), name="window")
     x, shift, scale = inputs, None, None
     if norm is not WindowNorm.none:
@@ -95,9 +95,9 @@ def build_model(config: TrainConfig, n_features: int) -> keras.Model:
 
 def member_cells(config: TrainConfig) -> list[Cell]:
     """The cell of each ensemble member: all `config.cell`, or LSTM and GRU in turn."""
-    if EnsembleCells(config.ensemble_cells) is EnsembleCells.mixed:
+    if config.ensemble_cells is EnsembleCells.mixed:
         return [(Cell.lstm, Cell.gru)[i % 2] for i in range(config.ensemble)]
-    return [Cell(config.cell)] * config.ensemble
+    return [config.cell] * config.ensemble
 
 
 def training_view(model: keras.Model) -> keras.Model:
@@ -116,7 +116,7 @@ def training_view(model: keras.Model) -> keras.Model:
 def compile_model(model: keras.Model, config: TrainConfig) -> None:
     """Adam with gradient clipping and the configured loss on the scaled target, MAE reported beside it."""
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm)
-    loss, mae = _LOSSES[Loss(config.loss)], keras.losses.mean_absolute_error
+    loss, mae = _LOSSES[config.loss], keras.losses.mean_absolute_error
     if len(model.output.shape) == 3:  # ensemble members (batch, members, horizon) against (batch, horizon)
         loss, mae = _per_member(loss), _per_member(mae)
     model.compile(optimizer=optimizer, loss=loss, metrics=[mae])

@@ -1,26 +1,30 @@
-"""Write and read a model bundle: one directory of plain files, with no pickle in it.
+"""A model bundle, one version of the model store: every file of it written here and read back here.
 
-A bundle is one version in the model store (see forecast.store.versions). Layout::
+Layout::
 
     versions/20261123T021500Z-3f9a/
       model.keras     the Keras model (weights and architecture; loads with safe_mode)
       model.tflite    the same network for the LiteRT interpreter, which predict runs without TensorFlow
-      scaler.json     the fitted MinMax scaler as numbers
+      scaler.json     the fitted MinMax scalers as numbers, one per series
       metadata.json   format version, versions, data source, columns, frequency, per series the
-                      last `lookback` rows of input, the training config, seed and metrics
+                      last `lookback` rows of input, the training config, metrics, interval
+                      calibration and the promotion decision (`Metadata`)
       config.toml     the resolved train options (see forecast.settings)
       manifest.json   the SHA-256 digest of every file above, written last
 
-Reading a bundle checks every file against the manifest (each must be a regular file, not a
-link) and the metadata against its schema, so a damaged or altered bundle is refused as
-damaged instead of forecasting something else. Bundles of format 2 (before the manifest) are
-read with the schema check alone.
+No other module names these files or reads metadata by key: the rest of forecast sees a `Bundle`
+with a typed `Metadata`, and asks it for a `Forecaster`. Reading a bundle checks every file
+against the manifest (each must be a regular file, not a link) and the metadata against its
+schema, so a damaged or altered bundle is refused as damaged instead of forecasting something
+else. Bundles of format 2 (before the manifest) are read with the schema check alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
+import importlib.metadata
 import json
 import math
 import os
@@ -28,65 +32,360 @@ import stat
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+import pandas as pd
 
-from forecast.errors import BundleError
-from forecast.model.runners import LITERT_FILE, export_litert
-from forecast.data.scaling import Scaler, scalers_from_dict
-from forecast.settings import CONFIG_FILE
+from forecast import __version__
+from forecast.config import DataConfig, Engine, TrainConfig, config_to_dict
+from forecast.data.frequency import format_timestamp
+from forecast.data.load import Series
+from forecast.data.scaling import Scaler, scalers_from_dict, scalers_to_dict
+from forecast.errors import BundleError, ConfigError
+from forecast.evaluation.intervals import Calibration
+from forecast.model.fit import Fitted, Metrics
+from forecast.model.forecaster import Forecaster
+from forecast.model.runners import LoadError, keras_runner, litert_installed, litert_runner
+from forecast.settings import to_toml
 
 FORMAT_VERSION = 3  # 3: manifest.json of digests; 2: per-series scalers and histories
 READABLE = (2, 3)
-RECENT_ROWS = 120  # target history kept in metadata.json for plots beside the forecast
+RECENT_ROWS = 120  # target rows kept in metadata.json for plots beside the forecast
 MODEL_FILE = "model.keras"
+LITERT_FILE = "model.tflite"
 SCALER_FILE = "scaler.json"
 METADATA_FILE = "metadata.json"
+CONFIG_FILE = "config.toml"
 MANIFEST_FILE = "manifest.json"
 FILES = (MODEL_FILE, LITERT_FILE, SCALER_FILE, METADATA_FILE, CONFIG_FILE)  # what a manifest may list
+AGREEMENT = 1e-4  # largest |LiteRT - Keras| on the probe windows, in scaled units, for the export to be kept
 _REQUIRED = ("format_version", "target", "features", "frequency", "time_col", "series", "config")
+
+Log = Callable[[str], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredSeries:
+    """What a bundle keeps of one training series, so predict needs no data file."""
+
+    frequency: str  # pandas alias; dates this series' forecasts
+    rows: int | None
+    first_timestamp: str
+    last_timestamp: str
+    lookback_rows: np.ndarray  # (lookback, columns): the last input rows, in the data's units
+    lookback_timestamps: tuple[str, ...]  # (lookback,)
+    recent_timestamps: tuple[str, ...]  # the last RECENT_ROWS rows (or lookback, if longer)...
+    recent_values: np.ndarray  # ...and the target's values there, drawn beside a forecast
+
+    @property
+    def recent_target(self) -> pd.Series:
+        """The recent target values on a DatetimeIndex, for plots."""
+        return pd.Series(self.recent_values, index=pd.DatetimeIndex(self.recent_timestamps), dtype="float64")
+
+    def to_dict(self) -> dict:
+        return {
+            "frequency": self.frequency,
+            "rows": self.rows,
+            "first_timestamp": self.first_timestamp,
+            "last_timestamp": self.last_timestamp,
+            "history": {"timestamps": list(self.lookback_timestamps), "values": self.lookback_rows.tolist()},
+            "recent_target": {"timestamps": list(self.recent_timestamps), "values": self.recent_values.tolist()},
+        }
+
+    @classmethod
+    def from_dict(cls, entry: dict) -> "StoredSeries":
+        history, recent = entry["history"], entry["recent_target"]
+        return cls(
+            frequency=entry["frequency"],
+            rows=entry.get("rows"),
+            first_timestamp=entry["first_timestamp"],
+            last_timestamp=entry["last_timestamp"],
+            lookback_rows=np.asarray(history["values"], dtype="float64"),
+            lookback_timestamps=tuple(history["timestamps"]),
+            recent_timestamps=tuple(recent["timestamps"]),
+            recent_values=np.asarray(recent["values"], dtype="float64"),
+        )
+
+    @classmethod
+    def of(cls, series: Series, lookback: int) -> "StoredSeries":
+        frame, stamp = series.frame, lambda t: format_timestamp(t, series.frequency)
+        last = frame.iloc[-lookback:]
+        recent = frame[series.target].iloc[-max(lookback, RECENT_ROWS) :]
+        return cls(
+            frequency=series.frequency,
+            rows=len(frame),
+            first_timestamp=stamp(frame.index[0]),
+            last_timestamp=stamp(frame.index[-1]),
+            lookback_rows=last.to_numpy(),
+            lookback_timestamps=tuple(stamp(t) for t in last.index),
+            recent_timestamps=tuple(stamp(t) for t in recent.index),
+            recent_values=recent.to_numpy(),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Promotion:
+    """Whether a version became current when it was written, and on what evidence."""
+
+    policy: str  # the --promote rule
+    promoted: bool
+    reason: str
+    against: str | None  # the version that was current then
+    scores: dict[str, float | int] = dataclasses.field(default_factory=dict)  # see forecast.store.promote.Scores
+
+    def to_dict(self) -> dict:
+        return {"policy": self.policy, "promoted": self.promoted, "reason": self.reason, "against": self.against,
+                **self.scores}
+
+    @classmethod
+    def from_dict(cls, entry: dict) -> "Promotion":
+        fixed = ("policy", "promoted", "reason", "against")
+        return cls(*(entry.get(key) for key in fixed), {k: v for k, v in entry.items() if k not in fixed})
+
+
+@dataclasses.dataclass(frozen=True)
+class Metadata:
+    """Everything a bundle says about its model, typed; `to_dict` is metadata.json."""
+
+    target: str
+    features: tuple[str, ...]
+    time_col: str
+    id_col: str | None  # None: one series, stored under the id ""
+    frequency: str  # the first series' (all share the step; weekly anchors may differ)
+    series: dict[str, StoredSeries]
+    config: TrainConfig  # as trained: lookback, batch size resolved
+    data_config: DataConfig | None
+    source: dict  # where the data came from: {"kind": "csv", "path"} or {"kind": "ticker", "ticker", ...}
+    metrics: Metrics | None
+    calibration: Calibration | None
+    loss_history: dict[str, list[float]]
+    strategy: str | None
+    promotion: Promotion | None
+    format_version: int = FORMAT_VERSION
+    forecast_version: str | None = None
+    keras_version: str | None = None
+    tensorflow_version: str | None = None
+    backend: str | None = None
+    created: str | None = None  # ISO time, UTC
+
+    @property
+    def lookback(self) -> int:
+        return self.config.lookback
+
+    @property
+    def trained_horizon(self) -> int:
+        return self.config.horizon
+
+    @property
+    def columns(self) -> list[str]:
+        return [self.target, *self.features]
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.series)
+
+    @property
+    def source_text(self) -> str:
+        """Where the data came from, in words: its path, or the ticker and bar size."""
+        return self.source.get("path") or f"ticker {self.source.get('ticker')} ({self.source.get('interval')})"
+
+    def to_dict(self) -> dict:
+        """metadata.json's contents, in its order."""
+        return {
+            "format_version": self.format_version,
+            "forecast_version": self.forecast_version,
+            "keras_version": self.keras_version,
+            "tensorflow_version": self.tensorflow_version,
+            "backend": self.backend,
+            "created": self.created,
+            "source": self.source,
+            "id_col": self.id_col,
+            "time_col": self.time_col,
+            "target": self.target,
+            "features": list(self.features),
+            "frequency": self.frequency,
+            "series": {key: entry.to_dict() for key, entry in self.series.items()},
+            "data_config": None if self.data_config is None else config_to_dict(self.data_config),
+            "config": config_to_dict(self.config),
+            "seed": self.config.seed,
+            "strategy": self.strategy,
+            "metrics": None if self.metrics is None else self.metrics.to_dict(),
+            "intervals": None if self.calibration is None else self.calibration.to_dict(),
+            "loss_history": self.loss_history,
+            **({} if self.promotion is None else {"promotion": self.promotion.to_dict()}),
+        }
+
+    @classmethod
+    def from_dict(cls, meta: dict) -> "Metadata":
+        """The typed metadata of a dict already checked by `_schema_problem`.
+
+        Raises:
+            ValueError, TypeError, ConfigError: a value the options do not allow.
+        """
+        known = {field.name for field in dataclasses.fields(TrainConfig)}
+        config = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known})
+        data = meta.get("data_config")
+        data_known = {field.name for field in dataclasses.fields(DataConfig)}
+        data_config = None
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k in data_known}
+            data["features"] = tuple(data.get("features") or ())
+            data_config = DataConfig(**data)
+        metrics = meta.get("metrics")
+        intervals = meta.get("intervals")
+        promotion = meta.get("promotion")
+        return cls(
+            target=meta["target"],
+            features=tuple(meta["features"]),
+            time_col=meta["time_col"],
+            id_col=meta.get("id_col"),
+            frequency=meta["frequency"],
+            series={key: StoredSeries.from_dict(entry) for key, entry in meta["series"].items()},
+            config=config,
+            data_config=data_config,
+            source=meta.get("source") if isinstance(meta.get("source"), dict) else {},
+            metrics=Metrics.from_dict(metrics) if metrics else None,
+            calibration=Calibration(intervals["windows"], intervals["half_widths"], intervals["method"]) if intervals else None,
+            loss_history=meta.get("loss_history") or {},
+            strategy=meta.get("strategy"),
+            promotion=Promotion.from_dict(promotion) if isinstance(promotion, dict) else None,
+            format_version=meta["format_version"],
+            **{key: meta.get(key) for key in ("forecast_version", "keras_version", "tensorflow_version", "backend", "created")},
+        )
+
+    @classmethod
+    def of(cls, fitted: Fitted, data_config: DataConfig, promotion: Promotion) -> "Metadata":
+        """The metadata of a newly trained model."""
+        import keras
+
+        try:
+            # Read the installed version without importing TensorFlow on another backend.
+            tf_version = importlib.metadata.version("tensorflow")
+        except importlib.metadata.PackageNotFoundError:
+            tf_version = None
+        prepared = fitted.prepared
+        first = prepared.panel.first
+        return cls(
+            target=first.target,
+            features=tuple(first.features),
+            time_col=first.time_col,
+            id_col=prepared.panel.id_col,
+            frequency=first.frequency,
+            series={key: StoredSeries.of(s, prepared.config.lookback) for key, s in prepared.panel.series.items()},
+            config=prepared.config,
+            data_config=data_config,
+            source=first.source,
+            metrics=fitted.metrics,
+            calibration=fitted.calibration,
+            loss_history=fitted.loss_history,
+            strategy=fitted.placement,
+            promotion=promotion,
+            forecast_version=__version__,
+            keras_version=keras.__version__,
+            tensorflow_version=tf_version,
+            backend=keras.backend.backend(),
+            created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        )
 
 
 @dataclasses.dataclass
 class Bundle:
-    """A bundle read from disk; the Keras model itself is loaded on demand by `load_model`."""
+    """A bundle read from disk and checked; the network itself is loaded on demand."""
 
     path: Path
-    metadata: dict[str, Any]
+    metadata: Metadata
     scalers: dict[str, Scaler]  # one per series id ("" for a single series)
 
     @property
-    def lookback(self) -> int:
-        return int(self.metadata["config"]["lookback"])
+    def has_litert(self) -> bool:
+        return _regular(self.path / LITERT_FILE)
 
-    @property
-    def horizon(self) -> int:
-        return int(self.metadata["config"]["horizon"])
+    def load_model(self):
+        """The Keras model, loaded with safe_mode on and checked against the metadata.
 
-    @property
-    def columns(self) -> list[str]:
-        return [self.metadata["target"], *self.metadata["features"]]
+        Raises:
+            BundleError: the model file cannot be loaded or has the wrong shape.
+        """
+        from forecast.model.backend import import_keras
 
-    @property
-    def ids(self) -> list[str]:
-        return list(self.metadata["series"])
+        keras = import_keras()
+        import forecast.model.network  # noqa: F401  registers the custom layers that safe_mode may load
+
+        try:
+            model = keras.saving.load_model(self.path / MODEL_FILE, compile=False, safe_mode=True)
+        except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors... for a bad file
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise _damaged(self.path, f"{MODEL_FILE} does not load ({detail[:200]})") from None
+        meta = self.metadata
+        expected_in, expected_out = (None, meta.lookback, len(meta.columns)), (None, meta.trained_horizon)
+        if tuple(model.input_shape) != expected_in or tuple(model.output_shape) != expected_out:
+            raise BundleError(
+                f"bundle {str(self.path)!r} is damaged: the model maps {model.input_shape} to {model.output_shape} "
+                f"but its metadata says {expected_in} to {expected_out}. Retrain the model."
+            )
+        return model
+
+    def forecaster(self, engine: Engine = Engine.auto, log: Log = lambda message: None) -> tuple[Forecaster, str]:
+        """The bundle's network as a forecaster, and the name of the engine that runs it.
+
+        `auto` takes the LiteRT artifact when the bundle has one and ai-edge-litert is installed,
+        else Keras; `litert` insists on the artifact; `keras` loads the Keras model.
+
+        Raises:
+            ConfigError: `litert` asked for, but the artifact or the runtime is missing.
+            BundleError: the chosen model file is damaged.
+        """
+        meta = self.metadata
+        if Engine(engine) is not Engine.keras:
+            problem = None if self.has_litert else f"bundle {str(self.path)!r} has no {LITERT_FILE} (trained by an older forecast, or its export failed)"
+            if problem is None and not litert_installed():
+                problem = "ai-edge-litert is not installed"
+            if problem is None:
+                try:
+                    run = litert_runner(self.path / LITERT_FILE, (meta.lookback, len(meta.columns)), meta.trained_horizon)
+                    return self._forecaster(run), "litert"
+                except LoadError as exc:
+                    error = BundleError(f"bundle {str(self.path)!r} is damaged: {LITERT_FILE} {exc}.")
+                    if engine is Engine.litert:
+                        raise error from None
+                    log(f"warning: {error} Using the Keras model.")
+            elif engine is Engine.litert:
+                raise ConfigError(f"--engine litert needs the LiteRT artifact, but {problem}. Use --engine keras (or auto), or retrain.")
+        return self._forecaster(keras_runner(self.load_model())), "keras"
+
+    def _forecaster(self, run) -> Forecaster:
+        meta = self.metadata
+        return Forecaster(run, self.scalers, meta.lookback, meta.trained_horizon, meta.features, meta.calibration)
 
 
-def save_bundle(
-    directory: str | os.PathLike, model, scaler_state: dict, metadata: dict, log: Callable[[str], None] = lambda message: None
+def write_bundle(
+    directory: str | os.PathLike,
+    fitted: Fitted,
+    data_config: DataConfig,
+    promotion: Promotion,
+    options: dict | None = None,
+    log: Log = lambda message: None,
 ) -> Path:
-    """Write a bundle's files into `directory` (staged by the model store) and flush every file
-    in it to disk, so that the rename that publishes the directory publishes complete files.
+    """Write every file of a new version into `directory` (staged by the model store) and flush
+    them to disk, so that the rename that publishes the directory publishes complete files.
 
-    Besides the three files, the network's LiteRT artifact goes in when it converts (see
-    forecast.model.runners); `log` hears why when it does not.
+    Args:
+        directory: the staging directory.
+        fitted: the trained model, its data and what was measured.
+        data_config: where the data came from (predict --data reads new rows the same way).
+        promotion: the decision about becoming current.
+        options: the resolved train options as given, saved as config.toml; None writes none.
+        log: hears why the LiteRT artifact was left out, when it is.
 
     Returns:
         The bundle's absolute path.
     """
     path = Path(directory).absolute()
-    model.save(path / MODEL_FILE)
-    export_litert(model, path, log)
-    _write_json(path / SCALER_FILE, scaler_state)
-    _write_json(path / METADATA_FILE, {"format_version": FORMAT_VERSION, **metadata})
+    if options is not None:
+        (path / CONFIG_FILE).write_text(to_toml(options), encoding="utf-8")
+    fitted.model.save(path / MODEL_FILE)
+    export_litert(fitted.model, path / LITERT_FILE, log)
+    _write_json(path / SCALER_FILE, scalers_to_dict(fitted.prepared.scalers, fitted.prepared.panel.first.columns))
+    _write_json(path / METADATA_FILE, Metadata.of(fitted, data_config, promotion).to_dict())
     written = sorted(name for name in FILES if (path / name).is_file())
     _write_json(path / MANIFEST_FILE, {"files": {name: _digest(path / name) for name in written}})
     for child in path.iterdir():
@@ -95,34 +394,28 @@ def save_bundle(
     return path
 
 
-def open_bundle(model_dir: str | os.PathLike, version: str | None = None) -> Bundle:
-    """Read the current version of the model directory, or `version`.
-
-    Raises:
-        BundleError: nothing trained there, no such version, or a damaged bundle.
-    """
-    from forecast.store.versions import Store
-
-    return read_bundle(Store(model_dir).resolve(version))
+def is_bundle(directory: Path) -> bool:
+    """Whether `directory` holds a bundle's files at its top (the model store's legacy layout)."""
+    return (Path(directory) / METADATA_FILE).is_file()
 
 
-def read_bundle(model_dir: str | os.PathLike) -> Bundle:
+def read_bundle(directory: str | os.PathLike) -> Bundle:
     """Read and check a bundle: its files against the manifest, its metadata against the schema,
-    its scalers (the Keras model is not loaded yet).
+    its scalers (the network is not loaded yet).
 
     Raises:
         BundleError: missing directory or files, a file that changed, invalid or inconsistent
             metadata, an unknown format version.
     """
-    path = Path(model_dir).absolute()
+    path = Path(directory).absolute()
     if not path.is_dir():
         raise BundleError(
             f"no model bundle at {str(path)!r}. Train one with `forecast train`, or point --model-dir "
             "(or FORECAST_MODEL_DIR) at an existing bundle."
         )
     listed = _verify_manifest(path) if os.path.lexists(path / MANIFEST_FILE) else None
-    metadata = _read_json(path / METADATA_FILE)
-    version = metadata.get("format_version")
+    raw = _read_json(path / METADATA_FILE)
+    version = raw.get("format_version")
     if version not in READABLE:
         raise BundleError(
             f"bundle {str(path)!r} has format version {version!r}; this forecast reads versions "
@@ -130,20 +423,59 @@ def read_bundle(model_dir: str | os.PathLike) -> Bundle:
         )
     if listed is None and version >= 3:
         raise _damaged(path, f"{MANIFEST_FILE} is missing")
-    missing = [key for key in _REQUIRED if key not in metadata]
+    missing = [key for key in _REQUIRED if key not in raw]
     if missing:
         raise _damaged(path, f"{METADATA_FILE} lacks {', '.join(missing)}")
-    problem = _schema_problem(metadata)
+    problem = _schema_problem(raw)
     if problem:
         raise _damaged(path, f"{METADATA_FILE} {problem}")
+    try:
+        metadata = Metadata.from_dict(raw)
+    except (ConfigError, ValueError, TypeError, KeyError) as exc:
+        raise _damaged(path, f"{METADATA_FILE} holds options this forecast does not accept ({str(exc)[:160]})") from None
     scalers = scalers_from_dict(_read_json(path / SCALER_FILE))
-    if set(scalers) != set(metadata["series"]):
+    if set(scalers) != set(metadata.series):
         raise _damaged(path, "its scalers and metadata name different series")
-    if any(len(scaler.data_min_) != 1 + len(metadata["features"]) for scaler in scalers.values()):
+    if any(len(scaler.data_min_) != len(metadata.columns) for scaler in scalers.values()):
         raise _damaged(path, "its scalers and metadata name different columns")
     if not _regular(path / MODEL_FILE):
         raise _damaged(path, f"{MODEL_FILE} is missing")
     return Bundle(path, metadata, scalers)
+
+
+def export_litert(model, path: Path, log: Log) -> bool:
+    """Write `model`'s LiteRT artifact to `path`, if it converts and agrees with Keras.
+
+    The export is for one window of fixed shape (recurrent layers convert to fused LiteRT kernels
+    only with a static batch), checked against Keras on probe windows before it is kept.
+
+    Returns:
+        Whether the artifact was written; a failure is logged as a warning, never raised: the
+        bundle stays usable through Keras.
+    """
+    if not litert_installed():
+        log("no LiteRT artifact: ai-edge-litert is not installed here; predict will use Keras")
+        return False
+    import keras
+
+    from forecast.model.backend import silenced
+
+    _, lookback, columns = model.input_shape
+    signature = [keras.InputSpec(shape=(1, lookback, columns), dtype="float32")]
+    try:
+        with silenced(1, 2):
+            model.export(str(path), format="litert", input_signature=signature)
+        probe = np.random.default_rng(0).random((2, lookback, columns), dtype=np.float32)
+        difference = float(np.max(np.abs(litert_runner(path)(probe) - keras_runner(model)(probe))))
+    except Exception as exc:  # the converter raises many kinds; the bundle works without the artifact
+        path.unlink(missing_ok=True)
+        log(f"warning: no LiteRT artifact ({type(exc).__name__}: {str(exc).strip()[:160]}); predict will use Keras")
+        return False
+    if not difference <= AGREEMENT:
+        path.unlink()
+        log(f"warning: the LiteRT artifact differs from the Keras model by {difference:.2g}; not kept, predict will use Keras")
+        return False
+    return True
 
 
 def _damaged(path: Path, what: str) -> BundleError:
@@ -193,8 +525,6 @@ def _verify_manifest(path: Path) -> set[str]:
 
 def _schema_problem(meta: dict) -> str | None:
     """What is wrong with a metadata dict's contents (types, shapes, finite numbers), or None."""
-    import numpy as np
-    import pandas as pd
 
     def frequency_ok(value) -> bool:
         try:
@@ -263,32 +593,12 @@ def _schema_problem(meta: dict) -> str | None:
         v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)) for v in metrics.values()
     ):
         return "has metrics that are not finite numbers"
+    if not isinstance(metrics.get("val_mae", 0.0), (int, float)):
+        return "has no validation MAE"
+    promotion = meta.get("promotion")
+    if promotion is not None and not isinstance(promotion, dict):
+        return "has a promotion record that is not an object"
     return None
-
-
-def load_model(bundle: Bundle):
-    """Load the bundle's Keras model with safe_mode on and check it matches the metadata.
-
-    Raises:
-        BundleError: the model file cannot be loaded or has the wrong shape.
-    """
-    from forecast.model.backend import import_keras
-
-    keras = import_keras()
-    import forecast.model.network  # noqa: F401  registers the custom layers that safe_mode may load
-    try:
-        model = keras.saving.load_model(bundle.path / MODEL_FILE, compile=False, safe_mode=True)
-    except Exception as exc:  # Keras raises ValueError, OSError, zipfile errors... for a bad file
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise _damaged(bundle.path, f"{MODEL_FILE} does not load ({detail[:200]})") from None
-    expected_in = (None, bundle.lookback, len(bundle.columns))
-    expected_out = (None, bundle.horizon)
-    if tuple(model.input_shape) != expected_in or tuple(model.output_shape) != expected_out:
-        raise BundleError(
-            f"bundle {str(bundle.path)!r} is damaged: the model maps {model.input_shape} to {model.output_shape} "
-            f"but its metadata says {expected_in} to {expected_out}. Retrain the model."
-        )
-    return model
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -299,7 +609,7 @@ def _write_json(path: Path, data: dict) -> None:
         os.fsync(handle.fileno())
 
 
-def _read_json(path: Path) -> dict:
+def _read_json(path: Path) -> dict[str, Any]:
     if not _regular(path):
         raise _damaged(path.parent, f"{path.name} is missing or not a regular file")
     try:

@@ -1,12 +1,15 @@
 """Whether a newly trained model replaces the current one: both scored on the same recent windows.
 
 The holdout is the new run's validation windows: the most recent stretch of the data, which the
-new model never fitted its weights to (it chose its epoch on them). Each model reads them through
-its own scaler and lookback, and both are scored by MAE in the data's units over the steps they
-both forecast, beside the naive baseline on the same windows. With nightly retraining on the same
-options, yesterday's model validated on nearly the same stretch, so neither was fitted to it; a
-current model trained with a smaller --val-fraction, or on later data, has seen some of these
-windows and is favoured by the comparison: that errs on the side of keeping what serves.
+new model never fitted its weights to (it chose its epoch on them). Each model forecasts them
+through its own forecaster (its scalers and lookback), and both are scored by MAE in the data's
+units over the steps they both forecast, beside the naive baseline on the same windows. With
+nightly retraining on the same options, yesterday's model validated on nearly the same stretch,
+so neither was fitted to it; a current model trained with a smaller --val-fraction, or on later
+data, has seen some of these windows and is favoured by the comparison: that errs on the side of
+keeping what serves.
+
+Scoring (`score`) runs the networks; deciding (`decide`) is a pure function of the scores.
 """
 
 from __future__ import annotations
@@ -16,41 +19,59 @@ import math
 
 import numpy as np
 
-from forecast.config import Promote
+from forecast.config import Engine, Promote
+from forecast.data.windowing import target_windows
 from forecast.errors import ForecastError
-from forecast.data.scaling import inverse_target
-from forecast.data.windowing import input_windows, target_windows
+from forecast.model.fit import Fitted
+from forecast.store.bundle import Bundle, Promotion
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
+class Scores:
+    """MAEs on the holdout, in the data's units, over `steps` steps of `windows` windows."""
+
+    model_mae: float  # the new model
+    current_mae: float  # the current version
+    naive_mae: float  # repeating the last value
+    windows: int
+    steps: int
+
+
+@dataclasses.dataclass(frozen=True)
 class Verdict:
     promote: bool
     reason: str
-    scores: dict  # model_mae, current_mae, naive_mae, windows, steps (empty when nothing was compared)
+    scores: Scores | None = None  # None when nothing was compared
+
+    def record(self, policy: Promote, against: str | None) -> Promotion:
+        """The decision as the new bundle stores it."""
+        scores = {} if self.scores is None else dataclasses.asdict(self.scores)
+        return Promotion(Promote(policy).value, self.promote, self.reason, against, scores)
 
 
-def judge(fitted, current, policy: Promote) -> Verdict:
-    """Decide whether the model in `fitted` (a forecast.train.Fitted) replaces `current`.
-
-    Args:
-        fitted: the new model with its prepared data and splits.
-        current: the current version's Bundle, or None when there is none.
-        policy: the --promote rule.
-    """
+def judge(fitted: Fitted, current: Bundle | None, policy: Promote) -> Verdict:
+    """Whether the model in `fitted` replaces `current` (None: there is none), under `policy`."""
     if current is None:
-        return Verdict(True, "first version in this directory", {})
+        return Verdict(True, "first version in this directory")
     try:
-        scores = score_both(fitted, current)
+        scores = score(fitted, current)
     except ForecastError as exc:
         # A current model that cannot read today's data (other columns, series or a damaged
         # file) cannot serve it either: the new one takes over.
-        return Verdict(True, f"the current version cannot be scored on this data ({exc})", {})
-    new, old, naive = scores["model_mae"], scores["current_mae"], scores["naive_mae"]
+        return Verdict(True, f"the current version cannot be scored on this data ({exc})")
+    return decide(scores, policy)
+
+
+def decide(scores: Scores, policy: Promote) -> Verdict:
+    """The promotion rule: the new model must do at least as well as the current one (or, with
+    `--promote always`, merely complete), and never replaces one that beats naive by one that
+    does not."""
+    new, old, naive = scores.model_mae, scores.current_mae, scores.naive_mae
     if not math.isfinite(new):
-        return Verdict(False, "its holdout forecasts are not finite numbers", {})
+        return Verdict(False, "its holdout forecasts are not finite numbers")
     if not math.isfinite(old):
-        return Verdict(True, "the current version's holdout forecasts are not finite numbers", {})
-    compared = f"holdout MAE {new:.4g} vs current {old:.4g} (naive {naive:.4g}, {scores['windows']} windows)"
+        return Verdict(True, "the current version's holdout forecasts are not finite numbers")
+    compared = f"holdout MAE {new:.4g} vs current {old:.4g} (naive {naive:.4g}, {scores.windows} windows)"
     if old < naive <= new:
         return Verdict(False, f"it does not beat the naive baseline and the current version does: {compared}", scores)
     if Promote(policy) is Promote.always:
@@ -60,47 +81,40 @@ def judge(fitted, current, policy: Promote) -> Verdict:
     return Verdict(False, f"worse than the current version: {compared}", scores)
 
 
-def score_both(fitted, current) -> dict:
+def score(fitted: Fitted, current: Bundle) -> Scores:
     """MAE of the new model, the current one and naive on the new run's validation windows.
 
     Raises:
         ForecastError: the current model cannot be applied to this data.
     """
-    from forecast.store.bundle import load_model
-    from forecast.train import predict_windows
-
     prepared = fitted.prepared
     panel, config = prepared.panel, prepared.config
-    first = panel.first
-    meta = current.metadata
-    if meta["target"] != first.target or list(meta["features"]) != list(first.features):
-        raise ForecastError(f"it forecasts {meta['target']!r} from {[meta['target'], *meta['features']]}")
+    first, meta = panel.first, current.metadata
+    if meta.target != first.target or list(meta.features) != list(first.features):
+        raise ForecastError(f"it forecasts {meta.target!r} from {[meta.target, *meta.features]}")
     missing = [key for key in panel.series if key not in current.scalers]
     if missing:
         raise ForecastError(f"it does not know series {', '.join(map(repr, missing[:3]))}")
-    old_model = load_model(current)
-    longest = max(config.lookback, current.lookback)
-    steps = min(config.horizon, current.horizon)
-    errors = {"model": [], "current": [], "naive": []}
+    old, _ = current.forecaster(Engine.keras)  # the same compiled batch call the new model's scores use
+    new = fitted.forecaster()
+    longest = max(new.lookback, old.lookback)
+    steps = min(new.trained_horizon, old.trained_horizon)
+    rows, origins = {}, {}
     for key, series in panel.series.items():
         split = prepared.splits[key]
-        values = series.frame.to_numpy()
         # Forecast origins: the first step of each validation window, where both lookbacks fit.
-        origins = np.arange(split.val_start, split.n_windows) + config.lookback
-        origins = origins[origins >= longest]
-        if len(origins) == 0:
-            continue
-        actual = target_windows(values[:, 0], 0, steps)[origins]  # rows origin .. origin+steps-1
-        for name, model, scaler, lookback in (
-            ("model", fitted.model, prepared.scalers[key], config.lookback),
-            ("current", old_model, current.scalers[key], current.lookback),
-        ):
-            scaled = scaler.transform(values).astype("float32")
-            forecast = predict_windows(model, input_windows(scaled, lookback), origins - lookback)[:, :steps]
-            errors[name].append(np.abs(inverse_target(scaler, forecast) - actual).ravel())
-        errors["naive"].append(np.abs(values[origins - 1, 0][:, None] - actual).ravel())
-    if not errors["model"]:
+        at = np.arange(split.val_start, split.n_windows) + config.lookback
+        rows[key], origins[key] = series.frame.to_numpy(), at[at >= longest]
+    if not any(len(at) for at in origins.values()):
         raise ForecastError("no validation window is long enough for its lookback")
-    out = {f"{name}_mae": float(np.mean(np.concatenate(parts))) for name, parts in errors.items()}
-    return {**out, "windows": int(sum(len(p) for p in errors["naive"]) // steps), "steps": steps}
-
+    forecasts = {"model": new.forecast(rows, steps, origins), "current": old.forecast(rows, steps, origins)}
+    errors = {"model": [], "current": [], "naive": []}
+    for key, values in rows.items():
+        at = origins[key]
+        actual = target_windows(values[:, 0], 0, steps)[at]  # rows origin .. origin+steps-1
+        for name in ("model", "current"):
+            errors[name].append(np.abs(forecasts[name][key] - actual).ravel())
+        errors["naive"].append(np.abs(values[at - 1, 0][:, None] - actual).ravel())
+    mae = {name: float(np.mean(np.concatenate(parts))) for name, parts in errors.items()}
+    windows = int(sum(len(at) for at in origins.values()))
+    return Scores(mae["model"], mae["current"], mae["naive"], windows, steps)

@@ -33,13 +33,13 @@ from pathlib import Path
 from typing import Iterator
 
 from forecast.errors import BundleError, BusyError, printable
+from forecast.store.bundle import Bundle, is_bundle, read_bundle
 
 VERSIONS = "versions"
 CURRENT = "current"
 LOCK = ".lock"
 LEGACY = "legacy"  # the bundle at the top of a directory written before versions existed
 PARTIAL = ".partial-"
-_BUNDLE_MARKER = "metadata.json"
 
 
 def new_version_id(now: dt.datetime | None = None) -> str:
@@ -75,7 +75,7 @@ class Store:
         return None
 
     def has_legacy(self) -> bool:
-        return (self.root / _BUNDLE_MARKER).is_file()
+        return is_bundle(self.root)
 
     def ids(self) -> list[str]:
         """Every complete version, oldest first (the legacy bundle, if any, before all)."""
@@ -112,6 +112,14 @@ class Store:
                 "List them with `forecast models list`."
             )
         return self.path_of(version_id)
+
+    def open(self, version_id: str | None = None) -> Bundle:
+        """Read and check the bundle of `version_id`, or of the current version.
+
+        Raises:
+            BundleError: nothing trained here, no such version, or a damaged bundle.
+        """
+        return read_bundle(self.resolve(version_id))
 
     def check_exists(self) -> None:
         """Refuse a path that is not a model directory (for listing, where no versions is an answer).

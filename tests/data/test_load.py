@@ -1,10 +1,9 @@
-import time
 import pandas as pd
 import pytest
 
-from conftest import SAMPLE, recorded_aapl
+from conftest import SAMPLE
 from forecast.config import DataConfig, Fill
-from forecast.data.load import describe_frequency, format_timestamp, infer_frequency, load_series
+from forecast.data.load import load_series
 from forecast.errors import DataError
 
 
@@ -56,32 +55,6 @@ def test_integer_years_are_parsed_as_years(tmp_path):
     path = write(tmp_path, "Year,Water\n1885,356\n1886,386\n1887,397\n1888,397\n")
     series = load(path)
     assert series.frequency.startswith("YS") and series.frame.index[0] == pd.Timestamp("1885-01-01")
-
-
-@pytest.mark.parametrize(
-    "index,expected",
-    [
-        (pd.date_range("2020-01-01", periods=30, freq="h"), "h"),
-        (pd.date_range("2020-01-01", periods=30, freq="D"), "D"),
-        (pd.date_range("2020-01-06", periods=30, freq="W-MON"), "W-MON"),
-        (pd.date_range("2020-01-01", periods=30, freq="MS"), "MS"),
-        (pd.date_range("2020-01-31", periods=30, freq="ME"), "ME"),
-        (pd.date_range("2020-01-01", periods=30, freq="B"), "B"),
-    ],
-)
-def test_regular_frequencies_are_inferred(index, expected):
-    assert infer_frequency(index) == expected
-
-
-def test_frequency_survives_a_gap():
-    index = pd.date_range("2020-01-01", periods=60, freq="D").delete([10, 11, 40])
-    assert infer_frequency(index) == "D"
-
-
-def test_recorded_stock_days_are_business_days_with_holidays():
-    index = recorded_aapl().index
-    assert pd.infer_freq(index) is None  # holidays make the index irregular
-    assert infer_frequency(index) == "B"
 
 
 def test_descending_file_is_reversed(tmp_path):
@@ -153,55 +126,3 @@ def test_missing_target_and_time_columns_are_named(tmp_path):
         load(path, time_col="Date")
     with pytest.raises(DataError, match=r"feature column 'Price' is not in the data"):
         load(path, features=("Price",))
-
-
-def test_frequency_words_and_timestamp_text():
-    assert describe_frequency("MS") == "monthly" and describe_frequency("W-SUN") == "weekly"
-    assert describe_frequency("B") == "business-day" and describe_frequency("h") == "hourly"
-    assert format_timestamp(pd.Timestamp("2020-01-01"), "MS") == "2020-01-01"
-    assert format_timestamp(pd.Timestamp("2020-01-01 13:00"), "h") == "2020-01-01 13:00:00"
-
-
-def test_a_file_still_being_written_is_refused(tmp_path, monkeypatch):
-    import threading
-
-    from forecast.data import load as data_module
-    from forecast.errors import SourceError
-
-    path = tmp_path / "growing.csv"
-    path.write_text("date,y\n2020-01-01,1\n")
-    stop = threading.Event()
-
-    def writer():
-        day = 1
-        while not stop.is_set():
-            with open(path, "a") as handle:
-                handle.write(f"2021-01-{day % 28 + 1:02d},{day}\n")
-            day += 1
-
-    real_read = open
-
-    def slow_open(file, mode="r", *args, **kwargs):
-        handle = real_read(file, mode, *args, **kwargs)
-        if str(file) == str(path) and "b" in mode:
-            time.sleep(0.05)  # give the writer time to append between stat and read
-        return handle
-
-    monkeypatch.setattr(data_module, "open", slow_open, raising=False)
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
-        with pytest.raises(SourceError, match="changed while it was being read.*something is still writing it") as caught:
-            data_module.read_csv(str(path))
-        assert caught.value.exit_code == 3
-    finally:
-        stop.set()
-        thread.join()
-
-
-def test_a_settled_file_reads_in_one_go(tmp_path):
-    from forecast.data import load as data_module
-
-    path = tmp_path / "still.csv"
-    path.write_text("date,y\n2020-01-01,1\n2020-01-02,2\n")
-    assert data_module.read_csv(str(path))["y"].tolist() == [1, 2]

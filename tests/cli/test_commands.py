@@ -7,10 +7,8 @@ import sys
 import keras
 import pandas as pd
 import pytest
-import typer
 
 from conftest import error_line, ROOT, SAMPLE, TINY, invoke, snapshot
-from forecast.cli.commands import app
 from forecast.predict import predict
 
 
@@ -233,23 +231,6 @@ def test_light_commands_never_import_tensorflow(tmp_path):
 def test_runs_as_a_module():
     done = subprocess.run([sys.executable, "-m", "forecast", "--version"], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0 and done.stdout.startswith("forecast ")
-
-
-def test_readme_documents_every_command_and_option():
-    readme = (ROOT / "README.md").read_text()
-    command = typer.main.get_command(app)
-    commands = {"": command}
-    for name, sub in command.commands.items():
-        commands[name] = sub
-        commands.update({f"{name} {n}": c for n, c in getattr(sub, "commands", {}).items()})
-    for name, sub in commands.items():
-        assert f"forecast {name}" in readme, f"README lacks the {name} command"
-        for param in sub.params:
-            for flag in param.opts:
-                if flag.startswith("--") and flag != "--help":
-                    assert f"`{flag}" in readme, f"README lacks {name} {flag}"
-    for code in ("| 0 |", "| 1 |", "| 2 |", "| 3 |", "| 75 |", "| 130 |", "| 143 |"):
-        assert code in readme, f"README's exit codes lack {code}"
 
 
 def test_predict_levels_add_calibrated_bounds(monthly_bundle):

@@ -17,7 +17,11 @@ def test_auto_on_this_machine_is_the_default_strategy(monkeypatch):
     assert placement.name == ("gpu" if HAS_GPU else "cpu")
     assert placement.description.startswith("default strategy on")
     with placement.scope():
-        assert keras.layers.Dense(1) is not None  # the scope is usable
+        layer = keras.layers.Dense(1)
+        layer.build((None, 2))
+        assert not tf.distribute.has_strategy()  # the default strategy: nothing distributed
+    expected = "GPU" if HAS_GPU else "CPU"
+    assert expected in layer.kernel.value.device.upper()
 
 
 def test_forced_cpu_builds_variables_on_the_cpu():

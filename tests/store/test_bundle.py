@@ -3,45 +3,46 @@ import zipfile
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import invoke, reseal
-from forecast.store.bundle import FORMAT_VERSION, load_model, open_bundle, read_bundle, save_bundle
-from forecast.config import TrainConfig, config_to_dict
+from forecast.config import DataConfig, TrainConfig
+from forecast.data.load import Panel, Series
 from forecast.errors import BundleError
+from forecast.evaluation.intervals import calibrate
+from forecast.model.fit import Fitted, Metrics, prepare
 from forecast.model.network import build_model
-from forecast.data.scaling import fit_scaler, scalers_to_dict
+from forecast.store.bundle import FORMAT_VERSION, Promotion, read_bundle, write_bundle
+from forecast.store.versions import Store
 
 CONFIG = TrainConfig(lookback=4, horizon=2, layers=2, units=3)
 
 
-def make_parts(seed=0):
+def make_fitted(seed=0) -> Fitted:
+    """A real (untrained) network with real prepared data: what a bundle is written from."""
     keras.utils.set_random_seed(seed)
-    model = build_model(CONFIG, n_features=1)
-    scaler = fit_scaler(np.array([[0.0], [10.0]]), ["y"])
-    stamps = ["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-04"]
-    metadata = {
-        "target": "y", "features": [], "frequency": "D", "time_col": "date", "id_col": None,
-        "series": {"": {"frequency": "D", "first_timestamp": stamps[0], "last_timestamp": stamps[-1], "rows": 4,
-                        "history": {"timestamps": stamps, "values": [[1.0], [2.0], [3.0], [4.0]]},
-                        "recent_target": {"timestamps": stamps, "values": [1.0, 2.0, 3.0, 4.0]}}},
-        "config": config_to_dict(CONFIG),
-    }
-    return model, scalers_to_dict({"": scaler}, ["y"]), metadata
+    index = pd.date_range("2020-01-01", periods=30, freq="D", name="date")
+    frame = pd.DataFrame({"y": np.sin(np.arange(30.0))}, index=index)
+    series = Series(frame, "y", (), "D", "date", {"kind": "csv", "path": "/data/y.csv"})
+    prepared = prepare(Panel({"": series}, None), CONFIG)
+    calibration = calibrate(np.zeros((9, 2)), np.ones((9, 2)))
+    return Fitted(build_model(CONFIG, n_features=1), prepared, "test", Metrics(val_mae=1.0),
+                  {"loss": [1.0], "val_loss": [1.0]}, calibration)
 
 
 @pytest.fixture
 def saved(tmp_path):
-    model, scaler_state, metadata = make_parts()
+    fitted = make_fitted()
     (tmp_path / "model").mkdir()
-    path = save_bundle(tmp_path / "model", model, scaler_state, metadata)
-    return path, model
+    path = write_bundle(tmp_path / "model", fitted, DataConfig(path="/data/y.csv"), Promotion("if-better", True, "first", None))
+    return path, fitted.model
 
 
 def test_round_trip_gives_the_same_forecast(saved):
     path, model = saved
     window = np.linspace(0, 1, 4, dtype="float32").reshape(1, 4, 1)
-    loaded = load_model(read_bundle(path))
+    loaded = read_bundle(path).load_model()
     np.testing.assert_array_equal(
         keras.ops.convert_to_numpy(model(window)), keras.ops.convert_to_numpy(loaded(window))
     )
@@ -50,6 +51,7 @@ def test_round_trip_gives_the_same_forecast(saved):
 def test_bundle_holds_no_pickle_and_loads_in_safe_mode(saved):
     path, _ = saved
     assert sorted(p.name for p in path.iterdir()) == ["manifest.json", "metadata.json", "model.keras", "model.tflite", "scaler.json"]
+    assert not (path / "config.toml").exists()  # no options given: none written
     assert (path / "model.tflite").read_bytes()[4:8] == b"TFL3"  # a LiteRT flatbuffer: data, not code
     with zipfile.ZipFile(path / "model.keras") as archive:
         names = set(archive.namelist())
@@ -62,8 +64,8 @@ def test_bundle_holds_no_pickle_and_loads_in_safe_mode(saved):
 
 def test_a_bundle_written_before_versions_still_opens(saved):
     path, _ = saved  # a bundle at the top of the model directory: the earlier layout
-    bundle = open_bundle(path)
-    assert bundle.path == path and bundle.horizon == 2
+    bundle = Store(path).open()
+    assert bundle.path == path and bundle.metadata.trained_horizon == 2
 
 
 def damage_metadata(path, change):
@@ -124,7 +126,7 @@ def test_a_format_2_bundle_without_a_manifest_still_opens(saved):
     path, _ = saved
     (path / "manifest.json").unlink()
     damage_metadata(path, lambda m: m.update(format_version=2))
-    assert read_bundle(path).horizon == 2
+    assert read_bundle(path).metadata.trained_horizon == 2
 
 
 def test_truncated_model_file_is_refused(saved):
@@ -133,20 +135,20 @@ def test_truncated_model_file_is_refused(saved):
     (path / "model.keras").write_bytes(data[: len(data) // 2])
     reseal(path)
     with pytest.raises(BundleError, match="model.keras does not load"):
-        load_model(read_bundle(path))
+        read_bundle(path).load_model()
 
 
 def test_model_that_disagrees_with_its_metadata_is_refused(saved):
     path, _ = saved
-    damage_metadata(path, lambda m: m["config"].update(horizon=5))
+    damage_metadata(path, lambda m: (m["config"].update(horizon=5), m.update(intervals=None)))
     reseal(path)
     with pytest.raises(BundleError, match="the model maps"):
-        load_model(read_bundle(path))
+        read_bundle(path).load_model()
 
 
 def test_missing_bundle_says_how_to_make_one(tmp_path):
     with pytest.raises(BundleError, match="no model bundle at .* Train one with `forecast train`"):
-        open_bundle(tmp_path / "nowhere")
+        read_bundle(tmp_path / "nowhere")
 
 
 # Tampering with a trained bundle, through `predict` and `info`: every file, every way. -----------

@@ -10,11 +10,11 @@ def test_half_widths_are_the_conformal_order_statistics():
     actual = np.zeros((9, 2))
     forecast = -np.stack([np.arange(1, 10), 10 * np.arange(1, 10)], axis=1).astype(float)
     table = calibrate(actual, forecast)
-    assert table["windows"] == 9
-    assert table["half_widths"]["80"] == [8.0, 80.0]  # k = ceil(10 * 0.8) = 8
-    assert table["half_widths"]["50"] == [5.0, 50.0]  # k = 5
-    assert table["half_widths"]["90"] == [9.0, 90.0]  # k = 9
-    assert table["half_widths"]["95"] is None  # k = 10 > 9 windows
+    assert table.windows == 9
+    assert table.half_widths["80"] == [8.0, 80.0]  # k = ceil(10 * 0.8) = 8
+    assert table.half_widths["50"] == [5.0, 50.0]  # k = 5
+    assert table.half_widths["90"] == [9.0, 90.0]  # k = 9
+    assert table.half_widths["95"] is None  # k = 10 > 9 windows
 
 
 def test_bounds_and_coverage():

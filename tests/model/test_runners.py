@@ -6,9 +6,10 @@ import pytest
 
 from conftest import ROOT, SAMPLE, TINY, error_line, invoke, reseal
 from forecast.config import Cell, Engine, EnsembleCells, TrainConfig, WindowNorm
-from forecast.model.runners import LITERT_FILE, _litert, export_litert, keras_run
 from forecast.model.network import build_model
+from forecast.model.runners import keras_runner, litert_runner
 from forecast.predict import predict
+from forecast.store.bundle import LITERT_FILE, export_litert
 
 NETWORKS = {
     "lstm, revin": TrainConfig(layers=2, units=6, lookback=9, horizon=4),
@@ -23,9 +24,9 @@ def test_exported_artifact_computes_what_keras_computes(name, tmp_path):
     features = 1 if "feature" in name else 0
     model = build_model(NETWORKS[name], n_features=1 + features)
     notes = []
-    assert export_litert(model, tmp_path, notes.append), notes
+    assert export_litert(model, tmp_path / LITERT_FILE, notes.append), notes
     windows = np.random.default_rng(1).random((5, 9, 1 + features), dtype=np.float32) * 3 - 1
-    np.testing.assert_allclose(_litert(tmp_path / LITERT_FILE)(windows), keras_run(model)(windows), atol=1e-5)
+    np.testing.assert_allclose(litert_runner(tmp_path / LITERT_FILE)(windows), keras_runner(model)(windows), atol=1e-5)
 
 
 def test_a_failed_export_is_a_warning_and_leaves_no_file(tmp_path, monkeypatch):
@@ -36,7 +37,7 @@ def test_a_failed_export_is_a_warning_and_leaves_no_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(model, "export", refuse)
     notes = []
-    assert not export_litert(model, tmp_path, notes.append)
+    assert not export_litert(model, tmp_path / LITERT_FILE, notes.append)
     assert notes == ["warning: no LiteRT artifact (ValueError: op not supported); predict will use Keras"]
     assert list(tmp_path.iterdir()) == []
 
@@ -48,8 +49,8 @@ def test_litert_and_keras_give_the_same_forecasts(bundle, horizon, request):
     if bundle == "ticker_bundle" and horizon:
         horizon = 3  # a model with features cannot roll past its horizon
     notes = []
-    light = predict(str(model_dir), horizon=horizon, engine=Engine.litert, log=notes.append).frame
-    heavy = predict(str(model_dir), horizon=horizon, engine=Engine.keras).frame
+    light = predict(str(model_dir), steps=horizon, engine=Engine.litert, log=notes.append).frame
+    heavy = predict(str(model_dir), steps=horizon, engine=Engine.keras).frame
     assert light["timestamp"].equals(heavy["timestamp"])
     np.testing.assert_allclose(light["forecast"], heavy["forecast"], rtol=1e-5)
     assert any(note.endswith("(litert)") for note in notes)

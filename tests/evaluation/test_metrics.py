@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from forecast.errors import DataError
-from forecast.evaluation.metrics import mae, mape, mase, mase_scale, rmse, season_length, smape
+from forecast.evaluation.metrics import mae, mape, mase, mase_scale, rmse, smape
 
 
 def test_exact_values_on_a_small_case():
@@ -29,8 +29,3 @@ def test_mase_scale_refuses_short_or_exactly_periodic_history():
         mase_scale(np.arange(12.0), 12)
     with pytest.raises(DataError, match="repeats exactly every 2 steps"):
         mase_scale(np.array([1.0, 2.0, 1.0, 2.0]), 2)
-
-
-@pytest.mark.parametrize("frequency,season", [("h", 24), ("2h", 12), ("D", 7), ("B", 5), ("W-SUN", 52), ("MS", 12), ("QS-JAN", 4), ("YS-JAN", 1)])
-def test_season_length_by_frequency(frequency, season):
-    assert season_length(frequency) == season

@@ -89,3 +89,42 @@ def test_ensemble_forecast_is_the_mean_of_members_fitted_on_their_own():
     # The loss is every member's own MSE, averaged: not the MSE of the averaged forecast.
     np.testing.assert_allclose(loss, np.mean((each - y[:, None, :]) ** 2), rtol=1e-5)
     assert not np.isclose(loss, np.mean((each.mean(axis=1) - y) ** 2), rtol=1e-3)
+
+
+def test_window_normalization_exact_values():
+    """Constant-free arithmetic checked by hand, as Keras's own layer tests do."""
+    from forecast.model.network import DenormalizeForecast, WindowNormalization
+
+    # Two windows of 4 steps, target then one feature: (2, 4, 2).
+    window = np.arange(16, dtype="float32").reshape(2, 4, 2)
+    target = window[:, :, 0]  # [[0, 2, 4, 6], [8, 10, 12, 14]]
+
+    normalised, shift, scale = (keras.ops.convert_to_numpy(x) for x in WindowNormalization("last")(window))
+    np.testing.assert_array_equal(shift, [[6.0], [14.0]])
+    np.testing.assert_array_equal(scale, [[1.0], [1.0]])
+    np.testing.assert_array_equal(normalised[:, :, 0], [[-6, -4, -2, 0], [-6, -4, -2, 0]])
+    np.testing.assert_array_equal(normalised[:, :, 1], window[:, :, 1])  # features pass through
+
+    normalised, shift, scale = (keras.ops.convert_to_numpy(x) for x in WindowNormalization("revin", epsilon=0.0)(window))
+    np.testing.assert_allclose(shift, [[3.0], [11.0]])  # means
+    np.testing.assert_allclose(scale, [[np.sqrt(5.0)], [np.sqrt(5.0)]], rtol=1e-6)  # population std of 0, 2, 4, 6
+    np.testing.assert_allclose(normalised[:, :, 0], (target - target.mean(axis=1, keepdims=True)) / np.sqrt(5.0), rtol=1e-6)
+    np.testing.assert_array_equal(normalised[:, :, 1], window[:, :, 1])
+
+    with_epsilon = keras.ops.convert_to_numpy(WindowNormalization("revin", epsilon=1e-5)(window)[2])
+    np.testing.assert_allclose(with_epsilon, np.sqrt(5.0 + 1e-5), rtol=1e-6)
+
+    # The forecast's inverse: forecast * scale + shift.
+    forecast = np.array([[1.0, -1.0], [0.5, 0.0]], dtype="float32")
+    back = keras.ops.convert_to_numpy(DenormalizeForecast()(forecast, shift, scale))
+    np.testing.assert_allclose(back, [[3 + np.sqrt(5.0), 3 - np.sqrt(5.0)], [11 + 0.5 * np.sqrt(5.0), 11.0]], rtol=1e-6)
+
+
+def test_a_constant_window_normalises_to_zero_without_dividing_by_zero():
+    from forecast.model.network import WindowNormalization
+
+    window = np.full((1, 5, 1), 7.0, dtype="float32")
+    normalised, shift, scale = (keras.ops.convert_to_numpy(x) for x in WindowNormalization("revin")(window))
+    np.testing.assert_array_equal(normalised, np.zeros((1, 5, 1)))
+    np.testing.assert_allclose(shift, [[7.0]])
+    np.testing.assert_allclose(scale, [[np.sqrt(1e-5)]], rtol=1e-6)

@@ -4,9 +4,8 @@ import shutil
 import pytest
 
 from conftest import SAMPLE, TINY, error_line, invoke
-from forecast.store import promote as promote_module
 from forecast.config import Promote
-from forecast.store.promote import judge
+from forecast.store.promote import Scores, decide, judge
 from forecast.store.versions import Store
 
 
@@ -18,15 +17,27 @@ from forecast.store.versions import Store
     (3.5, 2.0, 3.0, Promote.always, False, "does not beat the naive baseline and the current version does"),
     (3.5, 4.0, 3.0, Promote.if_better, True, "at least as good"),  # neither beats naive: the better one serves
 ])
-def test_promotion_rules(monkeypatch, new, old, naive, policy, promoted, why):
-    scores = {"model_mae": new, "current_mae": old, "naive_mae": naive, "windows": 10, "steps": 3}
-    monkeypatch.setattr(promote_module, "score_both", lambda fitted, current: scores)
-    verdict = judge(object(), object(), policy)
+def test_promotion_rules(new, old, naive, policy, promoted, why):
+    scores = Scores(model_mae=new, current_mae=old, naive_mae=naive, windows=10, steps=3)
+    verdict = decide(scores, policy)
     assert verdict.promote is promoted and why in verdict.reason and verdict.scores == scores
+    record = verdict.record(policy, "v1").to_dict()
+    assert record == {"policy": policy.value, "promoted": promoted, "reason": verdict.reason, "against": "v1",
+                      "model_mae": new, "current_mae": old, "naive_mae": naive, "windows": 10, "steps": 3}
+
+
+@pytest.mark.parametrize("new, old, promoted, why", [
+    (float("nan"), 2.0, False, "its holdout forecasts are not finite"),
+    (1.0, float("inf"), True, "the current version's holdout forecasts are not finite"),
+])
+def test_forecasts_that_are_not_numbers_never_win(new, old, promoted, why):
+    verdict = decide(Scores(new, old, 3.0, 10, 3), Promote.always)
+    assert verdict.promote is promoted and why in verdict.reason
 
 
 def test_the_first_version_is_always_promoted():
-    assert judge(object(), None, Promote.if_better).promote
+    verdict = judge(None, None, Promote.if_better)
+    assert verdict.promote and verdict.reason == "first version in this directory" and verdict.scores is None
 
 
 JUNK = ["--window-norm", "none", "--learning-rate", "1e-7", "--epochs", "1"]  # forecasts near the data's minimum

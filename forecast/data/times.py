@@ -1,0 +1,133 @@
+"""Finding and parsing the time column: names, years, day-first dates and UTC offsets."""
+
+from __future__ import annotations
+
+import re
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from forecast.data.csvfile import line
+from forecast.data.frequency import FIRST_DATE, LAST_DATE
+from forecast.errors import DataError, names, quote
+
+Log = Callable[[str], None]
+
+# Column names taken as the time column when --time-col is not given (compared lower-cased).
+TIME_NAMES = ("date", "datetime", "timestamp", "time", "month", "week", "day", "year", "period", "ds")
+# Offsets at the end of a time of day: "10:00+01:00", "10:00:00Z", "10:00 -0500".
+_OFFSET = re.compile(r"\d\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$")
+# Day and month as 1-2 digits before a year: 13/01/2020, 1.2.2020, 01-13-2020.
+_DAY_MONTH = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}\b")
+
+
+def detect_time_column(raw: pd.DataFrame, time_col: str | None) -> str:
+    """The column holding timestamps: `time_col` if given, else one with a time-like name."""
+    if time_col is not None:
+        if time_col not in raw.columns:
+            raise DataError(
+                f"time column {quote(time_col)} is not in the data. Columns: {names(raw.columns)}. "
+                "Fix --time-col."
+            )
+        return time_col
+    for column in raw.columns:
+        if str(column).strip().lower() in TIME_NAMES:
+            return column
+    # No telling name: take the first text column whose values all parse as dates.
+    for column in raw.columns:
+        if raw[column].dtype == object or pd.api.types.is_string_dtype(raw[column]):
+            try:
+                parsed = pd.to_datetime(raw[column], errors="coerce", format="mixed")
+            except ValueError:  # offsets that change from row to row: dates all the same
+                parsed = pd.to_datetime(raw[column], errors="coerce", format="mixed", utc=True)
+            except (OverflowError, pd.errors.OutOfBoundsDatetime):
+                continue
+            if parsed.notna().all():
+                return column
+    raise DataError(
+        f"no time column found among {names(raw.columns)}. Name it with --time-col."
+    )
+
+
+def parse_times(column: pd.Series, name: str, log: Log = lambda message: None) -> pd.DatetimeIndex:
+    """Parse a time column; whole numbers between 1000 and 9999 are read as years.
+
+    Day-first dates (13/01/2020) are recognised by a day above 12; timestamps whose UTC offset
+    changes (daylight saving) are converted to UTC, and `log` is told either choice.
+
+    Raises:
+        DataError: a value that is not a date, a date outside years 1-9999, or offsets on some
+            timestamps only.
+    """
+    if pd.api.types.is_numeric_dtype(column):
+        whole = column.dropna()
+        if len(whole) == len(column) and (whole % 1 == 0).all() and whole.between(1000, 9999).all():
+            return pd.DatetimeIndex(pd.to_datetime(column.astype(int).astype(str), format="%Y"))
+        raise DataError(
+            f"time column {quote(name)} holds numbers, not dates. Use a column of dates or years, "
+            "or name the right one with --time-col."
+        )
+    text = column.astype("string").str.strip()
+    dayfirst = _day_first(text, name, log)
+    try:
+        parsed = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=dayfirst)
+    except ValueError:  # "Mixed timezones detected": offsets differ from row to row
+        parsed = _changing_offsets(text, name, dayfirst, log)
+    except (OverflowError, pd.errors.OutOfBoundsDatetime):
+        parsed = pd.Series(pd.NaT, index=text.index)
+    bad = parsed.isna()
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"time column {quote(name)} has a value that is not a date at line {line(column, row)}: "
+            f"{quote(column.iloc[row])}. Fix or remove that row, or name the right column with --time-col."
+        )
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_localize(None)
+    outside = ((parsed < FIRST_DATE) | (parsed > LAST_DATE)).to_numpy()
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise DataError(
+            f"time column {quote(name)} has a date outside the years 1 to 9999 at line {line(column, row)}: "
+            f"{quote(column.iloc[row])}. Fix or remove that row."
+        )
+    return pd.DatetimeIndex(parsed)
+
+
+def _day_first(text: pd.Series, name: str, log: Log) -> bool:
+    """Whether dd/mm/yyyy dates are day-first: some have a first number above 12 (no such month)."""
+    present = text.dropna()
+    if present.empty or not _DAY_MONTH.match(str(present.iloc[0])):
+        return False
+    parts = present.str.extract(_DAY_MONTH).dropna().astype(int)
+    days_first = parts.index[parts[0] > 12]  # labels of rows whose first number cannot be a month
+    months_first = parts.index[parts[1] > 12]
+    where = lambda label: f"{quote(text[label])} at line {line(text, text.index.get_loc(label))}"  # noqa: E731
+    if len(days_first) and len(months_first):
+        raise DataError(
+            f"time column {quote(name)} mixes day-first dates ({where(days_first[0])}) and month-first ones "
+            f"({where(months_first[0])}). Write every date one way, preferably as YYYY-MM-DD."
+        )
+    if len(days_first):
+        log(f"dates read day-first: {where(days_first[0])} has no month {parts[0][days_first[0]]}")
+        return True
+    return False
+
+
+def _changing_offsets(text: pd.Series, name: str, dayfirst: bool, log: Log) -> pd.Series:
+    """Timestamps whose UTC offset changes: on UTC for times of day, the local dates for dates."""
+    marked = text.str.contains(_OFFSET, na=False)
+    if not marked.all():
+        row = int(np.flatnonzero(~marked.to_numpy())[0])
+        raise DataError(
+            f"time column {quote(name)} gives a UTC offset on some timestamps but not at line {line(text, row)} "
+            f"({quote(text.iloc[row])}). Give every timestamp an offset, or none."
+        )
+    local = pd.to_datetime(text.str.replace(r"\s*(?:Z|[+-]\d\d(?::?\d\d)?)$", "", regex=True),
+                           errors="coerce", format="mixed", dayfirst=dayfirst)
+    if local.notna().all() and (local == local.dt.normalize()).all():
+        log(f"time column {name}: UTC offsets change between rows; all times are midnight, so the local dates are used")
+        return local
+    log(f"time column {name}: UTC offsets change between rows (daylight saving?); timestamps converted to UTC")
+    return pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)

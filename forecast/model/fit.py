@@ -1,0 +1,340 @@
+"""Fitting a network: series split and scaled, the Keras fit loop and its heuristics, and what
+training learns about the model on its validation windows (metrics and interval calibration).
+
+`prepare` needs no Keras (so bad input is refused before the import); `fit` imports it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Callable
+
+import numpy as np
+
+from forecast.config import TrainConfig
+from forecast.data.frequency import check_forecast_end, season_length
+from forecast.data.load import Panel
+from forecast.data.scaling import Scaler, fit_scaler
+from forecast.data.windowing import Split, input_windows, plan_split, target_windows
+from forecast.errors import DataError
+from forecast.evaluation.baselines import BASELINES, baseline_windows
+from forecast.evaluation.intervals import Calibration, calibrate
+from forecast.model import stopping
+from forecast.model.backend import import_keras
+from forecast.model.forecaster import Forecaster
+from forecast.model.runners import keras_runner
+
+Log = Callable[[str], None]
+PATIENCE_STEPS = 300  # gradient steps early stopping waits at least, however short an epoch is
+BATCH_CEILING = {"cpu": 256}  # the fastest batch on 2 CPU cores (bench/throughput.py); accelerators: 1024
+
+
+@dataclasses.dataclass
+class Prepared:
+    """Series split and scaled, each on its own, checked before Keras is imported."""
+
+    panel: Panel
+    config: TrainConfig  # with the lookback resolved
+    splits: dict[str, Split]
+    scalers: dict[str, Scaler]
+
+
+@dataclasses.dataclass(frozen=True)
+class Metrics:
+    """What training measured, stored in the bundle. Validation MAEs are in the data's units,
+    pooled over every series' validation windows; baselines forecast the same windows.
+    Bundles written before a field existed read it as None."""
+
+    val_mae: float
+    naive_mae: float | None = None
+    seasonal_naive_mae: float | None = None
+    drift_mae: float | None = None
+    epochs_run: int | None = None
+    best_epoch: int | None = None
+    best_val_loss: float | None = None  # scaled, the training loss
+    season: int | None = None  # the season length seasonal naive used
+    series_count: int | None = None  # stored as "series"
+    train_windows: int | None = None
+    val_windows: int | None = None
+    parameters: int | None = None
+    train_seconds: float | None = None
+
+    def baselines(self) -> dict[str, float]:
+        """Each baseline's validation MAE, by name (those the bundle recorded)."""
+        return {name: getattr(self, f"{name}_mae") for name in BASELINES if getattr(self, f"{name}_mae") is not None}
+
+    def to_dict(self) -> dict:
+        """JSON-ready, in the order a bundle stores it."""
+        order = ("epochs_run", "best_epoch", "best_val_loss", "val_mae", *(f"{n}_mae" for n in BASELINES),
+                 "season", "series_count", "train_windows", "val_windows", "parameters", "train_seconds")
+        return {_STORED.get(name, name): getattr(self, name) for name in order}
+
+    @classmethod
+    def from_dict(cls, stored: dict) -> "Metrics":
+        """From a bundle's metrics; keys this forecast does not know are ignored."""
+        names = {field.name for field in dataclasses.fields(cls)}
+        renamed = {_FIELDS.get(key, key): value for key, value in stored.items()}
+        return cls(**{key: value for key, value in renamed.items() if key in names})
+
+
+_STORED = {"series_count": "series"}  # field -> key in metadata.json, where a field's name differs
+_FIELDS = {key: field for field, key in _STORED.items()}
+
+
+@dataclasses.dataclass
+class Fitted:
+    """A trained model with everything learnt about it on its validation windows."""
+
+    model: object  # keras.Model
+    prepared: Prepared
+    placement: str  # the strategy's description
+    metrics: Metrics
+    loss_history: dict[str, list[float]]  # per-epoch loss, val_loss and epoch_seconds
+    calibration: Calibration  # conformal half-widths on the scaled target
+
+    def forecaster(self) -> Forecaster:
+        """The model as a forecaster, through Keras's compiled batch call."""
+        return make_forecaster(self.model, self.prepared, self.calibration)
+
+
+def make_forecaster(model, prepared: Prepared, calibration: Calibration | None = None) -> Forecaster:
+    config = prepared.config
+    return Forecaster(keras_runner(model), prepared.scalers, config.lookback, config.horizon,
+                      tuple(prepared.panel.first.features), calibration)
+
+
+def choose_lookback(season: int, trained_horizon: int, shortest: int) -> int:
+    """The default lookback: two seasons or two horizons, whichever is longer, but no more than
+    the shortest series can spare after three horizons (so it still has windows to learn from)."""
+    wanted = max(2 * season, 2 * trained_horizon, 8)
+    return max(1, min(wanted, max(trained_horizon, shortest - 3 * trained_horizon)))
+
+
+def prepare(panel: Panel, train_config: TrainConfig) -> Prepared:
+    """Split each series' windows and fit its scaler on its training rows only (no Keras).
+
+    Raises:
+        DataError: a series too short for the windows, or with a column constant in its training part.
+    """
+    config = train_config
+    if config.lookback is None:
+        shortest = min(len(s.frame) for s in panel.series.values())
+        lookback = choose_lookback(season_length(panel.first.frequency), config.horizon, shortest)
+        config = dataclasses.replace(config, lookback=lookback)
+    splits, scalers = {}, {}
+    for key, series in panel.series.items():
+        try:
+            split = plan_split(len(series.frame), config.lookback, config.horizon, config.val_fraction)
+            # A model whose forecasts could not be dated is refused now, not at its first predict.
+            check_forecast_end(series.frame.index[-1], config.horizon, series.frequency, "the series")
+            values = series.frame.to_numpy()  # (rows, columns); column 0 is the target
+            splits[key], scalers[key] = split, fit_scaler(values[: split.boundary], series.columns)
+        except DataError as exc:
+            raise DataError(f"series {key!r}: {exc}" if key else str(exc)) from None
+    return Prepared(panel, config, splits, scalers)
+
+
+def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> Fitted:
+    """Build and train one model on every prepared series, then score and calibrate it on validation.
+
+    Args:
+        prepared: the split and scaled series (see `prepare`).
+        log: receives one-line notes for the user.
+        verbose: 0 silent, 1 Keras's progress bar, 2 one log line per epoch.
+    """
+    keras = import_keras()
+    from forecast.model.devices import choose_placement
+    from forecast.model.network import build_model, compile_model, training_view
+
+    config = prepared.config
+    placement = choose_placement(config.strategy)
+    log(f"strategy: {placement.description}")
+    _seed_everything(config.seed)
+    if config.batch_size is None:
+        n_train = sum(split.n_train for split in prepared.splits.values())
+        config = dataclasses.replace(config, batch_size=choose_batch_size(n_train, placement.name))
+        prepared = dataclasses.replace(prepared, config=config)
+        log(f"batch size: {config.batch_size} ({n_train:,} training windows on {'the CPU' if placement.name == 'cpu' else 'an accelerator'})")
+
+    # All series end to end in one array; a window is kept only if it lies inside one series.
+    keys = list(prepared.panel.series)
+    arrays = [prepared.scalers[k].transform(prepared.panel.series[k].frame.to_numpy()) for k in keys]
+    offsets = np.cumsum([0] + [len(a) for a in arrays])[:-1]
+    scaled = np.concatenate(arrays).astype("float32")  # (rows of all series, columns)
+    inputs = input_windows(scaled, config.lookback)  # (rows - lookback + 1, lookback, columns)
+    targets = target_windows(scaled[:, 0], config.lookback, config.horizon)  # (windows, horizon)
+    splits = [prepared.splits[k] for k in keys]
+    train_ids = np.concatenate([o + np.arange(s.n_train) for o, s in zip(offsets, splits)])
+    val_ids = np.concatenate([o + np.arange(s.val_start, s.n_windows) for o, s in zip(offsets, splits)])
+    batches = _window_batches(keras)
+    train_data = batches(inputs, targets, train_ids, config.batch_size, shuffle_seed=config.seed, draw=config.epoch_windows)
+    # Early stopping watches a fixed sample of the validation windows; the metrics use them all.
+    monitored = np.sort(np.random.default_rng(config.seed).permutation(val_ids)[: config.epoch_windows])
+    val_data = batches(inputs, targets, monitored, max(config.batch_size, 256))
+
+    patience = effective_patience(config.patience, len(train_data))
+    if patience > config.patience:
+        log(f"patience: {patience} epochs (an epoch here is only {len(train_data)} gradient steps)")
+    started = time.perf_counter()
+    with placement.scope():
+        model = build_model(config, n_features=scaled.shape[1])
+        members = training_view(model)  # the members of an ensemble, each fitted on its own
+        compile_model(members, config)
+        callbacks = [
+            keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+            # Halve the step when validation stalls, well before early stopping gives up.
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss", factor=0.5, patience=max(1, patience // 2), min_lr=1e-6
+            ),
+        ]
+        if verbose == 2:  # one log line per epoch instead of Keras's lines on stdout
+            callbacks.append(_epoch_log(keras, config.epochs, log))
+        callbacks.append(_stop_on_request(keras))
+        timer = epoch_timer()
+        callbacks.append(timer)
+        with stopping.cooperative():  # a signal stops training after the current batch, then raises
+            fit_history = members.fit(train_data, validation_data=val_data, epochs=config.epochs,
+                                      callbacks=callbacks, verbose=1 if verbose == 1 else 0)
+        train_seconds = time.perf_counter() - started
+        # The validation windows forecast once, through the forecasting path predict uses.
+        forecaster = make_forecaster(model, prepared)
+        rows = {key: prepared.panel.series[key].frame.to_numpy() for key in keys}
+        origins = {key: np.arange(s.val_start, s.n_windows) + config.lookback for key, s in zip(keys, splits)}
+        predicted = forecaster.forecast_scaled(rows, config.horizon, origins)  # per series (val windows, horizon)
+
+    loss_history = {key: [float(v) for v in fit_history.history.get(key, [])] for key in ("loss", "val_loss")}
+    loss_history["epoch_seconds"] = [round(seconds, 3) for seconds in timer.seconds]  # validation pass included
+    calibration = calibrate(targets[val_ids], np.concatenate([predicted[key] for key in keys]))
+    forecasts = {key: forecaster.unscale(key, predicted[key]) for key in keys}
+    metrics = _metrics(prepared, forecasts, loss_history, train_seconds, model)
+    return Fitted(model, prepared, placement.description, metrics, loss_history, calibration)
+
+
+def choose_batch_size(train_windows: int, device: str) -> int:
+    """The default batch: 32 (the common choice, and the best on small series) up to 2,047
+    training windows, then the power of two that keeps 32 or more gradient steps per pass over
+    them, up to 256 on a CPU (windows/s stop rising there) or 1024 on a GPU or TPU."""
+    ceiling = BATCH_CEILING.get(device, 1024)
+    return int(min(ceiling, max(32, 2 ** math.floor(math.log2(max(train_windows, 1) / 32)))))
+
+
+def effective_patience(patience: int, steps_per_epoch: int) -> int:
+    """Epochs early stopping waits: `patience`, or more when epochs are so short (a small series
+    gives a few gradient steps each) that `patience` epochs are too few steps to tell a plateau
+    from noise. Patience 0 (stop at the first epoch without improvement) is kept as asked."""
+    if patience == 0:
+        return 0
+    return max(patience, math.ceil(PATIENCE_STEPS / max(1, steps_per_epoch)))
+
+
+def _seed_everything(seed: int) -> None:
+    import keras
+
+    keras.utils.set_random_seed(seed)  # Python, NumPy and the backend's generators
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        # Same data, same machine, same seed: the same model, at a small cost in speed.
+        tf.config.experimental.enable_op_determinism()
+
+
+def _stop_on_request(keras):
+    class StopOnRequest(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if stopping.requested():
+                self.model.stop_training = True
+
+    return StopOnRequest()
+
+
+def epoch_timer():
+    """A Keras callback whose `seconds` lists each epoch's wall seconds (also used by bench/)."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        """Wall seconds of each epoch, so throughput can be read without the first epoch's tracing."""
+
+        def __init__(self):
+            super().__init__()
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.started)
+
+    return EpochTimer()
+
+
+def _epoch_log(keras, epochs: int, log: Log):
+    class EpochLog(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            log(f"epoch {epoch + 1}/{epochs}: loss {logs.get('loss', float('nan')):.4g}, "
+                f"val_loss {logs.get('val_loss', float('nan')):.4g}")
+
+    return EpochLog()
+
+
+def _window_batches(keras):
+    class WindowBatches(keras.utils.PyDataset):
+        """Batches gathered from strided window views: only one batch is ever copied.
+
+        With `shuffle_seed`, each epoch visits the windows in a new random order and, when there
+        are more than `draw`, only the first `draw` of that order.
+        """
+
+        def __init__(self, inputs, targets, ids, batch_size, shuffle_seed=None, draw=None):
+            super().__init__()
+            self.inputs, self.targets = inputs, targets
+            self.ids = np.array(ids)
+            self.batch_size = batch_size
+            self.size = len(self.ids) if draw is None else min(draw, len(self.ids))
+            self.rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
+            self.on_epoch_end()
+
+        def __len__(self):
+            return math.ceil(self.size / self.batch_size)
+
+        def __getitem__(self, index):
+            ids = self.ids[index * self.batch_size : min((index + 1) * self.batch_size, self.size)]
+            return self.inputs[ids], self.targets[ids]  # (batch, lookback, columns), (batch, horizon)
+
+        def on_epoch_end(self):
+            if self.rng is not None:
+                self.rng.shuffle(self.ids)
+
+    return WindowBatches
+
+
+def _metrics(prepared: Prepared, forecasts: dict[str, np.ndarray], loss_history, train_seconds, model) -> Metrics:
+    """Validation MAE in the data's units, beside the baselines' on the same windows (pooled over series)."""
+    config = prepared.config
+    season = season_length(prepared.panel.first.frequency)
+    errors = {"model": [], **{name: [] for name in BASELINES}}
+    for key, forecast in forecasts.items():
+        series, split = prepared.panel.series[key], prepared.splits[key]
+        target = series.frame[series.target].to_numpy()
+        actual = target_windows(target, config.lookback, config.horizon)[split.val_start :]  # (val, horizon)
+        errors["model"].append(np.abs(forecast - actual).ravel())
+        ends = np.arange(split.val_start, split.n_windows) + config.lookback  # rows seen by each window
+        for name in BASELINES:
+            errors[name].append(np.abs(baseline_windows(name, target, ends, config.horizon, season) - actual).ravel())
+    mean = {name: float(np.mean(np.concatenate(parts))) for name, parts in errors.items()}
+    val_loss = loss_history["val_loss"]
+    return Metrics(
+        epochs_run=len(loss_history["loss"]),
+        best_epoch=int(np.argmin(val_loss)) + 1 if val_loss else 0,
+        best_val_loss=min(val_loss) if val_loss else None,
+        val_mae=mean["model"],
+        **{f"{name}_mae": mean[name] for name in BASELINES},
+        season=season,
+        series_count=len(forecasts),
+        train_windows=int(sum(s.n_train for s in prepared.splits.values())),
+        val_windows=int(sum(s.n_val for s in prepared.splits.values())),
+        parameters=int(model.count_params()),
+        train_seconds=round(train_seconds, 3),
+    )

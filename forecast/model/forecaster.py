@@ -1,0 +1,154 @@
+"""The one forecasting path: rows in the data's units to forecasts in the data's units.
+
+Everything that forecasts with a trained network goes through `Forecaster`: `predict`, the
+backtests of `evaluate`, promotion's scoring, training's validation metrics and the benchmark
+scripts. The chain, in order:
+
+1. scale each series' rows with its own saved scaler (fitted on its training rows only);
+2. cut the `lookback` rows before each forecast origin into a window;
+3. run the windows through the network (a runner: Keras's compiled batch call or LiteRT),
+   `BATCH` windows at a time, so memory does not grow with windows x lookback;
+4. past the trained horizon, feed each block of forecasts back as the newest input rows and run
+   again (univariate networks only: a feature's future values are unknown);
+5. undo the target's scaling;
+6. on request, add the conformal interval calibrated on the validation windows.
+
+A worked example of the indices: a series of 100 rows, lookback 24, origins [90, 100]. Origin 90
+forecasts rows 90.. from the window of rows 66..89; origin 100 (one past the last row, the
+default) forecasts the future from rows 76..99.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Mapping
+
+import numpy as np
+
+from forecast.data.scaling import Scaler, inverse_target
+from forecast.data.windowing import input_windows
+from forecast.errors import ConfigError
+from forecast.evaluation.intervals import Calibration, interval_bounds
+from forecast.model.runners import Runner
+
+BATCH = 1024  # windows per runner call
+MAX_BLOCKS = 1000  # trained horizons fed back at most: errors compound far sooner, and a huge --horizon must not spin
+
+
+def check_steps(steps: int, trained_horizon: int, features: tuple[str, ...] | list[str]) -> None:
+    """Refuse a number of steps the network cannot forecast.
+
+    Raises:
+        ConfigError: not a whole number of at least 1; more than `MAX_BLOCKS` fed-back blocks; or
+            beyond the trained horizon for a network that also reads features.
+    """
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ConfigError(f"--horizon must be a whole number of at least 1. Received: {steps}.")
+    if steps > MAX_BLOCKS * trained_horizon:
+        raise ConfigError(
+            f"--horizon {steps} would feed forecasts back in {blocks(steps, trained_horizon):,} blocks of the trained "
+            f"{trained_horizon}; at most {MAX_BLOCKS} are allowed (--horizon {MAX_BLOCKS * trained_horizon}). "
+            "Retrain with a longer --horizon."
+        )
+    if steps > trained_horizon and features:
+        raise ConfigError(
+            f"--horizon {steps} is longer than the trained horizon ({trained_horizon}), and this model also "
+            f"reads features ({', '.join(features)}) whose future values are unknown. "
+            f"Use --horizon {trained_horizon} or less, or retrain with --horizon {steps}."
+        )
+
+
+def blocks(steps: int, trained_horizon: int) -> int:
+    """Runs of the network needed for `steps` (one per trained horizon, rounded up)."""
+    return -(-steps // trained_horizon)
+
+
+@dataclasses.dataclass(frozen=True)
+class Forecaster:
+    """A trained network with its scalers, lookback, trained horizon and interval calibration."""
+
+    runner: Runner
+    scalers: Mapping[str, Scaler]  # one per series id ("" for a single series)
+    lookback: int  # rows each forecast reads
+    trained_horizon: int  # steps one run of the network forecasts
+    features: tuple[str, ...] = ()  # input columns besides the target (they block feeding back)
+    calibration: Calibration | None = None  # None: no intervals
+
+    def forecast(
+        self, rows: Mapping[str, np.ndarray], steps: int, origins: Mapping[str, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Forecasts in the data's units.
+
+        Args:
+            rows: per series id, its rows in the data's units, (rows, columns) with the target in
+                column 0; only the `lookback` rows before each origin are read.
+            steps: steps to forecast from each origin.
+            origins: per series id, the rows where forecasts start (each at least `lookback`);
+                by default one origin just past the last row, which forecasts the future.
+
+        Returns:
+            Per series id, (origins, steps) forecasts. They are not finite where the input lies
+            far outside the training range; callers that print them refuse that.
+        """
+        scaled = self.forecast_scaled(rows, steps, origins)
+        return {key: self.unscale(key, values) for key, values in scaled.items()}
+
+    def forecast_scaled(
+        self, rows: Mapping[str, np.ndarray], steps: int, origins: Mapping[str, np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
+        """Like `forecast`, on the scaled target (for calibrating intervals, which live there)."""
+        check_steps(steps, self.trained_horizon, self.features)
+        keys = list(rows)
+        starts = {key: _origins(rows[key], None if origins is None else origins[key]) for key in keys}
+        # Only the rows the windows read are scaled: series end to end, one window per origin.
+        parts, ids, offset = [], [], 0
+        for key in keys:
+            at = starts[key]
+            if len(at) == 0:
+                continue
+            first = int(at.min()) - self.lookback
+            if first < 0:
+                raise ValueError(f"an origin before row {self.lookback} (the lookback) has no full window: {at.min()}")
+            with np.errstate(over="ignore", invalid="ignore"):
+                part = self.scalers[key].transform(rows[key][first : int(at.max())]).astype("float32")
+            parts.append(part)  # (rows read, columns)
+            ids.append(offset + at - self.lookback - first)
+            offset += len(part)
+        if not parts:
+            return {key: np.empty((0, steps)) for key in keys}
+        windows = input_windows(np.concatenate(parts), self.lookback)  # view: (rows - lookback + 1, lookback, columns)
+        ids = np.concatenate(ids)
+        out = np.concatenate([
+            self._roll(np.ascontiguousarray(windows[ids[i : i + BATCH]]), steps) for i in range(0, len(ids), BATCH)
+        ])  # (all origins, steps)
+        counts = np.cumsum([len(starts[key]) for key in keys])[:-1]
+        return dict(zip(keys, np.split(out, counts)))
+
+    def unscale(self, key: str, scaled: np.ndarray) -> np.ndarray:
+        """Scaled target values of series `key` back to the data's units."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return inverse_target(self.scalers[key], scaled)
+
+    def interval(self, key: str, forecast: np.ndarray, level: int) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper bounds at `level` percent around one forecast of series `key`.
+
+        Raises:
+            ConfigError: no calibration, a level it cannot give, or steps past the trained horizon.
+        """
+        if self.calibration is None:
+            raise ConfigError("this bundle holds no interval calibration. Retrain it to use --level.")
+        return interval_bounds(forecast, self.calibration, level, scale=self.scalers[key].scale_[0])
+
+    def _roll(self, windows: np.ndarray, steps: int) -> np.ndarray:
+        """Scaled forecasts of `steps` from scaled windows (n, lookback, columns): one run per
+        trained horizon, each block becoming the newest input rows of the next."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = [self.runner(windows)]  # [(n, trained horizon)]
+            while sum(block.shape[1] for block in out) < steps:
+                windows = np.concatenate([windows, out[-1][:, :, None].astype(windows.dtype)], axis=1)[:, -self.lookback :]
+                out.append(self.runner(windows))
+        return np.concatenate(out, axis=1)[:, :steps]
+
+
+def _origins(rows: np.ndarray, origins: np.ndarray | None) -> np.ndarray:
+    return np.array([len(rows)]) if origins is None else np.asarray(origins, dtype=int)

@@ -1,0 +1,77 @@
+"""The one forecasting path: exact numbers through scaling, windows, feeding back and unscaling."""
+
+import keras
+import numpy as np
+import pytest
+
+from forecast.config import TrainConfig
+from forecast.data.scaling import fit_scaler
+from forecast.errors import ConfigError
+from forecast.evaluation.intervals import calibrate
+from forecast.model.forecaster import MAX_BLOCKS, Forecaster, check_steps
+from forecast.model.network import build_model
+from forecast.model.runners import keras_runner
+
+SCALER = fit_scaler(np.array([[0.0], [10.0]]), ["y"])  # x / 10
+
+
+def next_two(windows):
+    """A stand-in network with known output: the window's last scaled value plus 0.1 and 0.2."""
+    last = windows[:, -1, 0]
+    return np.stack([last + 0.1, last + 0.2], axis=1)
+
+
+def test_forecasts_come_back_in_the_data_units_from_the_last_lookback_rows():
+    forecaster = Forecaster(next_two, {"": SCALER}, lookback=3, trained_horizon=2)
+    rows = np.array([[1.0], [2.0], [3.0], [4.0]])
+    (forecast,) = forecaster.forecast({"": rows}, steps=2)[""]
+    np.testing.assert_allclose(forecast, [5.0, 6.0])  # 4 / 10 + 0.1, + 0.2, back in units
+
+
+def test_past_the_trained_horizon_blocks_are_fed_back():
+    forecaster = Forecaster(next_two, {"": SCALER}, lookback=3, trained_horizon=2)
+    (forecast,) = forecaster.forecast({"": np.array([[1.0], [2.0], [3.0]])}, steps=5)[""]
+    # Block 1 from [1, 2, 3]: 4, 5. Block 2 reads [3, 4, 5]: 6, 7. Block 3 reads [5, 6, 7]: 8 (cut at 5 steps).
+    np.testing.assert_allclose(forecast, [4.0, 5.0, 6.0, 7.0, 8.0])
+
+
+def test_each_origin_reads_the_rows_before_it_and_each_series_its_own_scaler():
+    other = fit_scaler(np.array([[0.0], [100.0]]), ["y"])  # x / 100
+    forecaster = Forecaster(next_two, {"a": SCALER, "b": other}, lookback=2, trained_horizon=2)
+    rows = {"a": np.arange(10.0)[:, None], "b": np.arange(0.0, 100.0, 10.0)[:, None]}
+    out = forecaster.forecast(rows, steps=1, origins={"a": [2, 5, 9], "b": [4]})
+    np.testing.assert_allclose(out["a"][:, 0], [2.0, 5.0, 9.0])  # row origin - 1, plus 0.1 scaled = 1 unit
+    np.testing.assert_allclose(out["b"][:, 0], [40.0])  # row 3 is 30, plus 0.1 scaled = 10 units
+
+
+def test_a_real_network_forecasts_the_gathered_windows_as_a_direct_call_does():
+    model = build_model(TrainConfig(lookback=5, horizon=2, layers=1, units=3), n_features=1)
+    forecaster = Forecaster(keras_runner(model), {"": SCALER}, lookback=5, trained_horizon=2)
+    rows = np.random.default_rng(0).random((40, 1)) * 10
+    origins = np.array([35, 7, 22, 10, 40])
+    windows = np.stack([SCALER.transform(rows[o - 5 : o]) for o in origins]).astype("float32")
+    expected = keras.ops.convert_to_numpy(model(windows)) * 10  # scaled back: x * 10
+    np.testing.assert_allclose(forecaster.forecast({"": rows}, 2, {"": origins})[""], expected, rtol=1e-5)
+
+
+def test_intervals_are_the_calibrated_widths_in_the_data_units():
+    calibration = calibrate(np.zeros((9, 2)), -np.stack([np.arange(1, 10), np.arange(1, 10)], axis=1) / 100)
+    forecaster = Forecaster(next_two, {"": SCALER}, 3, 2, calibration=calibration)
+    lower, upper = forecaster.interval("", np.array([50.0, 60.0]), 80)
+    np.testing.assert_allclose(lower, [49.2, 59.2])  # k = 8: width 0.08 scaled, 0.8 in units
+    np.testing.assert_allclose(upper, [50.8, 60.8])
+    with pytest.raises(ConfigError, match="holds no interval calibration"):
+        Forecaster(next_two, {"": SCALER}, 3, 2).interval("", np.array([1.0]), 80)
+
+
+def test_steps_a_network_cannot_forecast_are_refused():
+    with pytest.raises(ConfigError, match="whole number of at least 1"):
+        check_steps(0, 12, ())
+    with pytest.raises(ConfigError, match=f"at most {MAX_BLOCKS} are allowed"):
+        check_steps(MAX_BLOCKS * 12 + 1, 12, ())
+    with pytest.raises(ConfigError, match=r"reads features \(Volume\) whose future values are unknown"):
+        check_steps(13, 12, ("Volume",))
+    check_steps(12, 12, ("Volume",))
+    forecaster = Forecaster(next_two, {"": SCALER}, 3, 2, features=("Volume",))
+    with pytest.raises(ConfigError, match="future values are unknown"):
+        forecaster.forecast({"": np.ones((3, 2))}, 3)
