@@ -27,6 +27,7 @@ def reference(app) -> str:
     from forecast.cli.options import shared_option_names
 
     shared = shared_option_names()
+    trained = {param.name: param.help for param in group.commands["train"].params}
     parts = ["Global options, before the command:", "", _table(group.params)]
     for path, command in _commands(group, context):
         command_context = typer.Context(command, info_name=path, parent=context)
@@ -34,10 +35,11 @@ def reference(app) -> str:
         usage = " ".join(["forecast", path, *pieces])
         summary = (command.help or "").strip().splitlines()[0]
         params = command.params
-        if path != "train" and any(param.name in shared for param in params):
-            # Described once, under train: the other commands that train say so and list their own.
-            params = [param for param in params if param.name not in shared]
-            skipped = sorted(shared - {param.name for param in command.params})
+        # Options shared with train are described once, under train; the others say so.
+        folded = {p.name for p in params if p.name in shared and path != "train" and trained.get(p.name) == p.help}
+        if folded:
+            params = [param for param in params if param.name not in folded]
+            skipped = sorted(shared - folded)
             also = "every data and training option of `forecast train`" + (
                 f" except {', '.join('`--' + name.replace('_', '-') + '`' for name in skipped)}" if skipped else "")
             summary += f" Takes {also}, and:"

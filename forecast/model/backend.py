@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from typing import Iterator
@@ -56,4 +57,17 @@ def import_keras():
             import tensorflow as tf
 
             tf.config.list_physical_devices("GPU")  # the CUDA probe logs here too
+    if keras.backend.backend() == "tensorflow":
+        _quiet_python_logger(tf.get_logger())
     return keras
+
+
+def _quiet_python_logger(logger: logging.Logger) -> None:
+    """TensorFlow's Python logger made its handler while stderr was silenced, so the handler holds
+    the closed /dev/null stream: point it back at stderr, and keep it to errors, as
+    TF_CPP_MIN_LOG_LEVEL=3 keeps TensorFlow's C++ side (its notes, such as "retracing", are not
+    the user's business; --verbose shows them all)."""
+    for handler in logger.handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.stream = sys.stderr  # not setStream: it would flush the closed stream
+    logger.setLevel(logging.ERROR)

@@ -7,10 +7,9 @@ import pytest
 
 from conftest import ROOT, SAMPLE, TINY
 
-pytest.importorskip("jax", reason="the jax extra is not installed")
-
 
 def test_trains_and_predicts_on_jax_without_tensorflow(tmp_path):
+    pytest.importorskip("jax", reason="the jax extra is not installed")
     # A fresh interpreter: Keras picks its backend once per process.
     # TensorFlow is installed here, so the interpreter is told it is not: any import of it fails,
     # as on a GPU machine that has only JAX. (Keras probes for it and carries on without it.)
@@ -41,3 +40,26 @@ def test_trains_and_predicts_on_jax_without_tensorflow(tmp_path):
     meta = json.loads((model_dir / "current" / "metadata.json").read_text())
     assert meta["backend"] == "jax"
     assert output.read_text().splitlines()[1].startswith("1961-01-01,")
+
+
+def test_tensorflow_notes_stay_quiet_and_its_errors_reach_stderr():
+    """TensorFlow's Python logger is created while its import is silenced: its warnings (such as
+    "retracing" when a backtest builds a model per fold) must not crash on the closed stream."""
+    pytest.importorskip("tensorflow")
+    script = (
+        "import os\n"
+        "os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\n"
+        "from forecast.model.backend import import_keras\n"
+        "keras = import_keras()\n"
+        "import numpy as np, tensorflow as tf\n"
+        "for size in range(1, 9):  # a new model and a new batch shape each time: retracing\n"
+        "    model = keras.Sequential([keras.Input((3, 1)), keras.layers.Dense(1)])\n"
+        "    model.predict_on_batch(np.zeros((size, 3, 1), 'float32'))\n"
+        "tf.get_logger().warning('a note')\n"
+        "tf.get_logger().error('an error')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Logging error" not in done.stderr and "closed file" not in done.stderr
+    assert "retracing" not in done.stderr and "a note" not in done.stderr
+    assert "an error" in done.stderr
