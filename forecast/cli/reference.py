@@ -28,22 +28,29 @@ def reference(app) -> str:
 
     shared = shared_option_names()
     trained = {param.name: param.help for param in group.commands["train"].params}
+    described = set()  # (option name, help text) already shown
     parts = ["Global options, before the command:", "", _table(group.params)]
     for path, command in _commands(group, context):
         command_context = typer.Context(command, info_name=path, parent=context)
         pieces = [piece.strip("{}") for piece in command.collect_usage_pieces(command_context)]
         usage = " ".join(["forecast", path, *pieces])
         summary = (command.help or "").strip().splitlines()[0]
-        params = command.params
-        # Options shared with train are described once, under train; the others say so.
-        folded = {p.name for p in params if p.name in shared and path != "train" and trained.get(p.name) == p.help}
+        # Options shared with train are described once, under train; other options once, where
+        # they first appear: later commands name them.
+        folded = {p.name for p in command.params if p.name in shared and path != "train" and trained.get(p.name) == p.help}
         if folded:
-            params = [param for param in params if param.name not in folded]
             skipped = sorted(shared - folded)
-            also = "every data and training option of `forecast train`" + (
-                f" except {', '.join('`--' + name.replace('_', '-') + '`' for name in skipped)}" if skipped else "")
-            summary += f" Takes {also}, and:"
-        parts += ["", f"### forecast {path}", "", f"`{usage}`", "", summary, "", _table(params)]
+            summary += " Takes every data and training option of `forecast train`" + (
+                f" except {', '.join('`--' + name.replace('_', '-') + '`' for name in skipped)}" if skipped else "") + "."
+        repeated = [p for p in command.params if p.name not in folded and (p.name, p.help) in described]
+        if repeated:
+            summary += f" Also {', '.join(f'`{p.opts[0]}`' for p in repeated)}, as above."
+        params = [p for p in command.params if p.name not in folded and p not in repeated]
+        for param in params:
+            described.add((param.name, param.help))
+        parts += ["", f"### forecast {path}", "", f"`{usage}`", "", summary]
+        if params:
+            parts += ["", _table(params)]
     return "\n".join(parts) + "\n"
 
 
