@@ -14,7 +14,8 @@ from forecast.data.load import load_panel
 from forecast.errors import ConfigError, DataError
 from forecast.evaluation.intervals import interval_bounds
 from forecast.model.forecaster import blocks, check_steps
-from forecast.store.bundle import RECENT_ROWS, Bundle
+from forecast.store.bundle import Bundle
+from forecast.store.metadata import RECENT_ROWS
 from forecast.store.versions import Store
 
 Log = Callable[[str], None]

@@ -65,6 +65,29 @@ def device(directory: Path, name: str) -> Path:
     return path
 
 
+def tiny_fitted(seed=0):
+    """A real (untrained) network with real prepared data, as training hands it to the bundle:
+    30 daily rows of a sine, lookback 4, trained horizon 2."""
+    import keras
+    import numpy as np
+
+    from forecast.config import TrainConfig
+    from forecast.data.load import Panel, Series
+    from forecast.evaluation.intervals import calibrate
+    from forecast.model.fit import Fitted, Metrics, prepare
+    from forecast.model.network import build_model
+
+    config = TrainConfig(lookback=4, horizon=2, layers=2, units=3)
+    keras.utils.set_random_seed(seed)
+    index = pd.date_range("2020-01-01", periods=30, freq="D", name="date")
+    frame = pd.DataFrame({"y": np.sin(np.arange(30.0))}, index=index)
+    series = Series(frame, "y", (), "D", "date", {"kind": "csv", "path": "/data/y.csv"})
+    prepared = prepare(Panel({"": series}, None), config)
+    calibration = calibrate(np.zeros((9, 2)), np.ones((9, 2)))
+    return Fitted(build_model(config, n_features=1), prepared, "test", Metrics(val_mae=1.0),
+                  {"loss": [1.0], "val_loss": [1.0]}, calibration)
+
+
 def error_line(stderr: str) -> str:
     """stderr's one line without the timestamp that lines carry when stderr is not a terminal."""
     assert stderr.count("\n") == 1, stderr

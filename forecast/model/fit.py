@@ -100,6 +100,7 @@ class Fitted:
 
 
 def make_forecaster(model, prepared: Prepared, calibration: Calibration | None = None) -> Forecaster:
+    """A Keras model trained on `prepared` as a forecaster, with its scalers, lookback and horizon."""
     config = prepared.config
     return Forecaster(keras_runner(model), prepared.scalers, config.lookback, config.horizon,
                       tuple(prepared.panel.first.features), calibration)

@@ -23,7 +23,8 @@ from forecast.config import Engine, Promote
 from forecast.data.windowing import target_windows
 from forecast.errors import ForecastError
 from forecast.model.fit import Fitted
-from forecast.store.bundle import Bundle, Promotion
+from forecast.store.bundle import Bundle
+from forecast.store.metadata import Promotion
 
 
 @dataclasses.dataclass(frozen=True)

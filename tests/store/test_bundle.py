@@ -3,37 +3,19 @@ import zipfile
 
 import keras
 import numpy as np
-import pandas as pd
 import pytest
 
-from conftest import invoke, reseal
-from forecast.config import DataConfig, TrainConfig
-from forecast.data.load import Panel, Series
+from conftest import invoke, reseal, tiny_fitted
+from forecast.config import DataConfig
 from forecast.errors import BundleError
-from forecast.evaluation.intervals import calibrate
-from forecast.model.fit import Fitted, Metrics, prepare
-from forecast.model.network import build_model
-from forecast.store.bundle import FORMAT_VERSION, Promotion, read_bundle, write_bundle
+from forecast.store.bundle import read_bundle, write_bundle
+from forecast.store.metadata import FORMAT_VERSION, Promotion
 from forecast.store.versions import Store
-
-CONFIG = TrainConfig(lookback=4, horizon=2, layers=2, units=3)
-
-
-def make_fitted(seed=0) -> Fitted:
-    """A real (untrained) network with real prepared data: what a bundle is written from."""
-    keras.utils.set_random_seed(seed)
-    index = pd.date_range("2020-01-01", periods=30, freq="D", name="date")
-    frame = pd.DataFrame({"y": np.sin(np.arange(30.0))}, index=index)
-    series = Series(frame, "y", (), "D", "date", {"kind": "csv", "path": "/data/y.csv"})
-    prepared = prepare(Panel({"": series}, None), CONFIG)
-    calibration = calibrate(np.zeros((9, 2)), np.ones((9, 2)))
-    return Fitted(build_model(CONFIG, n_features=1), prepared, "test", Metrics(val_mae=1.0),
-                  {"loss": [1.0], "val_loss": [1.0]}, calibration)
 
 
 @pytest.fixture
 def saved(tmp_path):
-    fitted = make_fitted()
+    fitted = tiny_fitted()
     (tmp_path / "model").mkdir()
     path = write_bundle(tmp_path / "model", fitted, DataConfig(path="/data/y.csv"), Promotion("if-better", True, "first", None))
     return path, fitted.model
