@@ -113,6 +113,6 @@ def test_backtest_scores_each_series_and_averages_them(panel_file):
         expected = np.mean([per_series[k]["seasonal_naive"][measure] for k in ("air", "temp")])
         assert result.scores()["seasonal_naive"][measure] == pytest.approx(expected)
     # Each series' origins count back from its own end.
-    origins = {(f.series, f.number): f.timestamps[0] for f in result.folds}
+    origins = {(f.series_id, f.number): f.timestamps[0] for f in result.folds}
     assert origins[("air", 2)] == "1960-07-01" and origins[("temp", 2)] == "1939-07-01"
     assert result.training()["epochs_run"] == 1
