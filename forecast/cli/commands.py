@@ -12,15 +12,14 @@ from typing import Annotated, List, Optional
 import typer
 
 from forecast import __version__
-
 from forecast.cli import logs
-
-from forecast.model import stopping
-from forecast.config import Cell, DataConfig, Engine, LogFormat, OutputFormat, Promote, TrainConfig, config_to_dict
-from forecast.errors import ForecastError, printable
+from forecast.cli.configfile import load_config_file
 from forecast.cli.options import (
     AsJson, Folds, LockTimeout, ModelDir, Output, Plot, Quiet, Season, Step, Version, data_options, training_options,
 )
+from forecast.config import Cell, DataConfig, Engine, LogFormat, OutputFormat, Promote, TrainConfig, config_to_dict
+from forecast.errors import ForecastError, printable
+from forecast.model import stopping
 
 EXIT_CODES = """Exit codes: 0 success; 1 unexpected error (one log line, the traceback with --verbose);
 2 bad input or options; 3 data source unavailable (download failed, empty or rate limited);
@@ -65,76 +64,6 @@ def main(
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up chatter
 
 
-def _load_config_file(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
-    """Make a --config file's options the defaults of this command (the command line still wins)."""
-    if value:
-        from forecast.settings import read_config
-
-        params = {p.name: p for p in ctx.command.params if p.name not in ("config", "print_config")}
-        try:
-            options = read_config(value, set(params))
-            kinds = _option_kinds(ctx.command)
-            for name, setting in options.items():
-                _check_config_type(value, name, setting, kinds[name])
-                try:
-                    params[name].process_value(ctx, setting)  # converts and checks it as the command line would
-                except Exception as exc:  # click.BadParameter and friends; say it in one line
-                    message = (getattr(exc, "message", None) or str(exc)).splitlines()[0].rstrip(".")
-                    raise ForecastError(
-                        f"--config {value!r} sets {name.replace('_', '-')} = {_toml_text(setting)}: {message}. "
-                        "Fix the value in the file."
-                    ) from None
-        except ForecastError as exc:
-            logging.getLogger(logs.LOGGER).error(str(exc))
-            raise typer.Exit(exc.exit_code) from None
-        ctx.default_map = {**(ctx.default_map or {}), **options}
-    return value
-
-
-def _check_config_type(path: str, name: str, setting, kind: type) -> None:
-    """Refuse a --config value of the wrong TOML type, which the command line's conversion would
-    otherwise accept (true as 1, 5 as "5", "0.5" as 0.5, "yes" as true).
-
-    Args:
-        kind: the option's Python type: bool, int, float, str or an Enum of strings.
-    """
-    if kind is bool:
-        wanted, ok = "true or false", isinstance(setting, bool)
-    elif kind is int:
-        wanted, ok = "a whole number", isinstance(setting, int) and not isinstance(setting, bool)
-    elif kind is float:
-        wanted, ok = "a number", isinstance(setting, (int, float)) and not isinstance(setting, bool)
-    else:  # text, paths and choices
-        wanted, ok = "a quoted string", isinstance(setting, str)
-    if not ok:
-        got = {bool: "a boolean", int: "a whole number", float: "a number", str: "a string"}.get(type(setting), type(setting).__name__)
-        raise ForecastError(
-            f"--config {path!r} sets {name.replace('_', '-')} = {_toml_text(setting)}: expected {wanted}, got {got}. "
-            "Fix the value in the file."
-        )
-
-
-def _option_kinds(command) -> dict[str, type]:
-    """Each parameter's Python type, from the command's annotations: Optional[int] -> int."""
-    import inspect
-    import typing
-
-    kinds = {}
-    for name, parameter in inspect.signature(command.callback).parameters.items():
-        hint = parameter.annotation
-        if typing.get_origin(hint) is Annotated:
-            hint = typing.get_args(hint)[0]
-        present = [arg for arg in typing.get_args(hint) if arg is not type(None)]
-        kinds[name] = present[0] if present else hint
-    return kinds
-
-
-def _toml_text(value) -> str:
-    from forecast.settings import to_toml
-
-    return to_toml({"v": value}).split(" = ", 1)[1].strip()
-
-
 @app.command()
 @data_options
 @training_options
@@ -144,7 +73,7 @@ def train(
     model_dir: ModelDir = "model",
     promote: Annotated[Promote, typer.Option(help="When the new version becomes current. if-better: it and the current version forecast the same most recent windows (the new run's validation windows), each through its own scalers and lookback, and it is promoted only if its MAE is at most the current one's; otherwise it is kept as a candidate (exit 0). always: promote every complete run. Either way a model that does not beat naive there never replaces one that does.")] = Promote.if_better,
     lock_timeout: LockTimeout = 300.0,
-    config: Annotated[Optional[str], typer.Option(help="TOML file of any of these options, keyed by the long option names (horizon = 30, model-dir = \"/srv/m\", features = [\"Volume\"]). The command line wins, then environment variables, then the file, then the defaults; a value of the wrong type is refused (exit 2).", is_eager=True, callback=_load_config_file, show_default=False)] = None,
+    config: Annotated[Optional[str], typer.Option(help="TOML file of any of these options, keyed by the long option names (horizon = 30, model-dir = \"/srv/m\", features = [\"Volume\"]). The command line wins, then environment variables, then the file, then the defaults; a value of the wrong type is refused (exit 2).", is_eager=True, callback=load_config_file, show_default=False)] = None,
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved options as TOML (the text saved as config.toml in each version) and exit without training.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Check the data, the options and --model-dir exactly as training would (before Keras is imported), print the windows it would train on, and exit without training or writing anything.")] = False,
     plot: Plot = None,
