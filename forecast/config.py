@@ -51,6 +51,7 @@ class WindowNorm(str, enum.Enum):
     none = "none"
     last = "last"  # subtract the window's last target value, add it back to the forecast
     revin = "revin"  # subtract the window's mean and divide by its std (reversible instance norm)
+    seasonal = "seasonal"  # learn a correction to the window's own seasonal naive forecast
 
 
 class Loss(str, enum.Enum):

@@ -115,3 +115,16 @@ def test_a_diverged_model_is_refused_before_it_is_saved():
     _check_finite(types.SimpleNamespace(metrics=Metrics(val_mae=1.5)))
     with pytest.raises(ForecastError, match="training diverged: the validation MAE is nan, so nothing was saved"):
         _check_finite(types.SimpleNamespace(metrics=Metrics(val_mae=float("nan"))))
+
+
+def test_a_seasonally_anchored_model_saves_loads_and_predicts_alike_on_both_engines(tmp_path):
+    from forecast.config import Engine
+    from forecast.predict import predict
+
+    config = TrainConfig(**{**TINY, "window_norm": "seasonal", "lookback": 24, "horizon": 12})
+    result = train(DataConfig(path=str(SAMPLE / "airline-passengers.csv")), config, str(tmp_path / "m"))
+    anchor = result.fitted.model.get_layer("anchor")
+    assert anchor.season == 12 and anchor.horizon == 12
+    light = predict(str(tmp_path / "m"), engine=Engine.litert).frame["forecast"].to_numpy()
+    heavy = predict(str(tmp_path / "m"), engine=Engine.keras).frame["forecast"].to_numpy()
+    np.testing.assert_allclose(light, heavy, rtol=1e-5)

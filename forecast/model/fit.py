@@ -180,7 +180,7 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
         log(f"patience: {patience} epochs (an epoch here is only {len(train_data)} gradient steps)")
     started = time.perf_counter()
     with placement.scope():
-        model = build_model(config, n_features=scaled.shape[1])
+        model = build_model(config, n_features=scaled.shape[1], season=season_length(prepared.panel.first.frequency))
         members = training_view(model)  # the members of an ensemble, each fitted on its own
         compile_model(members, config)
         callbacks = [

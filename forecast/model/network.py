@@ -45,6 +45,46 @@ class WindowNormalization(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="forecast")
+class SeasonalAnchor(keras.layers.Layer):
+    """The window's own seasonal naive forecast, and the window expressed relative to it.
+
+    With season m (1 when the season does not fit the lookback: the last value) and trained
+    horizon H, the baseline repeats the window's last m target values: step h is
+    window[lookback - m + h % m]. The target column is centred on the mean of that last season and
+    divided by the window's standard deviation, so the network sees the shape, not the level; its
+    output, times the same scale, is a correction added to the baseline (`AddCorrection`). A head
+    that outputs zero forecasts seasonal naive exactly.
+
+    Returns (normalised window, baseline (batch, H), scale (batch, 1)).
+    """
+
+    def __init__(self, season: int = 1, horizon: int = 1, epsilon: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.season, self.horizon, self.epsilon = int(season), int(horizon), epsilon
+
+    def call(self, window):
+        target = window[:, :, 0]  # (batch, lookback)
+        last_season = target[:, -self.season :]  # (batch, m)
+        repeats = -(-self.horizon // self.season)
+        baseline = ops.tile(last_season, (1, repeats))[:, : self.horizon]  # (batch, H)
+        centre = ops.mean(last_season, axis=1, keepdims=True)  # (batch, 1)
+        scale = ops.sqrt(ops.var(target, axis=1, keepdims=True) + self.epsilon)  # (batch, 1)
+        normalised = (target - centre) / scale
+        return ops.concatenate([normalised[:, :, None], window[:, :, 1:]], axis=-1), baseline, scale
+
+    def get_config(self):
+        return {**super().get_config(), "season": self.season, "horizon": self.horizon, "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="forecast")
+class AddCorrection(keras.layers.Layer):
+    """The anchored forecast: baseline + correction * scale, on the (batch, horizon) outputs."""
+
+    def call(self, correction, baseline, scale):
+        return baseline + correction * scale
+
+
+@keras.saving.register_keras_serializable(package="forecast")
 class DenormalizeForecast(keras.layers.Layer):
     """Undo `WindowNormalization` on the (batch, horizon) forecast."""
 
@@ -52,7 +92,12 @@ class DenormalizeForecast(keras.layers.Layer):
         return forecast * scale + shift
 
 
-def build_model(config: TrainConfig, n_features: int) -> keras.Model:
+def anchor_season(season: int, lookback: int) -> int:
+    """The season a seasonal anchor repeats: the data's, when it fits the lookback; else 1 (the last value)."""
+    return season if 1 <= season <= lookback else 1
+
+
+def build_model(config: TrainConfig, n_features: int, season: int = 1) -> keras.Model:
     """Stack `config.layers` recurrent layers of `config.cell` and a Dense head of `horizon` outputs.
 
     Layers keep Keras's defaults (tanh, sigmoid gates, no recurrent_dropout, no unroll) so that
@@ -64,6 +109,7 @@ def build_model(config: TrainConfig, n_features: int) -> keras.Model:
         config: the shape of the network (lookback, horizon, cell, layers, units, dropout,
             window_norm, ensemble, ensemble_cells).
         n_features: input columns per step, the target included.
+        season: the data's seasonal period, for `--window-norm seasonal` (see `SeasonalAnchor`).
 
     Returns:
         An uncompiled model mapping (batch, lookback, n_features) to (batch, horizon).
@@ -71,7 +117,9 @@ def build_model(config: TrainConfig, n_features: int) -> keras.Model:
     norm = config.window_norm
     inputs = keras.Input(shape=(config.lookback, n_features), name="window")
     x, shift, scale = inputs, None, None
-    if norm is not WindowNorm.none:
+    if norm is WindowNorm.seasonal:
+        x, shift, scale = SeasonalAnchor(anchor_season(season, config.lookback), config.horizon, name="anchor")(x)
+    elif norm is not WindowNorm.none:
         x, shift, scale = WindowNormalization(norm.value, name="window_norm")(x)
     cells = member_cells(config)
     forecasts = []
@@ -84,9 +132,15 @@ def build_model(config: TrainConfig, n_features: int) -> keras.Model:
             y = _LAYERS[cell](config.units, return_sequences=not last, name=f"{prefix}{cell.value}_{i + 1}")(y)
             if config.dropout > 0:
                 y = keras.layers.Dropout(config.dropout, name=f"{prefix}dropout_{i + 1}")(y)
-        y = keras.layers.Dense(config.horizon, name=f"{prefix}forecast")(y)  # (batch, horizon)
-        if norm is not WindowNorm.none:
-            y = DenormalizeForecast(name=f"{prefix}denormalize")(y, shift, scale)
+        if norm is WindowNorm.seasonal:
+            # A zero head: a fresh model forecasts the baseline, and training moves away from it
+            # only as far as the loss rewards.
+            y = keras.layers.Dense(config.horizon, kernel_initializer="zeros", name=f"{prefix}correction")(y)
+            y = AddCorrection(name=f"{prefix}anchored")(y, shift, scale)
+        else:
+            y = keras.layers.Dense(config.horizon, name=f"{prefix}forecast")(y)  # (batch, horizon)
+            if norm is not WindowNorm.none:
+                y = DenormalizeForecast(name=f"{prefix}denormalize")(y, shift, scale)
         forecasts.append(y)
     outputs = forecasts[0] if len(forecasts) == 1 else keras.layers.Average(name="ensemble")(forecasts)
     name = f"stacked_{config.cell.value}" if len(cells) == 1 else f"ensemble_{len(cells)}"

@@ -128,3 +128,34 @@ def test_a_constant_window_normalises_to_zero_without_dividing_by_zero():
     np.testing.assert_array_equal(normalised, np.zeros((1, 5, 1)))
     np.testing.assert_allclose(shift, [[7.0]])
     np.testing.assert_allclose(scale, [[np.sqrt(1e-5)]], rtol=1e-6)
+
+
+def test_seasonal_anchor_exact_values():
+    from forecast.model.network import AddCorrection, SeasonalAnchor
+
+    window = np.arange(16, dtype="float32").reshape(2, 4, 2)  # targets [0, 2, 4, 6] and [8, 10, 12, 14]
+    normalised, baseline, scale = (keras.ops.convert_to_numpy(x) for x in SeasonalAnchor(season=2, horizon=5, epsilon=0.0)(window))
+    # Seasonal naive repeats the last season [4, 6]: 4, 6, 4, 6, 4.
+    np.testing.assert_array_equal(baseline, [[4, 6, 4, 6, 4], [12, 14, 12, 14, 12]])
+    np.testing.assert_allclose(scale, [[np.sqrt(5.0)], [np.sqrt(5.0)]], rtol=1e-6)  # the window's std
+    centred = np.array([0, 2, 4, 6]) - 5.0  # the last season's mean is 5
+    np.testing.assert_allclose(normalised[0, :, 0], centred / np.sqrt(5.0), rtol=1e-6)
+    np.testing.assert_array_equal(normalised[:, :, 1], window[:, :, 1])  # features pass through
+    correction = np.array([[1.0, 0, 0, 0, -1.0], [0, 0, 0, 0, 0]], dtype="float32")
+    forecast = keras.ops.convert_to_numpy(AddCorrection()(correction, baseline, scale))
+    np.testing.assert_allclose(forecast, [[4 + np.sqrt(5.0), 6, 4, 6, 4 - np.sqrt(5.0)], [12, 14, 12, 14, 12]], rtol=1e-6)
+
+    _, last_value, _ = SeasonalAnchor(season=1, horizon=3)(window)  # season 1: the last value
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(last_value), [[6, 6, 6], [14, 14, 14]])
+
+
+def test_a_fresh_anchored_model_forecasts_seasonal_naive_exactly():
+    from forecast.config import WindowNorm
+    from forecast.model.network import anchor_season
+
+    config = TrainConfig(lookback=8, horizon=6, layers=2, units=4, window_norm=WindowNorm.seasonal)
+    model = build_model(config, n_features=2, season=4)
+    window = np.random.default_rng(0).random((3, 8, 2)).astype("float32")
+    expected = np.tile(window[:, -4:, 0], (1, 2))[:, :6]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(window)), expected, rtol=1e-6)
+    assert anchor_season(12, 8) == 1 and anchor_season(4, 8) == 4  # a season longer than the lookback: last value

@@ -29,6 +29,16 @@ def test_exported_artifact_computes_what_keras_computes(name, tmp_path):
     np.testing.assert_allclose(litert_runner(tmp_path / LITERT_FILE)(windows), keras_runner(model)(windows), atol=1e-5)
 
 
+def test_the_seasonal_anchor_exports_and_computes_what_keras_computes(tmp_path):
+    config = TrainConfig(layers=2, units=6, lookback=9, horizon=7, window_norm=WindowNorm.seasonal)
+    model = build_model(config, n_features=2, season=3)
+    model.get_layer("correction").set_weights([w + 0.05 for w in model.get_layer("correction").get_weights()])
+    notes = []
+    assert export_litert(model, tmp_path / LITERT_FILE, notes.append), notes
+    windows = np.random.default_rng(2).random((5, 9, 2), dtype=np.float32)
+    np.testing.assert_allclose(litert_runner(tmp_path / LITERT_FILE)(windows), keras_runner(model)(windows), atol=1e-5)
+
+
 def test_a_failed_export_is_a_warning_and_leaves_no_file(tmp_path, monkeypatch):
     model = build_model(NETWORKS["lstm, revin"], n_features=1)
 
