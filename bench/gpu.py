@@ -26,11 +26,11 @@ import numpy as np
 def keras_rate(cell: str, batch: int, steps: int, lookback: int, horizon: int, precision: str) -> float:
     import keras
 
-    from forecast.config import Cell, TrainConfig
+    from forecast.config import Cell, TrainConfig, WindowNorm
     from forecast.model.network import build_model, compile_model
 
     keras.mixed_precision.set_global_policy(precision)
-    config = TrainConfig(cell=Cell(cell), lookback=lookback, horizon=horizon, batch_size=batch)
+    config = TrainConfig(cell=Cell(cell), lookback=lookback, horizon=horizon, batch_size=batch, window_norm=WindowNorm.revin)
     model = build_model(config, n_features=1)
     compile_model(model, config)
     rng = np.random.default_rng(0)

@@ -52,6 +52,7 @@ class WindowNorm(str, enum.Enum):
     last = "last"  # subtract the window's last target value, add it back to the forecast
     revin = "revin"  # subtract the window's mean and divide by its std (reversible instance norm)
     seasonal = "seasonal"  # learn a correction to the window's own seasonal naive forecast
+    auto = "auto"  # train revin and seasonal, keep the better on validation (or seasonal naive itself)
 
 
 class Loss(str, enum.Enum):
@@ -140,7 +141,7 @@ class TrainConfig:
     layers: int = 2  # stacked recurrent layers
     units: int = 64  # units per recurrent layer
     dropout: float = 0.2  # dropout after each recurrent layer; 0 disables it
-    window_norm: WindowNorm = WindowNorm.revin  # per-window normalisation inside the model (see README)
+    window_norm: WindowNorm = WindowNorm.auto  # per-window normalisation inside the model (see README)
     ensemble: int = 1  # stacks trained side by side from different initial weights, forecasts averaged
     ensemble_cells: EnsembleCells = EnsembleCells.same  # all --cell, or LSTM and GRU in turn
     loss: Loss = Loss.mse  # training loss on the scaled target

@@ -32,7 +32,7 @@ class Fold:
     forecasts: dict[str, np.ndarray]  # "model" and each baseline -> (horizon,)
     bounds: dict[int, tuple[np.ndarray, np.ndarray]]  # level -> (lower, upper) around the model's forecast
     scale: float  # MASE denominator from the rows before the origin
-    training: dict  # epochs_run, best_val_loss, train_seconds, parameters
+    training: dict  # epochs_run, best_val_loss, val_mae (data units, pooled), train_seconds, parameters, window_norm
 
 
 @dataclasses.dataclass
@@ -115,7 +115,8 @@ class Backtest:
             "parameters": runs[0]["parameters"],
             "train_seconds": float(sum(run["train_seconds"] for run in runs)),
             "epochs_run": float(np.mean([run["epochs_run"] for run in runs])),
-            "best_val_loss": float(np.mean([run["best_val_loss"] for run in runs])),
+            # None where a fold kept seasonal naive, which trained nothing.
+            "best_val_loss": _mean_or_none([run["best_val_loss"] for run in runs]),
         }
 
     def to_dict(self) -> dict:
@@ -152,6 +153,11 @@ class Backtest:
             ],
             "config": self.config,
         }
+
+
+def _mean_or_none(values: list) -> float | None:
+    present = [value for value in values if value is not None]
+    return float(np.mean(present)) if present else None
 
 
 def plan_origins(n_rows: int, horizon: int, folds: int, step: int) -> list[int]:
@@ -211,7 +217,8 @@ def backtest(
         forecaster = fitted.forecaster()
         rows = {key: s.frame.to_numpy() for key, s in panel.series.items()}
         forecasts = forecaster.forecast(rows, horizon, {key: [cut[key]] for key in rows})  # per series (1, horizon)
-        training = {key: getattr(fitted.metrics, key) for key in ("epochs_run", "best_val_loss", "train_seconds", "parameters")}
+        training = {key: getattr(fitted.metrics, key) for key in ("epochs_run", "best_val_loss", "val_mae", "train_seconds", "parameters")}
+        training["window_norm"] = fitted.selection.chosen if fitted.selection else config.window_norm.value
         for key, series in panel.series.items():
             origin, target = cut[key], series.frame[series.target].to_numpy()
             forecast = forecasts[key][0]

@@ -25,12 +25,12 @@ _TRAIN_HELP = {
     "layers": "Stacked recurrent layers.",
     "units": "Units in each recurrent layer.",
     "dropout": "Dropout after each recurrent layer, in [0, 1).",
-    "window_norm": "Normalise each window inside the model: last subtracts its last target value and adds it back to "
-                   "the forecast; revin subtracts its mean and divides by its standard deviation (reversible instance "
-                   "normalisation); seasonal has the network learn a correction to the window's own seasonal naive "
-                   "forecast (the last value when the season does not fit the lookback), from a head that starts at "
-                   "zero, so an untrained model forecasts seasonal naive; each lets forecasts leave the training "
-                   "range; none.",
+    "window_norm": "How the network sees each window. revin: subtracts the window's mean and divides by its standard "
+                   "deviation, and undoes it on the forecast. seasonal: the network learns a correction to the "
+                   "window's own seasonal naive forecast (the last value when the season does not fit the "
+                   "lookback) from a head that starts at zero, so an untrained model forecasts seasonal naive. "
+                   "auto: trains both (twice the time) and keeps the one with the lower validation MAE, or seasonal "
+                   "naive itself when neither beats it there. last: subtracts the window's last value. none.",
     "ensemble": "Members trained side by side in one model from different initial weights, each fitted on its own; "
                 "the forecast is their mean. Costs about that many times the training time.",
     "ensemble_cells": "The members' cells: same (every member a --cell stack) or mixed (LSTM and GRU in turn).",

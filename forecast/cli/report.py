@@ -5,7 +5,7 @@ from __future__ import annotations
 from forecast.config import EnsembleCells, TrainConfig
 from forecast.errors import ForecastError, printable
 from forecast.evaluation.baselines import BASELINES
-from forecast.model.fit import Metrics
+from forecast.model.fit import SEASONAL_NAIVE, Metrics, Selection
 from forecast.store.bundle import Bundle, read_bundle
 from forecast.store.versions import Store
 
@@ -25,7 +25,8 @@ def training_summary(result, config) -> str:
         f"epochs run: {m.epochs_run} of {config.epochs} ({stopped}); best epoch {m.best_epoch}, "
         f"validation loss {m.best_val_loss:.4g} (scaled {config.loss.value.upper()})",
         f"validation MAE: {m.val_mae:.4g} (baselines on the same windows: {baselines})",
-        _verdict(m),
+        *([_selection(result.fitted.selection)] if result.fitted.selection else []),
+        _verdict(m, result.fitted.selection),
         f"version: {result.version_id} ({'current' if result.verdict.promote else 'candidate, not current'}) "
         f"in {result.bundle_dir.parent.parent}",
     ]
@@ -53,7 +54,21 @@ def _network(config: TrainConfig) -> str:
     return f"ensemble of {config.ensemble} {stack} stacks ({cells})"
 
 
-def _verdict(m: Metrics) -> str:
+def _norm(meta) -> str:
+    """The window norm in use, and what --window-norm auto kept when it chose."""
+    norm = meta.config.window_norm.value
+    return norm if meta.selection is None else f"{norm} (auto kept {meta.selection.chosen})"
+
+
+def _selection(selection: Selection) -> str:
+    scores = ", ".join(f"{name} {'diverged' if mae is None else f'{mae:.4g}'}" for name, mae in selection.val_mae.items())
+    return f"window norm auto: kept {selection.chosen} (validation MAE {scores})"
+
+
+def _verdict(m: Metrics, selection: Selection | None = None) -> str:
+    if selection is not None and selection.chosen == SEASONAL_NAIVE:
+        return ("neither network beat seasonal naive on validation, so this version forecasts seasonal naive "
+                "(the anchored network with its correction at zero)")
     baselines = m.baselines()
     best = min(baselines, key=baselines.get)
     best_mae = baselines[best]
@@ -82,7 +97,7 @@ def describe_bundle(bundle: Bundle) -> str:
         f"data:       {meta.source_text}",
         f"series:     {meta.target}{features}, {shape}",
         f"model:      {_network(config)}, lookback {config.lookback}, "
-        f"horizon {config.horizon}, dropout {config.dropout}, window norm {config.window_norm.value}, "
+        f"horizon {config.horizon}, dropout {config.dropout}, window norm {_norm(meta)}, "
         f"loss {config.loss.value}, seed {config.seed}, batch {config.batch_size}",
         f"predict:    {'LiteRT (model.tflite), Keras as fallback' if bundle.has_litert else 'Keras (no model.tflite)'}",
     ]

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from forecast.config import TrainConfig
+from forecast.config import TrainConfig, WindowNorm
 from forecast.data.frequency import check_forecast_end, season_length
 from forecast.data.load import Panel
 from forecast.data.scaling import Scaler, fit_scaler
@@ -93,6 +93,7 @@ class Fitted:
     metrics: Metrics
     loss_history: dict[str, list[float]]  # per-epoch loss, val_loss and epoch_seconds
     calibration: Calibration  # conformal half-widths on the scaled target
+    selection: "Selection | None" = None  # what --window-norm auto chose, and why
 
     def forecaster(self) -> Forecaster:
         """The model as a forecaster, through Keras's compiled batch call."""
@@ -140,25 +141,72 @@ def prepare(panel: Panel, train_config: TrainConfig) -> Prepared:
 def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> Fitted:
     """Build and train one model on every prepared series, then score and calibrate it on validation.
 
+    With `--window-norm auto` two networks are trained, one normalising each window (revin) and
+    one correcting its seasonal naive forecast (seasonal), and the one with the lower validation
+    MAE is kept; when neither beats seasonal naive itself there, the anchored network with its
+    correction set to zero is kept, which forecasts seasonal naive exactly. `Fitted.selection`
+    records the three validation MAEs.
+
     Args:
         prepared: the split and scaled series (see `prepare`).
         log: receives one-line notes for the user.
         verbose: 0 silent, 1 Keras's progress bar, 2 one log line per epoch.
     """
-    keras = import_keras()
+    import_keras()
     from forecast.model.devices import choose_placement
-    from forecast.model.network import build_model, compile_model, training_view
 
-    config = prepared.config
-    placement = choose_placement(config.strategy)
+    placement = choose_placement(prepared.config.strategy)
     log(f"strategy: {placement.description}")
-    _seed_everything(config.seed)
+    config = prepared.config
     if config.batch_size is None:
         n_train = sum(split.n_train for split in prepared.splits.values())
         config = dataclasses.replace(config, batch_size=choose_batch_size(n_train, placement.name))
         prepared = dataclasses.replace(prepared, config=config)
         log(f"batch size: {config.batch_size} ({n_train:,} training windows on {'the CPU' if placement.name == 'cpu' else 'an accelerator'})")
+    if config.window_norm is not WindowNorm.auto:
+        return _train(prepared, placement, log, verbose)
+    candidates = {}
+    for norm in AUTO_CANDIDATES:
+        log(f"window norm auto: training the {norm.value} network")
+        candidates[norm.value] = _train(_with_norm(prepared, norm), placement, log, verbose)
+    candidates[SEASONAL_NAIVE] = _validate(_with_norm(prepared, WindowNorm.seasonal), placement, None)
+    scores = {name: fitted.metrics.val_mae for name, fitted in candidates.items()}
+    # A diverged network (a MAE that is not a number) never wins; ties go to the earlier candidate.
+    chosen = min(scores, key=lambda name: scores[name] if math.isfinite(scores[name]) else math.inf)
+    log(f"window norm auto: kept {chosen} (validation MAE " + ", ".join(f"{n} {v:.4g}" for n, v in scores.items()) + ")")
+    finite = {name: (value if math.isfinite(value) else None) for name, value in scores.items()}
+    kept = candidates[chosen]
+    spent = sum(fitted.metrics.train_seconds for fitted in candidates.values())  # the choice cost every candidate
+    metrics = dataclasses.replace(kept.metrics, train_seconds=round(spent, 3))
+    return dataclasses.replace(kept, metrics=metrics, selection=Selection(chosen, finite))
 
+
+AUTO_CANDIDATES = (WindowNorm.revin, WindowNorm.seasonal)  # the networks `--window-norm auto` trains
+SEASONAL_NAIVE = "seasonal naive"  # the anchored network with a zero correction
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """What `--window-norm auto` chose, and the validation MAE of each candidate."""
+
+    chosen: str  # "revin", "seasonal" or "seasonal naive"
+    val_mae: dict[str, float | None]  # None: that network diverged
+
+    def to_dict(self) -> dict:
+        return {"chosen": self.chosen, "val_mae": self.val_mae}
+
+
+def _with_norm(prepared: Prepared, norm: WindowNorm) -> Prepared:
+    return dataclasses.replace(prepared, config=dataclasses.replace(prepared.config, window_norm=norm))
+
+
+def _train(prepared: Prepared, placement, log: Log, verbose: int) -> Fitted:
+    """Train one network (its window norm resolved) and validate it."""
+    keras = import_keras()
+    from forecast.model.network import build_model, compile_model, training_view
+
+    config = prepared.config
+    _seed_everything(config.seed)
     # All series end to end in one array; a window is kept only if it lies inside one series.
     keys = list(prepared.panel.series)
     arrays = [prepared.scalers[k].transform(prepared.panel.series[k].frame.to_numpy()) for k in keys]
@@ -199,15 +247,33 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
             fit_history = members.fit(train_data, validation_data=val_data, epochs=config.epochs,
                                       callbacks=callbacks, verbose=1 if verbose == 1 else 0)
         train_seconds = time.perf_counter() - started
-        # The validation windows forecast once, through the forecasting path predict uses.
-        forecaster = make_forecaster(model, prepared)
-        rows = {key: prepared.panel.series[key].frame.to_numpy() for key in keys}
-        origins = {key: np.arange(s.val_start, s.n_windows) + config.lookback for key, s in zip(keys, splits)}
-        predicted = forecaster.forecast_scaled(rows, config.horizon, origins)  # per series (val windows, horizon)
-
     loss_history = {key: [float(v) for v in fit_history.history.get(key, [])] for key in ("loss", "val_loss")}
     loss_history["epoch_seconds"] = [round(seconds, 3) for seconds in timer.seconds]  # validation pass included
-    calibration = calibrate(targets[val_ids], np.concatenate([predicted[key] for key in keys]))
+    return _validate(prepared, placement, model, loss_history, train_seconds)
+
+
+def _validate(prepared: Prepared, placement, model, loss_history: dict | None = None, train_seconds: float = 0.0) -> Fitted:
+    """Forecast every validation window once, through the forecasting path predict uses, and
+    measure and calibrate on them. `model` None: a fresh anchored network, which forecasts
+    seasonal naive exactly (its correction head starts at zero)."""
+    from forecast.model.network import build_model
+
+    config = prepared.config
+    keys = list(prepared.panel.series)
+    with placement.scope():
+        if model is None:
+            columns = len(prepared.panel.first.columns)
+            model = build_model(config, n_features=columns, season=season_length(prepared.panel.first.frequency))
+        forecaster = make_forecaster(model, prepared)
+        rows = {key: prepared.panel.series[key].frame.to_numpy() for key in keys}
+        origins = {key: np.arange(s.val_start, s.n_windows) + config.lookback for key, s in prepared.splits.items()}
+        predicted = forecaster.forecast_scaled(rows, config.horizon, origins)  # per series (val windows, horizon)
+    loss_history = loss_history or {"loss": [], "val_loss": [], "epoch_seconds": []}
+    actual = np.concatenate([
+        target_windows(forecaster.scalers[key].transform(rows[key])[:, 0].astype("float32"), config.lookback, config.horizon)[s.val_start :]
+        for key, s in prepared.splits.items()
+    ])  # (val windows of all series, horizon), scaled
+    calibration = calibrate(actual, np.concatenate([predicted[key] for key in keys]))
     forecasts = {key: forecaster.unscale(key, predicted[key]) for key in keys}
     metrics = _metrics(prepared, forecasts, loss_history, train_seconds, model)
     return Fitted(model, prepared, placement.description, metrics, loss_history, calibration)

@@ -115,6 +115,8 @@ def build_model(config: TrainConfig, n_features: int, season: int = 1) -> keras.
         An uncompiled model mapping (batch, lookback, n_features) to (batch, horizon).
     """
     norm = config.window_norm
+    if norm is WindowNorm.auto:
+        raise ValueError("window_norm auto is resolved by fitting (forecast.model.fit); build one of its candidates")
     inputs = keras.Input(shape=(config.lookback, n_features), name="window")
     x, shift, scale = inputs, None, None
     if norm is WindowNorm.seasonal:

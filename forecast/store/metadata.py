@@ -19,7 +19,7 @@ from forecast.config import DataConfig, TrainConfig, config_to_dict
 from forecast.data.frequency import format_timestamp
 from forecast.data.load import Series
 from forecast.evaluation.intervals import Calibration
-from forecast.model.fit import Fitted, Metrics
+from forecast.model.fit import Fitted, Metrics, Selection
 
 FORMAT_VERSION = 3  # 3: manifest.json of digests; 2: per-series scalers and histories
 RECENT_ROWS = 120  # target rows kept for plots beside the forecast
@@ -123,6 +123,7 @@ class Metadata:
     loss_history: dict[str, list[float]]
     strategy: str | None
     promotion: Promotion | None
+    selection: Selection | None = None  # what --window-norm auto chose
     format_version: int = FORMAT_VERSION
     forecast_version: str | None = None
     keras_version: str | None = None
@@ -175,6 +176,7 @@ class Metadata:
             "intervals": None if self.calibration is None else self.calibration.to_dict(),
             "loss_history": self.loss_history,
             **({} if self.promotion is None else {"promotion": self.promotion.to_dict()}),
+            **({} if self.selection is None else {"selection": self.selection.to_dict()}),
         }
 
     @classmethod
@@ -211,6 +213,7 @@ class Metadata:
             loss_history=meta.get("loss_history") or {},
             strategy=meta.get("strategy"),
             promotion=Promotion.from_dict(promotion) if isinstance(promotion, dict) else None,
+            selection=Selection(meta["selection"]["chosen"], meta["selection"]["val_mae"]) if meta.get("selection") else None,
             format_version=meta["format_version"],
             **{key: meta.get(key) for key in ("forecast_version", "keras_version", "tensorflow_version", "backend", "created")},
         )
@@ -242,6 +245,7 @@ class Metadata:
             loss_history=fitted.loss_history,
             strategy=fitted.placement,
             promotion=promotion,
+            selection=fitted.selection,
             forecast_version=__version__,
             keras_version=keras.__version__,
             tensorflow_version=tf_version,
@@ -325,4 +329,11 @@ def schema_problem(meta: dict) -> str | None:
     promotion = meta.get("promotion")
     if promotion is not None and not isinstance(promotion, dict):
         return "has a promotion record that is not an object"
+    selection = meta.get("selection")
+    if selection is not None and not (
+        isinstance(selection, dict) and isinstance(selection.get("chosen"), str) and isinstance(selection.get("val_mae"), dict)
+        and all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+                for v in selection["val_mae"].values())
+    ):
+        return "has a damaged window-norm selection"
     return None

@@ -33,3 +33,58 @@ def test_patience_covers_enough_gradient_steps(patience, steps, expected):
 )
 def test_default_batch_grows_with_the_training_windows_up_to_the_device_ceiling(windows, device, expected):
     assert choose_batch_size(windows, device) == expected
+
+
+def _panel(values, freq="MS"):
+    import pandas as pd
+
+    from forecast.data.load import Panel, Series
+
+    index = pd.date_range("2000-01-01", periods=len(values), freq=freq, name="month")
+    frame = pd.DataFrame({"y": np.asarray(values, dtype=float)}, index=index)
+    return Panel({"": Series(frame, "y", (), freq, "month", {"kind": "csv", "path": "y.csv"})}, None)
+
+
+AUTO = dict(lookback=24, horizon=12, layers=1, units=4, epochs=3, batch_size=16, window_norm="auto")
+
+
+def test_auto_on_a_purely_seasonal_series_forecasts_seasonal_naive_exactly():
+    from forecast.config import TrainConfig
+    from forecast.model.fit import fit, prepare
+
+    season = 10 + 5 * np.sin(2 * np.pi * np.arange(12) / 12)
+    fitted = fit(prepare(_panel(np.tile(season, 12)), TrainConfig(**AUTO)))
+    assert fitted.selection.val_mae["seasonal naive"] == pytest.approx(0.0, abs=1e-6)  # float32 rounding only
+    assert fitted.selection.chosen in ("seasonal", "seasonal naive")  # the anchored head had nothing to learn
+    assert fitted.metrics.val_mae == pytest.approx(0.0, abs=1e-4)
+    rows = fitted.prepared.panel.series[""].frame.to_numpy()
+    (forecast,) = fitted.forecaster().forecast({"": rows}, 12)[""]
+    np.testing.assert_allclose(forecast, season, rtol=1e-5)  # next year repeats the last one
+
+
+def test_auto_never_keeps_a_network_that_loses_to_seasonal_naive_on_validation():
+    from forecast.config import TrainConfig, WindowNorm
+    from forecast.model.fit import SEASONAL_NAIVE, fit, prepare
+
+    noise = np.random.default_rng(3).normal(100, 10, 160)
+    fitted = fit(prepare(_panel(noise), TrainConfig(**AUTO)), log=(notes := []).append)
+    scores = fitted.selection.val_mae
+    assert set(scores) == {"revin", "seasonal", SEASONAL_NAIVE}
+    assert fitted.metrics.val_mae == min(scores.values()) <= scores[SEASONAL_NAIVE]
+    assert fitted.metrics.seasonal_naive_mae == pytest.approx(scores[SEASONAL_NAIVE])
+    kept = fitted.selection.chosen
+    assert fitted.prepared.config.window_norm is (WindowNorm.revin if kept == "revin" else WindowNorm.seasonal)
+    assert any(note.startswith(f"window norm auto: kept {kept}") for note in notes)
+
+
+def test_the_seasonal_naive_candidate_is_the_anchored_network_with_a_zero_correction():
+    from forecast.config import TrainConfig
+    from forecast.model.devices import choose_placement
+    from forecast.model.fit import _validate, _with_norm, prepare
+    from forecast.config import WindowNorm
+
+    values = np.random.default_rng(4).normal(50, 5, 120)
+    prepared = _with_norm(prepare(_panel(values), TrainConfig(**{**AUTO, "batch_size": 16})), WindowNorm.seasonal)
+    fitted = _validate(prepared, choose_placement(), None)
+    assert fitted.metrics.val_mae == pytest.approx(fitted.metrics.seasonal_naive_mae, rel=1e-6)
+    assert fitted.metrics.epochs_run == 0

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from forecast.config import TrainConfig
+from forecast.config import TrainConfig, WindowNorm
 from forecast.data.scaling import fit_scaler
 from forecast.errors import ConfigError
 from forecast.evaluation.intervals import calibrate
@@ -45,7 +45,7 @@ def test_each_origin_reads_the_rows_before_it_and_each_series_its_own_scaler():
 
 
 def test_a_real_network_forecasts_the_gathered_windows_as_a_direct_call_does():
-    model = build_model(TrainConfig(lookback=5, horizon=2, layers=1, units=3), n_features=1)
+    model = build_model(TrainConfig(lookback=5, horizon=2, layers=1, units=3, window_norm=WindowNorm.revin), n_features=1)
     forecaster = Forecaster(keras_runner(model), {"": SCALER}, lookback=5, trained_horizon=2)
     rows = np.random.default_rng(0).random((40, 1)) * 10
     origins = np.array([35, 7, 22, 10, 40])

@@ -2,13 +2,13 @@ import keras
 import numpy as np
 import pytest
 
-from forecast.config import Cell, EnsembleCells, TrainConfig
+from forecast.config import Cell, EnsembleCells, TrainConfig, WindowNorm
 from forecast.model.network import build_model, compile_model, member_cells, training_view
 
 
 @pytest.mark.parametrize("cell,layer_type", [(Cell.lstm, keras.layers.LSTM), (Cell.gru, keras.layers.GRU), (Cell.rnn, keras.layers.SimpleRNN)])
 def test_stack_of_the_chosen_cell(cell, layer_type):
-    config = TrainConfig(cell=cell, layers=3, units=5, lookback=7, horizon=4, dropout=0.1)
+    config = TrainConfig(cell=cell, layers=3, units=5, lookback=7, horizon=4, dropout=0.1, window_norm=WindowNorm.revin)
     model = build_model(config, n_features=2)
     recurrent = [layer for layer in model.layers if isinstance(layer, keras.layers.RNN)]
     assert [type(layer) for layer in recurrent] == [layer_type] * 3
@@ -19,13 +19,13 @@ def test_stack_of_the_chosen_cell(cell, layer_type):
 
 
 def test_no_dropout_layers_when_dropout_is_zero():
-    model = build_model(TrainConfig(dropout=0.0, layers=2, units=3), n_features=1)
+    model = build_model(TrainConfig(dropout=0.0, layers=2, units=3, window_norm=WindowNorm.revin), n_features=1)
     assert not any(isinstance(layer, keras.layers.Dropout) for layer in model.layers)
 
 
 @pytest.mark.parametrize("cell", [Cell.lstm, Cell.gru])
 def test_layers_stay_eligible_for_cudnn(cell):
-    model = build_model(TrainConfig(cell=cell, layers=2, units=4), n_features=1)
+    model = build_model(TrainConfig(cell=cell, layers=2, units=4, window_norm=WindowNorm.revin), n_features=1)
     for layer in model.layers:
         if isinstance(layer, keras.layers.RNN):
             config = layer.get_config()
@@ -39,7 +39,7 @@ def test_layers_stay_eligible_for_cudnn(cell):
 
 
 def test_compiled_with_clipped_adam_and_mse():
-    config = TrainConfig(learning_rate=0.01, clipnorm=0.5, layers=1, units=2, lookback=3, horizon=2)
+    config = TrainConfig(learning_rate=0.01, clipnorm=0.5, layers=1, units=2, lookback=3, horizon=2, window_norm=WindowNorm.revin)
     model = build_model(config, n_features=1)
     compile_model(model, config)
     assert isinstance(model.optimizer, keras.optimizers.Adam)
@@ -49,14 +49,14 @@ def test_compiled_with_clipped_adam_and_mse():
 
 
 def test_forward_pass_shape():
-    config = TrainConfig(layers=2, units=4, lookback=5, horizon=3)
+    config = TrainConfig(layers=2, units=4, lookback=5, horizon=3, window_norm=WindowNorm.revin)
     model = build_model(config, n_features=2)
     out = model(np.zeros((6, 5, 2), dtype="float32"))
     assert tuple(out.shape) == (6, 3)
 
 
 def test_a_single_stack_is_its_own_training_view():
-    model = build_model(TrainConfig(layers=1, units=2, lookback=4, horizon=2), n_features=1)
+    model = build_model(TrainConfig(layers=1, units=2, lookback=4, horizon=2, window_norm=WindowNorm.revin), n_features=1)
     assert training_view(model) is model
 
 
@@ -65,7 +65,7 @@ def test_a_single_stack_is_its_own_training_view():
     (EnsembleCells.mixed, [Cell.lstm, Cell.gru, Cell.lstm]),
 ])
 def test_ensemble_members_and_their_cells(kind, cells):
-    config = TrainConfig(layers=2, units=3, lookback=5, horizon=2, cell=Cell.gru, ensemble=3, ensemble_cells=kind)
+    config = TrainConfig(layers=2, units=3, lookback=5, horizon=2, cell=Cell.gru, ensemble=3, ensemble_cells=kind, window_norm=WindowNorm.revin)
     assert member_cells(config) == cells
     model = build_model(config, n_features=1)
     recurrent = [layer for layer in model.layers if isinstance(layer, keras.layers.RNN)]

@@ -12,10 +12,10 @@ from forecast.predict import predict
 from forecast.store.bundle import LITERT_FILE, export_litert
 
 NETWORKS = {
-    "lstm, revin": TrainConfig(layers=2, units=6, lookback=9, horizon=4),
+    "lstm, revin": TrainConfig(layers=2, units=6, lookback=9, horizon=4, window_norm=WindowNorm.revin),
     "gru with a feature, last": TrainConfig(cell=Cell.gru, layers=2, units=6, lookback=9, horizon=4, window_norm=WindowNorm.last),
     "simple rnn, none": TrainConfig(cell=Cell.rnn, layers=1, units=6, lookback=9, horizon=4, window_norm=WindowNorm.none),
-    "mixed ensemble": TrainConfig(layers=2, units=4, lookback=9, horizon=4, ensemble=2, ensemble_cells=EnsembleCells.mixed),
+    "mixed ensemble": TrainConfig(layers=2, units=4, lookback=9, horizon=4, ensemble=2, ensemble_cells=EnsembleCells.mixed, window_norm=WindowNorm.revin),
 }
 
 
