@@ -1,4 +1,4 @@
-"""Rolling-origin backtests of the model against naive, seasonal naive, drift, AutoETS and AutoTheta."""
+"""Rolling-origin backtests of the model against naive, seasonal naive and drift baselines."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from forecast.errors import ConfigError, DataError
 from forecast.evaluation.baselines import BASELINES, baseline_windows
 from forecast.evaluation.intervals import check_level, coverage, windows_needed
 from forecast.evaluation.metrics import mae, mape, mase, mase_scale, rmse, smape
-from forecast.evaluation.statistical import STATISTICAL, forecast_statistical
 from forecast.model.fit import choose_lookback, fit, prepare
 
 Log = Callable[[str], None]
@@ -30,7 +29,7 @@ class Fold:
     origin: int  # first forecast row; everything the fold learnt from lies before it
     timestamps: list[str]  # of the forecast rows
     actual: np.ndarray  # (horizon,)
-    forecasts: dict[str, np.ndarray]  # "model", each baseline and statistical model -> (horizon,); NaN: not fitted
+    forecasts: dict[str, np.ndarray]  # "model" and each baseline -> (horizon,)
     bounds: dict[int, tuple[np.ndarray, np.ndarray]]  # level -> (lower, upper) around the model's forecast
     scale: float  # MASE denominator from the rows before the origin
     training: dict  # epochs_run, best_val_loss, val_mae (data units, pooled), train_seconds, parameters, window_norm
@@ -54,7 +53,7 @@ class Backtest:
 
     @property
     def methods(self) -> list[str]:
-        return ["model", *BASELINES, *STATISTICAL]
+        return ["model", *BASELINES]
 
     def series_scores(self) -> dict[str, dict[str, dict[str, float | None]]]:
         """Per series: MAE, RMSE, sMAPE %, MAPE % and MASE per method over its folds and steps."""
@@ -65,9 +64,6 @@ class Backtest:
             out[key] = {}
             for method in self.methods:
                 forecast = np.stack([fold.forecasts[method] for fold in folds])
-                if not np.isfinite(forecast).all():  # a statistical model that could not be fitted
-                    out[key][method] = dict.fromkeys(("mae", "rmse", "smape", "mape", "mase"))
-                    continue
                 out[key][method] = {
                     "mae": mae(actual, forecast),
                     "rmse": rmse(actual, forecast),
@@ -97,8 +93,7 @@ class Backtest:
                 folds = [fold for fold in self.folds if fold.series_id == key]
                 errors = np.abs(np.stack([f.forecasts[method] for f in folds]) - np.stack([f.actual for f in folds]))
                 per_series.append(errors.mean(axis=0))
-            mean = np.mean(per_series, axis=0)
-            steps[method] = [float(v) if np.isfinite(v) else None for v in mean]
+            steps[method] = np.mean(per_series, axis=0).tolist()
         return steps
 
     def coverage(self) -> dict[int, float]:
@@ -146,7 +141,7 @@ class Backtest:
                     "origin": fold.timestamps[0],
                     "timestamps": fold.timestamps,
                     "actual": fold.actual.tolist(),
-                    "forecasts": {name: _listed(values) for name, values in fold.forecasts.items()},
+                    "forecasts": {name: values.tolist() for name, values in fold.forecasts.items()},
                     "intervals": {
                         str(level): {"lower": lower.tolist(), "upper": upper.tolist()}
                         for level, (lower, upper) in fold.bounds.items()
@@ -158,11 +153,6 @@ class Backtest:
             ],
             "config": self.config,
         }
-
-
-def _listed(values: np.ndarray) -> list:
-    """Forecasts for JSON: a model that could not be fitted gives nulls, not NaN."""
-    return [float(v) if np.isfinite(v) else None for v in values]
 
 
 def _mean_or_none(values: list) -> float | None:
@@ -234,7 +224,7 @@ def backtest(
             forecast = forecasts[key][0]
             by_method = {"model": forecast, **{
                 name: baseline_windows(name, target, np.array([origin]), horizon, season)[0] for name in BASELINES
-            }, **{name: forecast_statistical(name, target[:origin], horizon, season) for name in STATISTICAL}}
+            }}
             stamps = series.frame.index[origin : origin + horizon]
             results.append(Fold(
                 series_id=key,

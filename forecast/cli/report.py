@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from forecast.config import EnsembleCells, TrainConfig
 from forecast.errors import ForecastError, printable
+from forecast.evaluation.baselines import BASELINES
 from forecast.model.fit import SEASONAL_NAIVE, Metrics, Selection
 from forecast.store.bundle import Bundle, read_bundle
 from forecast.store.versions import Store
 
-_NAMES = {"naive": "naive", "seasonal_naive": "seasonal naive", "drift": "drift",
-          "auto_ets": "AutoETS", "auto_theta": "AutoTheta"}
+_NAMES = {"naive": "naive", "seasonal_naive": "seasonal naive", "drift": "drift"}
 
 
 def training_summary(result, config) -> str:
@@ -115,7 +115,7 @@ def describe_bundle(bundle: Bundle) -> str:
 def backtest_report(result) -> str:
     """The scores table, the error by step and interval coverage of one backtest."""
     scores = result.scores()
-    best = min(scores, key=lambda method: _or_inf(scores[method]["mase"]))
+    best = min(scores, key=lambda method: scores[method]["mase"])
     lines = [
         f"backtest of {_subject(result)}: {len(result.folds) // len(result.ids)} folds of {result.horizon} steps "
         f"({_origins(result)}); MASE season {result.season}",
@@ -128,8 +128,8 @@ def backtest_report(result) -> str:
         lines.append(
             _row([marked, score["mae"], score["rmse"], score["smape"], score["mape"], score["mase"]], first=16)
         )
-    lines.append(f"* lowest MASE{'' if best == 'model' else ': the model does NOT beat it'}")
-    lines += ["", "MAE by step:", _row(["step", result.cell, *(_NAMES[n] for n in result.methods[1:])], first=6)]
+    lines.append(f"* lowest MASE{'' if best == 'model' else ': the model does NOT beat this baseline'}")
+    lines += ["", "MAE by step:", _row(["step", result.cell, *(_NAMES[n] for n in BASELINES)], first=6)]
     by_step = result.by_step()
     for step in range(result.horizon):
         lines.append(_row([step + 1, *(by_step[method][step] for method in result.methods)], first=6))
@@ -148,9 +148,9 @@ def compare_report(results) -> str:
         score, training = result.scores()["model"], result.training()
         rows.append((result.cell, training, score))
     baseline_scores = results[0].scores()
-    for name in results[0].methods[1:]:
+    for name in BASELINES:
         rows.append((_NAMES[name], None, baseline_scores[name]))
-    best = min(range(len(rows)), key=lambda i: _or_inf(rows[i][2]["mase"]))
+    best = min(range(len(rows)), key=lambda i: rows[i][2]["mase"])
     first = results[0]
     lines = [
         f"compare on {_subject(first)}: {len(first.folds) // len(first.ids)} folds of {first.horizon} steps "
@@ -166,12 +166,8 @@ def compare_report(results) -> str:
             cells = [name, f"{training['parameters']:,}", training["train_seconds"], training["epochs_run"],
                      training["best_val_loss"]]
         lines.append(_row([*cells, score["mae"], score["mase"], score["smape"]], first=16))
-    lines.append("* lowest MASE" + ("" if best < len(results) else ": no cell beats it"))
+    lines.append("* lowest MASE" + ("" if best < len(results) else ": no cell beats this baseline"))
     return "\n".join(lines)
-
-
-def _or_inf(value: float | None) -> float:
-    return float("inf") if value is None else value
 
 
 def _subject(result) -> str:
