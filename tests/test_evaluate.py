@@ -9,7 +9,7 @@ from forecast.errors import ConfigError, DataError
 from forecast.evaluate import backtest, compare, plan_origins
 from forecast.evaluation.metrics import mase_scale
 
-TINY = TrainConfig(lookback=12, horizon=12, layers=2, units=4, epochs=2, batch_size=16)
+TINY = TrainConfig(lookback=12, horizon=12, layers=2, units=4, epochs=2, batch_size=16, window_norm="revin")
 
 
 def series(name="airline-passengers.csv"):
