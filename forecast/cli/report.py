@@ -23,7 +23,8 @@ def training_summary(result, config) -> str:
         f"{m.train_windows} windows ({m.val_windows} for validation){of_series} in {m.train_seconds:.1f} s "
         f"on {result.fitted.placement}",
         f"epochs run: {m.epochs_run} of {config.epochs} ({stopped}); best epoch {m.best_epoch}, "
-        f"validation loss {m.best_val_loss:.4g} (scaled {config.loss.value.upper()})",
+        f"validation loss {m.best_val_loss:.4g} (scaled {config.loss.value.upper()})" if m.best_val_loss is not None
+        else "epochs run: none kept (no trained network is used)",
         f"validation MAE: {m.val_mae:.4g} (baselines on the same windows: {baselines})",
         *([_selection(result.fitted.selection)] if result.fitted.selection else []),
         _verdict(m, result.fitted.selection),

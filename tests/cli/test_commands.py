@@ -303,3 +303,24 @@ def test_bad_evaluate_options_exit_2(args, message):
     result = invoke(*args, "--quiet")
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
     assert re.search(message, result.stderr), result.stderr
+
+
+def test_the_summary_of_a_version_that_kept_seasonal_naive_says_so():
+    import types
+    from pathlib import Path
+
+    from forecast.cli.report import training_summary
+    from forecast.config import TrainConfig
+    from forecast.model.fit import SEASONAL_NAIVE, Metrics, Selection
+
+    metrics = Metrics(val_mae=42.17, naive_mae=76.59, seasonal_naive_mae=42.17, drift_mae=75.3, epochs_run=0,
+                      best_epoch=0, best_val_loss=None, series_count=1, train_windows=76, val_windows=22,
+                      parameters=50_700, train_seconds=30.0)
+    selection = Selection(SEASONAL_NAIVE, {"revin": 50.1, "seasonal": None, SEASONAL_NAIVE: 42.17})
+    result = types.SimpleNamespace(
+        metrics=metrics, fitted=types.SimpleNamespace(placement="the CPU", selection=selection),
+        verdict=types.SimpleNamespace(promote=True), version_id="v1", bundle_dir=Path("/m/versions/v1"))
+    text = training_summary(result, TrainConfig())
+    assert "epochs run: none kept (no trained network is used)" in text
+    assert "window norm auto: kept seasonal naive (validation MAE revin 50.1, seasonal diverged, seasonal naive 42.17)" in text
+    assert "neither network beat seasonal naive on validation, so this version forecasts seasonal naive" in text
