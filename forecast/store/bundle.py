@@ -49,14 +49,6 @@ MANIFEST_FILE = "manifest.json"
 FILES = (MODEL_FILE, LITERT_FILE, SCALER_FILE, METADATA_FILE, CONFIG_FILE)  # what a manifest may list
 AGREEMENT = 1e-4  # largest |LiteRT - Keras| on the probe windows, in scaled units, for the export to be kept
 READABLE = (2, 3)  # format versions this forecast reads (see forecast.store.metadata)
-MODEL_FILE = "model.keras"
-LITERT_FILE = "model.tflite"
-SCALER_FILE = "scaler.json"
-METADATA_FILE = "metadata.json"
-CONFIG_FILE = "config.toml"
-MANIFEST_FILE = "manifest.json"
-FILES = (MODEL_FILE, LITERT_FILE, SCALER_FILE, METADATA_FILE, CONFIG_FILE)  # what a manifest may list
-AGREEMENT = 1e-4  # largest |LiteRT - Keras| on the probe windows, in scaled units, for the export to be kept
 
 Log = Callable[[str], None]
 
