@@ -1,4 +1,4 @@
-"""Rolling-origin backtests of the model against naive, seasonal naive and drift baselines."""
+"""Rolling-origin backtests of the model against the naive baselines and the statistical models."""
 
 from __future__ import annotations
 
@@ -12,12 +12,17 @@ from forecast.config import Cell, TrainConfig, config_to_dict
 from forecast.data.frequency import format_timestamp, season_length
 from forecast.data.load import Panel
 from forecast.errors import ConfigError, DataError
-from forecast.evaluation.baselines import BASELINES, baseline_windows
+from forecast.evaluation.baselines import BASELINES, forecast_baseline
 from forecast.evaluation.intervals import check_level, coverage, windows_needed
 from forecast.evaluation.metrics import mae, mape, mase, mase_scale, rmse, smape
+from forecast.evaluation.statistical import STATISTICAL, forecast_statistical
 from forecast.model.fit import choose_lookback, fit, prepare
 
 Log = Callable[[str], None]
+
+# What every backtest scores beside the model, on the same folds: the naive baselines, then the
+# statistical models a statistician would try first.
+REFERENCES = (*BASELINES, *STATISTICAL)
 
 
 @dataclasses.dataclass
@@ -29,7 +34,7 @@ class Fold:
     origin: int  # first forecast row; everything the fold learnt from lies before it
     timestamps: list[str]  # of the forecast rows
     actual: np.ndarray  # (horizon,)
-    forecasts: dict[str, np.ndarray]  # "model" and each baseline -> (horizon,)
+    forecasts: dict[str, np.ndarray]  # "model" and each of REFERENCES -> (horizon,); NaN where a model could not fit
     bounds: dict[int, tuple[np.ndarray, np.ndarray]]  # level -> (lower, upper) around the model's forecast
     scale: float  # MASE denominator from the rows before the origin
     training: dict  # epochs_run, best_val_loss, val_mae (data units, pooled), train_seconds, parameters, window_norm
@@ -53,10 +58,13 @@ class Backtest:
 
     @property
     def methods(self) -> list[str]:
-        return ["model", *BASELINES]
+        return ["model", *REFERENCES]
 
     def series_scores(self) -> dict[str, dict[str, dict[str, float | None]]]:
-        """Per series: MAE, RMSE, sMAPE %, MAPE % and MASE per method over its folds and steps."""
+        """Per series: MAE, RMSE, sMAPE %, MAPE % and MASE per method over its folds and steps.
+
+        A method that could not forecast one of the series' folds scores None there.
+        """
         out = {}
         for key in self.ids:
             folds = [fold for fold in self.folds if fold.series_id == key]
@@ -64,6 +72,9 @@ class Backtest:
             out[key] = {}
             for method in self.methods:
                 forecast = np.stack([fold.forecasts[method] for fold in folds])
+                if not np.all(np.isfinite(forecast)):
+                    out[key][method] = dict.fromkeys(("mae", "rmse", "smape", "mape", "mase"))
+                    continue
                 out[key][method] = {
                     "mae": mae(actual, forecast),
                     "rmse": rmse(actual, forecast),
@@ -84,8 +95,9 @@ class Backtest:
                 out[method][measure] = None if any(v is None for v in values) else float(np.mean(values))
         return out
 
-    def by_step(self) -> dict[str, list[float]]:
-        """MAE at each step of the horizon, per method: over each series' folds, then over series."""
+    def by_step(self) -> dict[str, list[float | None]]:
+        """MAE at each step of the horizon, per method: over each series' folds, then over series
+        (None at a step where the method could not forecast some fold)."""
         steps = {}
         for method in self.methods:
             per_series = []
@@ -93,7 +105,7 @@ class Backtest:
                 folds = [fold for fold in self.folds if fold.series_id == key]
                 errors = np.abs(np.stack([f.forecasts[method] for f in folds]) - np.stack([f.actual for f in folds]))
                 per_series.append(errors.mean(axis=0))
-            steps[method] = np.mean(per_series, axis=0).tolist()
+            steps[method] = _nan_to_none(np.mean(per_series, axis=0))
         return steps
 
     def coverage(self) -> dict[int, float]:
@@ -141,7 +153,7 @@ class Backtest:
                     "origin": fold.timestamps[0],
                     "timestamps": fold.timestamps,
                     "actual": fold.actual.tolist(),
-                    "forecasts": {name: values.tolist() for name, values in fold.forecasts.items()},
+                    "forecasts": {name: _nan_to_none(values) for name, values in fold.forecasts.items()},
                     "intervals": {
                         str(level): {"lower": lower.tolist(), "upper": upper.tolist()}
                         for level, (lower, upper) in fold.bounds.items()
@@ -153,6 +165,10 @@ class Backtest:
             ],
             "config": self.config,
         }
+
+
+def _nan_to_none(values: np.ndarray) -> list[float | None]:
+    return [float(v) if np.isfinite(v) else None for v in values]
 
 
 def _mean_or_none(values: list) -> float | None:
@@ -181,6 +197,7 @@ def backtest(
     season: int | None = None,
     levels: Sequence[int] = (80, 95),
     log: Log = lambda message: None,
+    references: dict | None = None,
 ) -> Backtest:
     """Train on the rows before each origin only, forecast `horizon` steps, and score them.
 
@@ -188,10 +205,15 @@ def backtest(
     model on the rows before the origins only, exactly as `forecast train` would on that data,
     and the baselines see the same rows.
 
+    Args:
+        references: forecasts of REFERENCES by (series, origin), filled as they are made; `compare`
+            passes one dict to every cell's backtest so the statistical models fit once per fold.
+
     Raises:
         ForecastError: options or data that cannot support the folds asked for.
     """
     first = panel.first
+    references = {} if references is None else references
     step = train_config.horizon if step is None else step
     season = season_length(first.frequency) if season is None else season
     if not isinstance(season, int) or season < 1:
@@ -222,9 +244,9 @@ def backtest(
         for key, series in panel.series.items():
             origin, target = cut[key], series.frame[series.target].to_numpy()
             forecast = forecasts[key][0]
-            by_method = {"model": forecast, **{
-                name: baseline_windows(name, target, np.array([origin]), horizon, season)[0] for name in BASELINES
-            }}
+            if (key, origin) not in references:
+                references[(key, origin)] = reference_forecasts(target[:origin], horizon, season)
+            by_method = {"model": forecast, **references[(key, origin)]}
             stamps = series.frame.index[origin : origin + horizon]
             results.append(Fold(
                 series_id=key,
@@ -257,6 +279,14 @@ def backtest(
     )
 
 
+def reference_forecasts(history: np.ndarray, horizon: int, season: int) -> dict[str, np.ndarray]:
+    """The forecast of each of REFERENCES from `history`: (horizon,) each, NaN where a model cannot fit."""
+    return {
+        **{name: forecast_baseline(name, history, horizon, season) for name in BASELINES},
+        **{name: forecast_statistical(name, history, horizon, season) for name in STATISTICAL},
+    }
+
+
 def _truncate(panel: Panel, cut: dict[str, int]) -> Panel:
     return Panel({key: dataclasses.replace(s, frame=s.frame.iloc[: max(cut[key], 0)]) for key, s in panel.series.items()}, panel.id_col)
 
@@ -271,14 +301,15 @@ def compare(
     season: int | None = None,
     log: Log = lambda message: None,
 ) -> list[Backtest]:
-    """The same backtest for each cell, on the same origins and baselines."""
+    """The same backtest for each cell, on the same origins, baselines and statistical models."""
     if not cells:
         raise ConfigError("--cells must name at least one of lstm, gru, rnn. Received: nothing.")
-    runs = []
+    runs, references = [], {}
     for cell in cells:
         log(f"backtesting {Cell(cell).value}")
         config = dataclasses.replace(train_config, cell=Cell(cell))
-        runs.append(backtest(panel, config, folds=folds, step=step, season=season, levels=(), log=log))
+        runs.append(backtest(panel, config, folds=folds, step=step, season=season, levels=(), log=log,
+                             references=references))
     return runs
 
 

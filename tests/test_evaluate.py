@@ -1,13 +1,18 @@
+import json
+import re
+
 import numpy as np
 import pytest
 
 from conftest import SAMPLE
 from forecast.evaluation.baselines import forecast_baseline
+from forecast.cli.report import backtest_report
 from forecast.config import Cell, DataConfig, TrainConfig
 from forecast.data.load import load_panel
 from forecast.errors import ConfigError, DataError
 from forecast.evaluate import backtest, compare, plan_origins
 from forecast.evaluation.metrics import mase_scale
+from forecast.evaluation.statistical import forecast_statistical
 
 TINY = TrainConfig(lookback=12, horizon=12, layers=2, units=4, epochs=2, batch_size=16, window_norm="revin")
 
@@ -36,6 +41,8 @@ def test_airline_baselines_reproduce_the_published_check():
     naive = forecast_baseline("naive", passengers[:108], 36, 12)
     assert scores["naive"]["mae"] == pytest.approx(np.abs(passengers[108:] - naive).mean())
     assert scores["naive"]["mase"] == pytest.approx(np.abs(passengers[108:] - naive).mean() / mase_scale(passengers[:108], 12))
+    ets = forecast_statistical("auto_ets", passengers[:108], 36, 12)
+    assert scores["auto_ets"]["mae"] == pytest.approx(np.abs(passengers[108:] - ets).mean())
 
 
 def test_a_planted_future_spike_cannot_reach_an_earlier_fold():
@@ -66,6 +73,15 @@ def test_scores_by_step_and_coverage_are_consistent(monkeypatch):
     data = result.to_dict()
     assert data["scores"]["model"]["mae"] == result.scores()["model"]["mae"] and len(data["folds"]) == 2
 
+    # A statistical model that could not fit one fold's history scores n/a, in the table and in strict JSON.
+    result.folds[0].forecasts["auto_theta"] = np.full(12, np.nan)
+    assert result.scores()["auto_theta"] == dict.fromkeys(("mae", "rmse", "smape", "mape", "mase"))
+    assert result.by_step()["auto_theta"] == [None] * 12
+    json.dumps(result.to_dict(), allow_nan=False)
+    report = backtest_report(result)
+    assert "n/a: AutoTheta could not be fitted to every fold's history (too few rows)" in report
+    assert re.search(r"^AutoTheta +n/a +n/a +n/a +n/a +n/a$", report, re.M)
+
 
 def test_levels_the_earliest_fold_cannot_calibrate_are_reported_not_fatal():
     result = backtest(series(), TINY, folds=1, levels=(80, 99))
@@ -83,4 +99,6 @@ def test_compare_runs_each_cell_on_the_same_origins():
     assert [run.cell for run in runs] == ["gru", "rnn"]
     assert runs[0].folds[0].origin == runs[1].folds[0].origin
     np.testing.assert_array_equal(runs[0].folds[0].forecasts["drift"], runs[1].folds[0].forecasts["drift"])
+    # The statistical models are fitted once per fold and shared by every cell's backtest.
+    assert runs[0].folds[0].forecasts["auto_ets"] is runs[1].folds[0].forecasts["auto_ets"]
     assert runs[0].training()["parameters"] != runs[1].training()["parameters"]

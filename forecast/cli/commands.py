@@ -200,7 +200,7 @@ def evaluate(
     plot: Plot = None,
     quiet: Quiet = False,
 ) -> None:
-    """Backtest from several origins: the model against naive, seasonal naive and drift."""
+    """Backtest from several origins: the model against naive, seasonal naive, drift, AutoETS and AutoTheta."""
 
     def run() -> None:
         log = logs.start("evaluate", quiet)
@@ -238,7 +238,7 @@ def compare(
     output: Output = None,
     quiet: Quiet = False,
 ) -> None:
-    """Backtest several cells on the same origins and tabulate them beside the baselines."""
+    """Backtest several cells on the same origins and tabulate them beside the baselines and statistical models."""
 
     def run() -> None:
         log = logs.start("compare", quiet)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from forecast.config import EnsembleCells, TrainConfig
 from forecast.errors import ForecastError, printable
-from forecast.evaluation.baselines import BASELINES
+from forecast.evaluation.statistical import STATISTICAL
 from forecast.model.fit import SEASONAL_NAIVE, Metrics, Selection
 from forecast.store.bundle import Bundle, read_bundle
 from forecast.store.versions import Store
 
-_NAMES = {"naive": "naive", "seasonal_naive": "seasonal naive", "drift": "drift"}
+_NAMES = {"naive": "naive", "seasonal_naive": "seasonal naive", "drift": "drift",
+          "auto_ets": "AutoETS", "auto_theta": "AutoTheta"}
 
 
 def training_summary(result, config) -> str:
@@ -116,7 +117,7 @@ def describe_bundle(bundle: Bundle) -> str:
 def backtest_report(result) -> str:
     """The scores table, the error by step and interval coverage of one backtest."""
     scores = result.scores()
-    best = min(scores, key=lambda method: scores[method]["mase"])
+    best = _lowest_mase(scores)
     lines = [
         f"backtest of {_subject(result)}: {len(result.folds) // len(result.ids)} folds of {result.horizon} steps "
         f"({_origins(result)}); MASE season {result.season}",
@@ -129,8 +130,9 @@ def backtest_report(result) -> str:
         lines.append(
             _row([marked, score["mae"], score["rmse"], score["smape"], score["mape"], score["mase"]], first=16)
         )
-    lines.append(f"* lowest MASE{'' if best == 'model' else ': the model does NOT beat this baseline'}")
-    lines += ["", "MAE by step:", _row(["step", result.cell, *(_NAMES[n] for n in BASELINES)], first=6)]
+    lines.append(f"* lowest MASE{'' if best == 'model' else f': the model does NOT beat {_NAMES[best]}'}")
+    lines += _unfitted(scores)
+    lines += ["", "MAE by step:", _row(["step", result.cell, *(_NAMES[n] for n in result.methods[1:])], first=6)]
     by_step = result.by_step()
     for step in range(result.horizon):
         lines.append(_row([step + 1, *(by_step[method][step] for method in result.methods)], first=6))
@@ -148,10 +150,10 @@ def compare_report(results) -> str:
     for result in results:
         score, training = result.scores()["model"], result.training()
         rows.append((result.cell, training, score))
-    baseline_scores = results[0].scores()
-    for name in BASELINES:
-        rows.append((_NAMES[name], None, baseline_scores[name]))
-    best = min(range(len(rows)), key=lambda i: rows[i][2]["mase"])
+    reference_scores = results[0].scores()
+    for name in results[0].methods[1:]:
+        rows.append((_NAMES[name], None, reference_scores[name]))
+    best = min((i for i in range(len(rows)) if rows[i][2]["mase"] is not None), key=lambda i: rows[i][2]["mase"])
     first = results[0]
     lines = [
         f"compare on {_subject(first)}: {len(first.folds) // len(first.ids)} folds of {first.horizon} steps "
@@ -167,8 +169,22 @@ def compare_report(results) -> str:
             cells = [name, f"{training['parameters']:,}", training["train_seconds"], training["epochs_run"],
                      training["best_val_loss"]]
         lines.append(_row([*cells, score["mae"], score["mase"], score["smape"]], first=16))
-    lines.append("* lowest MASE" + ("" if best < len(results) else ": no cell beats this baseline"))
+    lines.append("* lowest MASE" + ("" if best < len(results) else f": no cell beats {rows[best][0]}"))
+    lines += _unfitted(reference_scores)
     return "\n".join(lines)
+
+
+def _lowest_mase(scores: dict) -> str:
+    """The method with the lowest MASE among those that forecast every fold."""
+    return min((m for m in scores if scores[m]["mase"] is not None), key=lambda m: scores[m]["mase"])
+
+
+def _unfitted(scores: dict) -> list[str]:
+    """A note naming the statistical models that could not be fitted to some fold's history."""
+    missing = [_NAMES[name] for name in STATISTICAL if scores[name]["mae"] is None]
+    if not missing:
+        return []
+    return [f"n/a: {' and '.join(missing)} could not be fitted to every fold's history (too few rows)"]
 
 
 def _subject(result) -> str:

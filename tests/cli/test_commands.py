@@ -274,6 +274,7 @@ def test_evaluate_table_and_json_report_the_same_numbers():
         score = report["scores"][method]
         assert numbers == [f"{score[k]:.4g}" for k in ("mae", "rmse", "smape", "mape", "mase")]
     assert "seasonal naive" in table.stdout and "MAE by step:" in table.stdout
+    assert re.search(r"^AutoETS +[\d.]+", table.stdout, re.M) and set(report["scores"]) >= {"auto_ets", "auto_theta"}
     assert re.search(r"coverage over 24 forecasts: 80% interval [\d.]+%; 95% interval [\d.]+%", table.stdout)
     assert len(report["by_step_mae"]["model"]) == 12 and set(report["coverage"]) == {"80", "95"}
 
@@ -286,7 +287,7 @@ def test_compare_prints_the_three_cell_table():
     header = next(line for line in lines if line.startswith("method"))
     assert header.split() == ["method", "params", "train", "s", "epochs", "val", "loss", "MAE", "MASE", "sMAPE", "%"]
     labels = [line.split()[0] for line in lines[lines.index(header) + 1 :] if line and not line.startswith("*")]
-    assert labels == ["lstm", "gru", "rnn", "naive", "seasonal", "drift"]
+    assert labels == ["lstm", "gru", "rnn", "naive", "seasonal", "drift", "AutoETS", "AutoTheta"]
     assert sum("*" in line for line in lines[lines.index(header) + 1 :]) == 2  # one marked row, one footnote
 
 
