@@ -30,7 +30,7 @@ _TRAIN_HELP = {
                    "window's own seasonal naive forecast (the last value when the season does not fit the "
                    "lookback) from a head that starts at zero, so an untrained model forecasts seasonal naive. "
                    "auto: trains both (twice the time) and keeps the one with the lower validation MAE, or seasonal "
-                   "naive itself when neither beats it there. last: subtracts the window's last value. none.",
+                   "naive or naive itself when neither network beats it there. last: subtracts the window's last value. none.",
     "ensemble": "Members trained side by side in one model from different initial weights, each fitted on its own; "
                 "the forecast is their mean. Costs about that many times the training time.",
     "ensemble_cells": "The members' cells: same (every member a --cell stack) or mixed (LSTM and GRU in turn).",
@@ -90,7 +90,7 @@ Output = Annotated[Optional[str], typer.Option(
 Folds = Annotated[int, typer.Option(help="Forecast origins in the backtest; the last fold's horizon ends at the last row.")]
 Step = Annotated[Optional[int], typer.Option(help="Rows between consecutive origins (default: the horizon).", show_default=False)]
 Season = Annotated[Optional[int], typer.Option(
-    help="Seasonal period for seasonal naive and MASE (default: from the frequency: 24 hourly, 7 daily, 5 business-day, "
+    help="Seasonal period for seasonal naive, AutoETS, AutoTheta and MASE (default: from the frequency: 24 hourly, 7 daily, 5 business-day, "
          "52 weekly, 12 monthly, 4 quarterly, 1 yearly).", show_default=False)]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the full result as JSON instead of tables.")]
 

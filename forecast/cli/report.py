@@ -5,7 +5,7 @@ from __future__ import annotations
 from forecast.config import EnsembleCells, TrainConfig
 from forecast.errors import ForecastError, printable
 from forecast.evaluation.statistical import STATISTICAL
-from forecast.model.fit import SEASONAL_NAIVE, Metrics, Selection
+from forecast.model.fit import BASELINE_CANDIDATES, Metrics, Selection
 from forecast.store.bundle import Bundle, read_bundle
 from forecast.store.versions import Store
 
@@ -68,8 +68,8 @@ def _selection(selection: Selection) -> str:
 
 
 def _verdict(m: Metrics, selection: Selection | None = None) -> str:
-    if selection is not None and selection.chosen == SEASONAL_NAIVE:
-        return ("neither network beat seasonal naive on validation, so this version forecasts seasonal naive "
+    if selection is not None and selection.chosen in BASELINE_CANDIDATES:
+        return (f"neither network beat {selection.chosen} on validation, so this version forecasts {selection.chosen} "
                 "(the anchored network with its correction at zero)")
     baselines = m.baselines()
     best = min(baselines, key=baselines.get)

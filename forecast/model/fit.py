@@ -143,9 +143,9 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
 
     With `--window-norm auto` two networks are trained, one normalising each window (revin) and
     one correcting its seasonal naive forecast (seasonal), and the one with the lower validation
-    MAE is kept; when neither beats seasonal naive itself there, the anchored network with its
-    correction set to zero is kept, which forecasts seasonal naive exactly. `Fitted.selection`
-    records the three validation MAEs.
+    MAE is kept; when neither beats seasonal naive or naive itself there, the anchored network
+    with its correction set to zero is kept, anchored on whichever of the two won, which forecasts
+    that baseline exactly. `Fitted.selection` records every candidate's validation MAE.
 
     Args:
         prepared: the split and scaled series (see `prepare`).
@@ -154,6 +154,7 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
     """
     import_keras()
     from forecast.model.devices import choose_placement
+    from forecast.model.network import anchor_season
 
     placement = choose_placement(prepared.config.strategy)
     log(f"strategy: {placement.description}")
@@ -169,7 +170,13 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
     for norm in AUTO_CANDIDATES:
         log(f"window norm auto: training the {norm.value} network")
         candidates[norm.value] = _train(_with_norm(prepared, norm), placement, log, verbose)
-    candidates[SEASONAL_NAIVE] = _validate(_with_norm(prepared, WindowNorm.seasonal), placement, None)
+    # The baselines as candidates: the anchored network with its correction at zero forecasts
+    # seasonal naive exactly, and anchored on the last value, naive.
+    anchored = _with_norm(prepared, WindowNorm.seasonal)
+    season = season_length(prepared.panel.first.frequency)
+    for name, anchor in BASELINE_CANDIDATES.items():
+        if name == SEASONAL_NAIVE or anchor_season(season, config.lookback) > 1:  # else naive repeats seasonal naive
+            candidates[name] = _validate(anchored, placement, _zero_correction(anchored, placement, anchor or season))
     scores = {name: fitted.metrics.val_mae for name, fitted in candidates.items()}
     # A diverged network (a MAE that is not a number) never wins; ties go to the earlier candidate.
     chosen = min(scores, key=lambda name: scores[name] if math.isfinite(scores[name]) else math.inf)
@@ -183,13 +190,15 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
 
 AUTO_CANDIDATES = (WindowNorm.revin, WindowNorm.seasonal)  # the networks `--window-norm auto` trains
 SEASONAL_NAIVE = "seasonal naive"  # the anchored network with a zero correction
+NAIVE = "naive"  # the same anchored on the last value
+BASELINE_CANDIDATES = {SEASONAL_NAIVE: None, NAIVE: 1}  # name -> anchor season (None: the data's)
 
 
 @dataclasses.dataclass(frozen=True)
 class Selection:
     """What `--window-norm auto` chose, and the validation MAE of each candidate."""
 
-    chosen: str  # "revin", "seasonal" or "seasonal naive"
+    chosen: str  # "revin", "seasonal", "seasonal naive" or "naive"
     val_mae: dict[str, float | None]  # None: that network diverged
 
     def to_dict(self) -> dict:
@@ -252,18 +261,21 @@ def _train(prepared: Prepared, placement, log: Log, verbose: int) -> Fitted:
     return _validate(prepared, placement, model, loss_history, train_seconds)
 
 
-def _validate(prepared: Prepared, placement, model, loss_history: dict | None = None, train_seconds: float = 0.0) -> Fitted:
-    """Forecast every validation window once, through the forecasting path predict uses, and
-    measure and calibrate on them. `model` None: a fresh anchored network, which forecasts
-    seasonal naive exactly (its correction head starts at zero)."""
+def _zero_correction(prepared: Prepared, placement, season: int):
+    """A fresh anchored network: its correction head starts at zero, so it forecasts its anchor
+    exactly (seasonal naive for the data's season, naive for season 1)."""
     from forecast.model.network import build_model
 
+    with placement.scope():
+        return build_model(prepared.config, n_features=len(prepared.panel.first.columns), season=season)
+
+
+def _validate(prepared: Prepared, placement, model, loss_history: dict | None = None, train_seconds: float = 0.0) -> Fitted:
+    """Forecast every validation window once, through the forecasting path predict uses, and
+    measure and calibrate on them."""
     config = prepared.config
     keys = list(prepared.panel.series)
     with placement.scope():
-        if model is None:
-            columns = len(prepared.panel.first.columns)
-            model = build_model(config, n_features=columns, season=season_length(prepared.panel.first.frequency))
         forecaster = make_forecaster(model, prepared)
         rows = {key: prepared.panel.series[key].frame.to_numpy() for key in keys}
         origins = {key: np.arange(s.val_start, s.n_windows) + config.lookback for key, s in prepared.splits.items()}

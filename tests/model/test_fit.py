@@ -64,27 +64,42 @@ def test_auto_on_a_purely_seasonal_series_forecasts_seasonal_naive_exactly():
 
 def test_auto_never_keeps_a_network_that_loses_to_seasonal_naive_on_validation():
     from forecast.config import TrainConfig, WindowNorm
-    from forecast.model.fit import SEASONAL_NAIVE, fit, prepare
+    from forecast.model.fit import NAIVE, SEASONAL_NAIVE, fit, prepare
 
     noise = np.random.default_rng(3).normal(100, 10, 160)
     fitted = fit(prepare(_panel(noise), TrainConfig(**AUTO)), log=(notes := []).append)
     scores = fitted.selection.val_mae
-    assert set(scores) == {"revin", "seasonal", SEASONAL_NAIVE}
-    assert fitted.metrics.val_mae == min(scores.values()) <= scores[SEASONAL_NAIVE]
+    assert set(scores) == {"revin", "seasonal", SEASONAL_NAIVE, NAIVE}
+    assert fitted.metrics.val_mae == min(scores.values()) <= min(scores[SEASONAL_NAIVE], scores[NAIVE])
     assert fitted.metrics.seasonal_naive_mae == pytest.approx(scores[SEASONAL_NAIVE])
+    assert fitted.metrics.naive_mae == pytest.approx(scores[NAIVE])
     kept = fitted.selection.chosen
     assert fitted.prepared.config.window_norm is (WindowNorm.revin if kept == "revin" else WindowNorm.seasonal)
     assert any(note.startswith(f"window norm auto: kept {kept}") for note in notes)
 
 
-def test_the_seasonal_naive_candidate_is_the_anchored_network_with_a_zero_correction():
+@pytest.mark.parametrize("anchor, baseline", [(12, "seasonal_naive_mae"), (1, "naive_mae")])
+def test_the_baseline_candidates_are_the_anchored_network_with_a_zero_correction(anchor, baseline):
     from forecast.config import TrainConfig
     from forecast.model.devices import choose_placement
-    from forecast.model.fit import _validate, _with_norm, prepare
+    from forecast.model.fit import _validate, _with_norm, _zero_correction, prepare
     from forecast.config import WindowNorm
 
     values = np.random.default_rng(4).normal(50, 5, 120)
     prepared = _with_norm(prepare(_panel(values), TrainConfig(**{**AUTO, "batch_size": 16})), WindowNorm.seasonal)
-    fitted = _validate(prepared, choose_placement(), None)
-    assert fitted.metrics.val_mae == pytest.approx(fitted.metrics.seasonal_naive_mae, rel=1e-6)
+    placement = choose_placement()
+    fitted = _validate(prepared, placement, _zero_correction(prepared, placement, anchor))
+    assert fitted.metrics.val_mae == pytest.approx(getattr(fitted.metrics, baseline), rel=1e-6)
     assert fitted.metrics.epochs_run == 0
+
+
+def test_auto_on_a_random_walk_keeps_nothing_worse_than_naive():
+    from forecast.config import TrainConfig
+    from forecast.model.fit import NAIVE, fit, prepare
+
+    walk = 1000 + np.cumsum(np.random.default_rng(5).normal(0, 10, 160))
+    fitted = fit(prepare(_panel(walk), TrainConfig(**AUTO)))
+    assert fitted.metrics.val_mae <= fitted.selection.val_mae[NAIVE] == pytest.approx(fitted.metrics.naive_mae)
+    if fitted.selection.chosen == NAIVE:  # the version forecasts the last value, every step
+        rows = fitted.prepared.panel.series[""].frame.to_numpy()
+        np.testing.assert_allclose(fitted.forecaster().forecast({"": rows}, 12)[""][0], walk[-1], rtol=1e-5)
