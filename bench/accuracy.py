@@ -40,6 +40,7 @@ from wide_to_long import wide_to_long  # noqa: E402
 from forecast.evaluation.baselines import forecast_baseline  # noqa: E402
 from forecast.config import DataConfig, TrainConfig  # noqa: E402
 from forecast.evaluation.metrics import mase_scale, smape  # noqa: E402
+from forecast.evaluation.statistical import forecast_statistical  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
 PUBLISHED = {  # ../shared/docs/benchmarks.md
@@ -99,7 +100,7 @@ def run_m4(name: str, horizon: int, season: int, freq: str, quick: bool, workdir
     frame = predict(str(workdir / name)).frame
     model = {key: group["forecast"].to_numpy() for key, group in frame.groupby("id")}
 
-    methods = {"forecast (this tool)": [], "Naive": [], "Seasonal naive": [], "Naive2": []}
+    methods = {"forecast (this tool)": [], "Naive": [], "Seasonal naive": [], "Naive2": [], "AutoETS": [], "AutoTheta": []}
     scores = {method: ([], []) for method in methods}
     for key, row in trains.iterrows():
         history = row.dropna().to_numpy(dtype=float)
@@ -110,6 +111,8 @@ def run_m4(name: str, horizon: int, season: int, freq: str, quick: bool, workdir
             "Naive": forecast_baseline("naive", history, horizon, season),
             "Seasonal naive": forecast_baseline("seasonal_naive", history, horizon, season),
             "Naive2": naive2(history, horizon, season),
+            "AutoETS": forecast_statistical("auto_ets", history, horizon, season),
+            "AutoTheta": forecast_statistical("auto_theta", history, horizon, season),
         }
         for method, values in forecasts.items():
             scores[method][0].append(smape(actual, values))
@@ -118,7 +121,8 @@ def run_m4(name: str, horizon: int, season: int, freq: str, quick: bool, workdir
     base = means["Naive2"]
     rows = {method: (s, m, 0.5 * (s / base[0] + m / base[1])) for method, (s, m) in means.items()}
     return {"rows": rows, "series": len(trains), "train_seconds": seconds, "epochs": result.metrics.epochs_run,
-            "lookback": result.fitted.prepared.config.lookback}
+            "lookback": result.fitted.prepared.config.lookback,
+            "selection": result.fitted.selection.to_dict() if result.fitted.selection else None}
 
 
 def run_ett(name: str, horizons: list[int], workdir: Path) -> dict:
@@ -158,6 +162,7 @@ def run_ett(name: str, horizons: list[int], workdir: Path) -> dict:
             "train_seconds": seconds,
             "epochs": result.metrics.epochs_run,
             "trained_horizon": trained,
+            "selection": result.fitted.selection.to_dict() if result.fitted.selection else None,
         }
     return out
 
@@ -178,7 +183,10 @@ def run_airline(workdir: Path) -> dict:
     mape = lambda f: float(np.mean(np.abs(actual - f) / actual))  # noqa: E731
     return {
         "forecast (this tool)": mape(forecast),
+        "selection": result.fitted.selection.to_dict() if result.fitted.selection else None,
         "seasonal naive (check)": mape(forecast_baseline("seasonal_naive", values[:108], 36, 12)),
+        "AutoETS": mape(forecast_statistical("auto_ets", values[:108], 36, 12)),
+        "AutoTheta": mape(forecast_statistical("auto_theta", values[:108], 36, 12)),
         "train_seconds": seconds,
         "horizon": result.fitted.prepared.config.horizon,
     }
@@ -212,7 +220,8 @@ def table(results: dict, quick: bool) -> str:
                   f"lookback {r['lookback']}, {r['epochs']} epochs, {r['train_seconds']:.0f} s of training)", "",
                   "| method | sMAPE | MASE | OWA |", "|---|---|---|---|"]
         for method, (s, m, o) in r["rows"].items():
-            suffix = " (check, computed here)" if method != "forecast (this tool)" else ""
+            suffix = {"forecast (this tool)": f"{_kept(r)}", "AutoETS": " (statsforecast, computed here)",
+                      "AutoTheta": " (statsforecast, computed here)"}.get(method, " (check, computed here)")
             lines.append(f"| {method}{suffix} | {s:.3f} | {m:.3f} | {o:.3f} |")
         for method, (s, m, o) in PUBLISHED[name].items():
             lines.append(f"| {method} (published) | {s:.3f} | {m:.3f} | {o:.3f} |")
@@ -222,9 +231,11 @@ def table(results: dict, quick: bool) -> str:
             continue
         r = {h: row for h, row in results[name].items() if h != "run"}
         trained = next(iter(r.values()))["trained_horizon"]
+        kept = _kept(next(iter(r.values()))).strip(" ()")
         lines += [f"**{name.replace('etth', 'ETTh')}, univariate OT** (MSE / MAE on standardised values, input 336, "
                   "every stride-1 test window, no batch dropped; one model trained at horizon "
-                  f"{trained}, longer horizons fed its own forecasts back as `forecast predict` does)", "",
+                  f"{trained}, longer horizons fed its own forecasts back as `forecast predict` does"
+                  f"{'; ' + kept if kept else ''})", "",
                   "| horizon | this tool | repeat last value (check) | repeat last value (published) | NLinear (published) | training (one model) |",
                   "|---|---|---|---|---|---|"]
         for horizon, row in sorted(r.items(), key=lambda item: int(item[0])):
@@ -239,7 +250,8 @@ def table(results: dict, quick: bool) -> str:
         r = results["airline"]
         lines += ["**Airline passengers** (train on the first 108 months, forecast the last 36; MAPE)", "",
                   "| method | MAPE |", "|---|---|",
-                  f"| forecast (this tool; horizon {r['horizon']}, fed back to 36) | {r['forecast (this tool)']:.4f} |",
+                  f"| forecast (this tool; horizon {r['horizon']}, fed back to 36){_kept(r)} | {r['forecast (this tool)']:.4f} |",
+                  *(f"| {name} (statsforecast, computed here) | {r[name]:.4f} |" for name in ("AutoETS", "AutoTheta") if name in r),
                   f"| seasonal naive (check) | {r['seasonal naive (check)']:.5f} |",
                   f"| seasonal naive (published) | {PUBLISHED['airline']['seasonal naive']:.5f} |",
                   f"| SARIMA(0,1,1)(0,1,1)12 on logs (published) | {PUBLISHED['airline']['SARIMA(0,1,1)(0,1,1)12']:.3f} |", ""]
@@ -247,11 +259,17 @@ def table(results: dict, quick: bool) -> str:
     return "\n".join(lines)
 
 
+def _kept(result: dict) -> str:
+    """What --window-norm auto kept, for the row's label."""
+    selection = result.get("selection")
+    return f" (auto kept {selection['chosen']})" if selection else ""
+
+
 def targets(results: dict) -> list[str]:
     """One line per target of the accuracy issue: met or missed, with the numbers."""
     verdict = lambda ok: "met" if ok else "**missed**"  # noqa: E731
     out = []
-    for name, bar, strict in (("m4-hourly", 0.50, False), ("m4-weekly", 0.95, True)):
+    for name, bar, strict in (("m4-hourly", 0.50, False), ("m4-weekly", 0.85, False)):
         if name in results:
             owa = results[name]["rows"]["forecast (this tool)"][2]
             ok = owa < bar if strict else owa <= bar

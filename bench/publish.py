@@ -10,6 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = {  # which page of docs/ holds each benchmark's table
     "accuracy": "docs/accuracy.md",
+    "samples": "docs/accuracy.md",
     "throughput": "docs/performance.md",
     "memory": "docs/performance.md",
     "startup": "docs/performance.md",
