@@ -27,6 +27,13 @@ class EnsembleCells(str, enum.Enum):
     mixed = "mixed"  # LSTM and GRU members in turn
 
 
+class EnsembleCombine(str, enum.Enum):
+    """How an ensemble's member forecasts become one."""
+
+    median = "median"  # at each step; one member that learnt badly cannot drag it far
+    mean = "mean"
+
+
 class Fill(str, enum.Enum):
     """How gaps and missing values are repaired when the user allows it."""
 
@@ -142,8 +149,9 @@ class TrainConfig:
     units: int = 64  # units per recurrent layer
     dropout: float = 0.2  # dropout after each recurrent layer; 0 disables it
     window_norm: WindowNorm = WindowNorm.auto  # per-window normalisation inside the model (see README)
-    ensemble: int = 1  # stacks trained side by side from different initial weights, forecasts averaged
+    ensemble: int = 1  # stacks trained side by side from different initial weights
     ensemble_cells: EnsembleCells = EnsembleCells.same  # all --cell, or LSTM and GRU in turn
+    ensemble_combine: EnsembleCombine = EnsembleCombine.median  # the members' forecasts into one
     loss: Loss = Loss.mse  # training loss on the scaled target
     learning_rate: float = 1e-3  # Adam's initial step size
     clipnorm: float = 1.0  # gradient norm clip, against the exploding gradients of long sequences
@@ -216,7 +224,7 @@ def _require_positive_int(name: str, value: int) -> None:
 
 
 _ENUM_FIELDS = {
-    "cell": Cell, "ensemble_cells": EnsembleCells, "fill": Fill, "strategy": Strategy,
+    "cell": Cell, "ensemble_cells": EnsembleCells, "ensemble_combine": EnsembleCombine, "fill": Fill, "strategy": Strategy,
     "window_norm": WindowNorm, "loss": Loss,
 }
 

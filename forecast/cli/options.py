@@ -32,7 +32,9 @@ _TRAIN_HELP = {
                    "auto: trains both (twice the time) and keeps the one with the lower validation MAE, or seasonal "
                    "naive or naive itself when neither network beats it there. last: subtracts the window's last value. none.",
     "ensemble": "Members trained side by side in one model from different initial weights, each fitted on its own; "
-                "the forecast is their mean. Costs about that many times the training time.",
+                "--ensemble-combine makes their forecasts one. Costs about that many times the training time.",
+    "ensemble_combine": "How an ensemble's forecasts become one, at each step: median (one member that learnt badly "
+                        "cannot drag it far; the mean of the middle two for an even count) or mean.",
     "ensemble_cells": "The members' cells: same (every member a --cell stack) or mixed (LSTM and GRU in turn).",
     "loss": "Training loss on the scaled target: mse, mae or huber.",
     "learning_rate": "Adam's initial learning rate (halved when validation loss stalls for half the patience).",

@@ -53,7 +53,7 @@ def _network(config: TrainConfig) -> str:
     if config.ensemble == 1:
         return f"{stack} {config.cell.value}"
     cells = "LSTM and GRU in turn" if config.ensemble_cells is EnsembleCells.mixed else config.cell.value
-    return f"ensemble of {config.ensemble} {stack} stacks ({cells})"
+    return f"ensemble of {config.ensemble} {stack} stacks ({cells}, {config.ensemble_combine.value} of their forecasts)"
 
 
 def _norm(meta) -> str:

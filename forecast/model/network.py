@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from forecast.config import Cell, EnsembleCells, Loss, TrainConfig, WindowNorm
+from forecast.config import Cell, EnsembleCells, EnsembleCombine, Loss, TrainConfig, WindowNorm
 
 _LAYERS = {Cell.lstm: keras.layers.LSTM, Cell.gru: keras.layers.GRU, Cell.rnn: keras.layers.SimpleRNN}
 _LOSSES = {Loss.mse: keras.losses.mean_squared_error, Loss.mae: keras.losses.mean_absolute_error, Loss.huber: keras.losses.huber}
@@ -92,6 +92,17 @@ class DenormalizeForecast(keras.layers.Layer):
         return forecast * scale + shift
 
 
+@keras.saving.register_keras_serializable(package="forecast")
+class MemberMedian(keras.layers.Layer):
+    """The median of the ensemble members' (batch, horizon) forecasts at each step: the mean of the
+    middle two for an even count, so two members give their mean."""
+
+    def call(self, forecasts):
+        ordered = ops.sort(ops.stack(forecasts, axis=-1), axis=-1)  # (batch, horizon, members)
+        count = len(forecasts)
+        return (ordered[..., (count - 1) // 2] + ordered[..., count // 2]) / 2
+
+
 def anchor_season(season: int, lookback: int) -> int:
     """The season a seasonal anchor repeats: the data's, when it fits the lookback; else 1 (the last value)."""
     return season if 1 <= season <= lookback else 1
@@ -103,7 +114,7 @@ def build_model(config: TrainConfig, n_features: int, season: int = 1) -> keras.
     Layers keep Keras's defaults (tanh, sigmoid gates, no recurrent_dropout, no unroll) so that
     LSTM and GRU stay eligible for the fused cuDNN kernels on a GPU. With `config.ensemble` above
     one, that many such stacks read the same normalised window side by side and an `ensemble`
-    layer averages their forecasts; `training_view` exposes the members so each learns on its own.
+    layer combines their forecasts (median or mean); `training_view` exposes the members so each learns on its own.
 
     Args:
         config: the shape of the network (lookback, horizon, cell, layers, units, dropout,
@@ -144,7 +155,12 @@ def build_model(config: TrainConfig, n_features: int, season: int = 1) -> keras.
             if norm is not WindowNorm.none:
                 y = DenormalizeForecast(name=f"{prefix}denormalize")(y, shift, scale)
         forecasts.append(y)
-    outputs = forecasts[0] if len(forecasts) == 1 else keras.layers.Average(name="ensemble")(forecasts)
+    if len(forecasts) == 1:
+        outputs = forecasts[0]
+    elif config.ensemble_combine is EnsembleCombine.median:
+        outputs = MemberMedian(name="ensemble")(forecasts)
+    else:
+        outputs = keras.layers.Average(name="ensemble")(forecasts)
     name = f"stacked_{config.cell.value}" if len(cells) == 1 else f"ensemble_{len(cells)}"
     return keras.Model(inputs, outputs, name=name)
 

@@ -187,7 +187,9 @@ class Metadata:
             ValueError, TypeError, ConfigError: a value the options do not allow.
         """
         known = {field.name for field in dataclasses.fields(TrainConfig)}
-        config = TrainConfig(**{k: v for k, v in meta["config"].items() if k in known})
+        # Ensembles saved before --ensemble-combine existed averaged their members.
+        stored = {"ensemble_combine": "mean", **meta["config"]}
+        config = TrainConfig(**{k: v for k, v in stored.items() if k in known})
         data = meta.get("data_config")
         data_known = {field.name for field in dataclasses.fields(DataConfig)}
         data_config = None

@@ -73,15 +73,31 @@ def test_ensemble_members_and_their_cells(kind, cells):
     assert [type(layer).__name__.lower() for layer in recurrent if layer.name.endswith("_2")] == [c.value for c in cells]
 
 
-def test_ensemble_forecast_is_the_mean_of_members_fitted_on_their_own():
-    config = TrainConfig(layers=1, units=3, lookback=5, horizon=2, ensemble=3, window_norm="last")
+@pytest.mark.parametrize("combine, members, expected", [
+    ("median", 3, lambda each: np.median(each, axis=1)),
+    ("median", 4, lambda each: np.median(each, axis=1)),  # the mean of the middle two
+    ("mean", 3, lambda each: each.mean(axis=1)),
+])
+def test_ensemble_forecast_combines_members_fitted_on_their_own(combine, members, expected, tmp_path):
+    config = TrainConfig(layers=1, units=3, lookback=5, horizon=2, ensemble=members, ensemble_combine=combine, window_norm="last")
     model = build_model(config, n_features=1)
-    members = training_view(model)
+    members_view = training_view(model)
+    x = np.random.default_rng(0).random((4, 5, 1)).astype("float32")
+    each = keras.ops.convert_to_numpy(members_view(x))
+    assert each.shape == (4, members, 2)
+    assert not np.allclose(each[:, 0], each[:, 1])  # different initial weights
+    combined = keras.ops.convert_to_numpy(model(x))
+    np.testing.assert_allclose(combined, expected(each), rtol=1e-6)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)), combined, rtol=1e-6)
+
+
+def test_the_ensemble_loss_is_each_members_own():
+    config = TrainConfig(layers=1, units=3, lookback=5, horizon=2, ensemble=3, window_norm="last")
+    members = training_view(build_model(config, n_features=1))
     x = np.random.default_rng(0).random((4, 5, 1)).astype("float32")
     each = keras.ops.convert_to_numpy(members(x))
-    assert each.shape == (4, 3, 2)
-    assert not np.allclose(each[:, 0], each[:, 1])  # different initial weights
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)), each.mean(axis=1), rtol=1e-6)
 
     compile_model(members, config)
     y = np.random.default_rng(1).random((4, 2)).astype("float32")

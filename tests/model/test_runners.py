@@ -16,6 +16,8 @@ NETWORKS = {
     "gru with a feature, last": TrainConfig(cell=Cell.gru, layers=2, units=6, lookback=9, horizon=4, window_norm=WindowNorm.last),
     "simple rnn, none": TrainConfig(cell=Cell.rnn, layers=1, units=6, lookback=9, horizon=4, window_norm=WindowNorm.none),
     "mixed ensemble": TrainConfig(layers=2, units=4, lookback=9, horizon=4, ensemble=2, ensemble_cells=EnsembleCells.mixed, window_norm=WindowNorm.revin),
+    "median of 3, seasonal": TrainConfig(layers=1, units=4, lookback=9, horizon=4, ensemble=3, window_norm=WindowNorm.seasonal),
+    "mean of 3": TrainConfig(layers=1, units=4, lookback=9, horizon=4, ensemble=3, ensemble_combine="mean", window_norm=WindowNorm.revin),
 }
 
 
@@ -23,6 +25,9 @@ NETWORKS = {
 def test_exported_artifact_computes_what_keras_computes(name, tmp_path):
     features = 1 if "feature" in name else 0
     model = build_model(NETWORKS[name], n_features=1 + features)
+    for layer in model.layers:  # anchored heads start at zero: move them so the members differ
+        if layer.name.endswith("correction"):
+            layer.set_weights([w + np.random.default_rng(len(layer.name)).normal(0, 0.1, w.shape) for w in layer.get_weights()])
     notes = []
     assert export_litert(model, tmp_path / LITERT_FILE, notes.append), notes
     windows = np.random.default_rng(1).random((5, 9, 1 + features), dtype=np.float32) * 3 - 1
