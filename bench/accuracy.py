@@ -153,7 +153,8 @@ def run_ett(name: str, horizons: list[int], workdir: Path) -> dict:
         span = ot[11520 - lookback :]
         origins = lookback + np.arange(2880 - horizon + 1)  # rows of `span` where forecasts start
         actual = target_windows(span, lookback, horizon)
-        forecast = forecaster.forecast({"": span[:, None]}, horizon, {"": origins})[""]
+        stamps = {"": pd.DatetimeIndex(pd.to_datetime(data["date"]).iloc[11520 - lookback :])}  # for cycle inputs
+        forecast = forecaster.forecast({"": span[:, None]}, horizon, {"": origins}, stamps)[""]
         last = span[origins - 1][:, None]
         z = lambda values: (values - mean) / std  # noqa: E731
         out[horizon] = {

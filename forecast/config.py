@@ -62,6 +62,13 @@ class WindowNorm(str, enum.Enum):
     auto = "auto"  # train revin and seasonal, keep the better on validation (or seasonal naive itself)
 
 
+class CycleInputs(str, enum.Enum):
+    """Whether the network also reads each step's position in the day, week or year."""
+
+    auto = "auto"  # the cycles that fit the data's frequency (forecast.data.cycles)
+    none = "none"
+
+
 class Loss(str, enum.Enum):
     mse = "mse"
     mae = "mae"
@@ -149,6 +156,7 @@ class TrainConfig:
     units: int = 64  # units per recurrent layer
     dropout: float = 0.2  # dropout after each recurrent layer; 0 disables it
     window_norm: WindowNorm = WindowNorm.auto  # per-window normalisation inside the model (see README)
+    cycle_inputs: CycleInputs = CycleInputs.none  # sin/cos of the time of day, day of week or year as inputs
     ensemble: int = 1  # stacks trained side by side from different initial weights
     ensemble_cells: EnsembleCells = EnsembleCells.same  # all --cell, or LSTM and GRU in turn
     ensemble_combine: EnsembleCombine = EnsembleCombine.median  # the members' forecasts into one
@@ -224,7 +232,7 @@ def _require_positive_int(name: str, value: int) -> None:
 
 
 _ENUM_FIELDS = {
-    "cell": Cell, "ensemble_cells": EnsembleCells, "ensemble_combine": EnsembleCombine, "fill": Fill, "strategy": Strategy,
+    "cell": Cell, "cycle_inputs": CycleInputs, "ensemble_cells": EnsembleCells, "ensemble_combine": EnsembleCombine, "fill": Fill, "strategy": Strategy,
     "window_norm": WindowNorm, "loss": Loss,
 }
 

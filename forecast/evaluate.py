@@ -238,7 +238,8 @@ def backtest(
         horizon = config.horizon
         forecaster = fitted.forecaster()
         rows = {key: s.frame.to_numpy() for key, s in panel.series.items()}
-        forecasts = forecaster.forecast(rows, horizon, {key: [cut[key]] for key in rows})  # per series (1, horizon)
+        stamps = {key: s.frame.index for key, s in panel.series.items()}
+        forecasts = forecaster.forecast(rows, horizon, {key: [cut[key]] for key in rows}, stamps)  # per series (1, horizon)
         training = {key: getattr(fitted.metrics, key) for key in ("epochs_run", "best_val_loss", "val_mae", "train_seconds", "parameters")}
         training["window_norm"] = fitted.selection.chosen if fitted.selection else config.window_norm.value
         for key, series in panel.series.items():

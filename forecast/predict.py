@@ -76,7 +76,12 @@ def predict(
             f"horizon {steps} is beyond the trained {meta.trained_horizon}: feeding forecasts back in "
             f"{blocks(steps, meta.trained_horizon)} blocks (errors compound with each block)"
         )
-    forecasts = forecaster.forecast({key: given.rows for key, given in inputs.items()}, steps)
+    future = {key: pd.date_range(given.recent.index[-1], periods=steps + 1, freq=given.frequency)[1:]
+              for key, given in inputs.items()}
+    # The rows' timestamps (the data is regular: they count back from the last), then the forecast's.
+    stamps = {key: pd.date_range(end=given.recent.index[-1], periods=len(given.rows), freq=given.frequency).append(future[key])
+              for key, given in inputs.items()}
+    forecasts = forecaster.forecast({key: given.rows for key, given in inputs.items()}, steps, None, stamps)
     frames = []
     for key, given in inputs.items():
         (forecast,) = forecasts[key]
@@ -88,8 +93,7 @@ def predict(
                 f"far outside the range the model was trained on ({scaler.data_min_[0]:.6g} to {scaler.data_max_[0]:.6g}). "
                 "Retrain on data that includes them."
             )
-        stamps = pd.date_range(given.recent.index[-1], periods=steps + 1, freq=given.frequency)[1:]
-        frame = pd.DataFrame({"timestamp": [format_timestamp(t, given.frequency) for t in stamps], "forecast": forecast})
+        frame = pd.DataFrame({"timestamp": [format_timestamp(t, given.frequency) for t in future[key]], "forecast": forecast})
         for level in sorted(set(levels)):
             frame[f"lower_{level}"], frame[f"upper_{level}"] = forecaster.interval(key, forecast, level)
         if meta.id_col:

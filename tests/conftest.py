@@ -199,3 +199,13 @@ def ticker_bundle(tmp_path_factory) -> Path:
                         "--cell", "gru", "--lookback", "10", "--horizon", "5", "--model-dir", model_dir, *TINY)
     assert result.exit_code == 0, result.stderr
     return model_dir
+
+
+@pytest.fixture(scope="session")
+def cycles_bundle(tmp_path_factory) -> Path:
+    """A tiny LSTM trained once on daily temperatures that also reads the day of week and of year."""
+    model_dir = tmp_path_factory.mktemp("cycles") / "model"
+    result = invoke("train", SAMPLE / "daily-min-temperatures.csv", "--fill", "interpolate", "--cycle-inputs", "auto",
+                    "--lookback", "14", "--horizon", "7", "--epoch-windows", "512", "--model-dir", model_dir, *TINY)
+    assert result.exit_code == 0, result.stderr
+    return model_dir

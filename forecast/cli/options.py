@@ -31,6 +31,10 @@ _TRAIN_HELP = {
                    "lookback) from a head that starts at zero, so an untrained model forecasts seasonal naive. "
                    "auto: trains both (twice the time) and keeps the one with the lower validation MAE, or seasonal "
                    "naive or naive itself when neither network beats it there. last: subtracts the window's last value. none.",
+    "cycle_inputs": "auto: the network also reads where each step falls in the cycles its frequency has, as a sine "
+                    "and cosine of the time of day and day of week (hourly and finer), the day of week and day of "
+                    "year (daily), the day of year (weekly) or the month of year (monthly, quarterly), computed from "
+                    "the timestamps, so they are known for future steps too. none.",
     "ensemble": "Members trained side by side in one model from different initial weights, each fitted on its own; "
                 "--ensemble-combine makes their forecasts one. Costs about that many times the training time.",
     "ensemble_combine": "How an ensemble's forecasts become one, at each step: median (one member that learnt badly "

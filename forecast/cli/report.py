@@ -100,6 +100,7 @@ def describe_bundle(bundle: Bundle) -> str:
         f"series:     {meta.target}{features}, {shape}",
         f"model:      {_network(config)}, lookback {config.lookback}, "
         f"horizon {config.horizon}, dropout {config.dropout}, window norm {_norm(meta)}, "
+        f"{'cycle inputs ' + ' and '.join(c.replace('_', ' ') for c in meta.cycles) + ', ' if meta.cycles else ''}"
         f"loss {config.loss.value}, seed {config.seed}, batch {config.batch_size}",
         f"predict:    {'LiteRT (model.tflite), Keras as fallback' if bundle.has_litert else 'Keras (no model.tflite)'}",
     ]

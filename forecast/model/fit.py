@@ -13,7 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from forecast.config import TrainConfig, WindowNorm
+from forecast.config import CycleInputs, TrainConfig, WindowNorm
+from forecast.data.cycles import cycle_inputs, cycles_for
 from forecast.data.frequency import check_forecast_end, season_length
 from forecast.data.load import Panel
 from forecast.data.scaling import Scaler, fit_scaler
@@ -39,6 +40,18 @@ class Prepared:
     config: TrainConfig  # with the lookback resolved
     splits: dict[str, Split]
     scalers: dict[str, Scaler]
+    cycles: tuple[str, ...] = ()  # cycle positions the network reads (--cycle-inputs, resolved)
+
+    @property
+    def n_inputs(self) -> int:
+        """Inputs per window step: the columns (target first), then a sine and cosine per cycle."""
+        return len(self.panel.first.columns) + 2 * len(self.cycles)
+
+    def inputs(self, key: str) -> np.ndarray:
+        """Series `key`'s rows as the network reads them: scaled, then its cycle positions."""
+        series = self.panel.series[key]
+        scaled = self.scalers[key].transform(series.frame.to_numpy())
+        return np.concatenate([scaled, cycle_inputs(series.frame.index, self.cycles)], axis=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +117,7 @@ def make_forecaster(model, prepared: Prepared, calibration: Calibration | None =
     """A Keras model trained on `prepared` as a forecaster, with its scalers, lookback and horizon."""
     config = prepared.config
     return Forecaster(keras_runner(model), prepared.scalers, config.lookback, config.horizon,
-                      tuple(prepared.panel.first.features), calibration)
+                      tuple(prepared.panel.first.features), calibration, prepared.cycles)
 
 
 def choose_lookback(season: int, trained_horizon: int, shortest: int) -> int:
@@ -135,7 +148,8 @@ def prepare(panel: Panel, train_config: TrainConfig) -> Prepared:
             splits[key], scalers[key] = split, fit_scaler(values[: split.boundary], series.columns)
         except DataError as exc:
             raise DataError(f"series {key!r}: {exc}" if key else str(exc)) from None
-    return Prepared(panel, config, splits, scalers)
+    cycles = cycles_for(panel.first.frequency) if config.cycle_inputs is CycleInputs.auto else ()
+    return Prepared(panel, config, splits, scalers, cycles)
 
 
 def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> Fitted:
@@ -218,7 +232,7 @@ def _train(prepared: Prepared, placement, log: Log, verbose: int) -> Fitted:
     _seed_everything(config.seed)
     # All series end to end in one array; a window is kept only if it lies inside one series.
     keys = list(prepared.panel.series)
-    arrays = [prepared.scalers[k].transform(prepared.panel.series[k].frame.to_numpy()) for k in keys]
+    arrays = [prepared.inputs(k) for k in keys]
     offsets = np.cumsum([0] + [len(a) for a in arrays])[:-1]
     scaled = np.concatenate(arrays).astype("float32")  # (rows of all series, columns)
     inputs = input_windows(scaled, config.lookback)  # (rows - lookback + 1, lookback, columns)
@@ -237,7 +251,7 @@ def _train(prepared: Prepared, placement, log: Log, verbose: int) -> Fitted:
         log(f"patience: {patience} epochs (an epoch here is only {len(train_data)} gradient steps)")
     started = time.perf_counter()
     with placement.scope():
-        model = build_model(config, n_features=scaled.shape[1], season=season_length(prepared.panel.first.frequency))
+        model = build_model(config, n_features=prepared.n_inputs, season=season_length(prepared.panel.first.frequency))
         members = training_view(model)  # the members of an ensemble, each fitted on its own
         compile_model(members, config)
         callbacks = [
@@ -267,7 +281,7 @@ def _zero_correction(prepared: Prepared, placement, season: int):
     from forecast.model.network import build_model
 
     with placement.scope():
-        return build_model(prepared.config, n_features=len(prepared.panel.first.columns), season=season)
+        return build_model(prepared.config, n_features=prepared.n_inputs, season=season)
 
 
 def _validate(prepared: Prepared, placement, model, loss_history: dict | None = None, train_seconds: float = 0.0) -> Fitted:
@@ -278,8 +292,9 @@ def _validate(prepared: Prepared, placement, model, loss_history: dict | None = 
     with placement.scope():
         forecaster = make_forecaster(model, prepared)
         rows = {key: prepared.panel.series[key].frame.to_numpy() for key in keys}
+        stamps = {key: prepared.panel.series[key].frame.index for key in keys}
         origins = {key: np.arange(s.val_start, s.n_windows) + config.lookback for key, s in prepared.splits.items()}
-        predicted = forecaster.forecast_scaled(rows, config.horizon, origins)  # per series (val windows, horizon)
+        predicted = forecaster.forecast_scaled(rows, config.horizon, origins, stamps)  # per series (val windows, horizon)
     loss_history = loss_history or {"loss": [], "val_loss": [], "epoch_seconds": []}
     actual = np.concatenate([
         target_windows(forecaster.scalers[key].transform(rows[key])[:, 0].astype("float32"), config.lookback, config.horizon)[s.val_start :]

@@ -4,12 +4,14 @@ Everything that forecasts with a trained network goes through `Forecaster`: `pre
 backtests of `evaluate`, promotion's scoring, training's validation metrics and the benchmark
 scripts. The chain, in order:
 
-1. scale each series' rows with its own saved scaler (fitted on its training rows only);
+1. scale each series' rows with its own saved scaler (fitted on its training rows only), and
+   when the network reads cycle positions, add them from the rows' timestamps;
 2. cut the `lookback` rows before each forecast origin into a window;
 3. run the windows through the network (a runner: Keras's compiled batch call or LiteRT),
    `BATCH` windows at a time, so memory does not grow with windows x lookback;
-4. past the trained horizon, feed each block of forecasts back as the newest input rows and run
-   again (univariate networks only: a feature's future values are unknown);
+4. past the trained horizon, feed each block of forecasts back as the newest input rows, with
+   the cycle positions of their timestamps, and run again (not for networks that read features:
+   a feature's future values are unknown);
 5. undo the target's scaling;
 6. on request, add the conformal interval calibrated on the validation windows.
 
@@ -24,7 +26,9 @@ import dataclasses
 from typing import Mapping
 
 import numpy as np
+import pandas as pd
 
+from forecast.data.cycles import cycle_inputs
 from forecast.data.scaling import Scaler, inverse_target
 from forecast.data.windowing import input_windows
 from forecast.errors import ConfigError
@@ -73,9 +77,14 @@ class Forecaster:
     trained_horizon: int  # steps one run of the network forecasts
     features: tuple[str, ...] = ()  # input columns besides the target (they block feeding back)
     calibration: Calibration | None = None  # None: no intervals
+    cycles: tuple[str, ...] = ()  # cycle positions read as inputs after the columns (forecast.data.cycles)
 
     def forecast(
-        self, rows: Mapping[str, np.ndarray], steps: int, origins: Mapping[str, np.ndarray] | None = None
+        self,
+        rows: Mapping[str, np.ndarray],
+        steps: int,
+        origins: Mapping[str, np.ndarray] | None = None,
+        stamps: Mapping[str, pd.DatetimeIndex] | None = None,
     ) -> dict[str, np.ndarray]:
         """Forecasts in the data's units.
 
@@ -85,23 +94,32 @@ class Forecaster:
             steps: steps to forecast from each origin.
             origins: per series id, the rows where forecasts start (each at least `lookback`);
                 by default one origin just past the last row, which forecasts the future.
+            stamps: per series id, the timestamps of its rows, continued past them as far as the
+                forecasts go; needed only by a network that reads cycle positions.
 
         Returns:
             Per series id, (origins, steps) forecasts. They are not finite where the input lies
             far outside the training range; callers that print them refuse that.
         """
-        scaled = self.forecast_scaled(rows, steps, origins)
+        scaled = self.forecast_scaled(rows, steps, origins, stamps)
         return {key: self.unscale(key, values) for key, values in scaled.items()}
 
     def forecast_scaled(
-        self, rows: Mapping[str, np.ndarray], steps: int, origins: Mapping[str, np.ndarray] | None = None
+        self,
+        rows: Mapping[str, np.ndarray],
+        steps: int,
+        origins: Mapping[str, np.ndarray] | None = None,
+        stamps: Mapping[str, pd.DatetimeIndex] | None = None,
     ) -> dict[str, np.ndarray]:
         """Like `forecast`, on the scaled target (for calibrating intervals, which live there)."""
         check_steps(steps, self.trained_horizon, self.features)
+        if self.cycles and stamps is None:
+            raise ValueError("this network reads cycle positions: pass each series' timestamps as `stamps`")
         keys = list(rows)
         starts = {key: _origins(rows[key], None if origins is None else origins[key]) for key in keys}
+        fed_back = (blocks(steps, self.trained_horizon) - 1) * self.trained_horizon  # rows forecast, then read
         # Only the rows the windows read are scaled: series end to end, one window per origin.
-        parts, ids, offset = [], [], 0
+        parts, ids, later, offset = [], [], [], 0
         for key in keys:
             at = starts[key]
             if len(at) == 0:
@@ -111,15 +129,22 @@ class Forecaster:
                 raise ValueError(f"an origin before row {self.lookback} (the lookback) has no full window: {at.min()}")
             with np.errstate(over="ignore", invalid="ignore"):
                 part = self.scalers[key].transform(rows[key][first : int(at.max())]).astype("float32")
-            parts.append(part)  # (rows read, columns)
+            if self.cycles:
+                positions = _cycle_rows(stamps[key], first, int(at.max()) + fed_back, self.cycles)
+                part = np.concatenate([part, positions[: len(part)]], axis=1)
+                # Each origin's fed-back rows: the cycle positions of the steps it forecasts.
+                later.append(np.stack([positions[o - first : o - first + fed_back] for o in at]))
+            parts.append(part)  # (rows read, inputs)
             ids.append(offset + at - self.lookback - first)
             offset += len(part)
         if not parts:
             return {key: np.empty((0, steps)) for key in keys}
-        windows = input_windows(np.concatenate(parts), self.lookback)  # view: (rows - lookback + 1, lookback, columns)
+        windows = input_windows(np.concatenate(parts), self.lookback)  # view: (rows - lookback + 1, lookback, inputs)
         ids = np.concatenate(ids)
+        later = np.concatenate(later) if later else None  # (all origins, fed-back rows, cycle inputs)
         out = np.concatenate([
-            self._roll(np.ascontiguousarray(windows[ids[i : i + BATCH]]), steps) for i in range(0, len(ids), BATCH)
+            self._roll(np.ascontiguousarray(windows[ids[i : i + BATCH]]), steps, None if later is None else later[i : i + BATCH])
+            for i in range(0, len(ids), BATCH)
         ])  # (all origins, steps)
         counts = np.cumsum([len(starts[key]) for key in keys])[:-1]
         return dict(zip(keys, np.split(out, counts)))
@@ -139,16 +164,29 @@ class Forecaster:
             raise ConfigError("this bundle holds no interval calibration. Retrain it to use --level.")
         return interval_bounds(forecast, self.calibration, level, scale=self.scalers[key].scale_[0])
 
-    def _roll(self, windows: np.ndarray, steps: int) -> np.ndarray:
-        """Scaled forecasts of `steps` from scaled windows (n, lookback, columns): one run per
-        trained horizon, each block becoming the newest input rows of the next."""
+    def _roll(self, windows: np.ndarray, steps: int, later: np.ndarray | None) -> np.ndarray:
+        """Scaled forecasts of `steps` from scaled windows (n, lookback, inputs): one run per
+        trained horizon, each block becoming the newest input rows of the next, beside the cycle
+        positions of its steps from `later` (n, fed-back rows, cycle inputs) when the network reads them."""
+        horizon = self.trained_horizon
         with np.errstate(over="ignore", invalid="ignore"):
             out = [self.runner(windows)]  # [(n, trained horizon)]
-            while sum(block.shape[1] for block in out) < steps:
-                windows = np.concatenate([windows, out[-1][:, :, None].astype(windows.dtype)], axis=1)[:, -self.lookback :]
+            while len(out) * horizon < steps:
+                new = out[-1][:, :, None].astype(windows.dtype)  # (n, horizon, 1)
+                if later is not None:
+                    done = (len(out) - 1) * horizon
+                    new = np.concatenate([new, later[:, done : done + horizon]], axis=2)
+                windows = np.concatenate([windows, new], axis=1)[:, -self.lookback :]
                 out.append(self.runner(windows))
         return np.concatenate(out, axis=1)[:, :steps]
 
 
 def _origins(rows: np.ndarray, origins: np.ndarray | None) -> np.ndarray:
     return np.array([len(rows)]) if origins is None else np.asarray(origins, dtype=int)
+
+
+def _cycle_rows(stamps: pd.DatetimeIndex, start: int, end: int, cycles: tuple[str, ...]) -> np.ndarray:
+    """Cycle positions of rows [start, end), from timestamps that must reach that far."""
+    if len(stamps) < end:
+        raise ValueError(f"timestamps for {end} rows are needed to forecast that far; {len(stamps)} were given")
+    return cycle_inputs(pd.DatetimeIndex(stamps[start:end]), cycles)

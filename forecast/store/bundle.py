@@ -82,7 +82,7 @@ class Bundle:
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise _damaged(self.path, f"{MODEL_FILE} does not load ({detail[:200]})") from None
         meta = self.metadata
-        expected_in, expected_out = (None, meta.lookback, len(meta.columns)), (None, meta.trained_horizon)
+        expected_in, expected_out = (None, meta.lookback, meta.n_inputs), (None, meta.trained_horizon)
         if tuple(model.input_shape) != expected_in or tuple(model.output_shape) != expected_out:
             raise BundleError(
                 f"bundle {str(self.path)!r} is damaged: the model maps {model.input_shape} to {model.output_shape} "
@@ -107,7 +107,7 @@ class Bundle:
                 problem = "ai-edge-litert is not installed"
             if problem is None:
                 try:
-                    run = litert_runner(self.path / LITERT_FILE, (meta.lookback, len(meta.columns)), meta.trained_horizon)
+                    run = litert_runner(self.path / LITERT_FILE, (meta.lookback, meta.n_inputs), meta.trained_horizon)
                     return self._forecaster(run), "litert"
                 except LoadError as exc:
                     error = BundleError(f"bundle {str(self.path)!r} is damaged: {LITERT_FILE} {exc}.")
@@ -120,7 +120,8 @@ class Bundle:
 
     def _forecaster(self, run) -> Forecaster:
         meta = self.metadata
-        return Forecaster(run, self.scalers, meta.lookback, meta.trained_horizon, meta.features, meta.calibration)
+        return Forecaster(run, self.scalers, meta.lookback, meta.trained_horizon, meta.features, meta.calibration,
+                          meta.cycles)
 
 
 def write_bundle(

@@ -16,6 +16,7 @@ import pandas as pd
 
 from forecast import __version__
 from forecast.config import DataConfig, TrainConfig, config_to_dict
+from forecast.data.cycles import CYCLES
 from forecast.data.frequency import format_timestamp
 from forecast.data.load import Series
 from forecast.evaluation.intervals import Calibration
@@ -124,6 +125,7 @@ class Metadata:
     strategy: str | None
     promotion: Promotion | None
     selection: Selection | None = None  # what --window-norm auto chose
+    cycles: tuple[str, ...] = ()  # cycle positions the network reads after the columns (--cycle-inputs)
     format_version: int = FORMAT_VERSION
     forecast_version: str | None = None
     keras_version: str | None = None
@@ -142,6 +144,11 @@ class Metadata:
     @property
     def columns(self) -> list[str]:
         return [self.target, *self.features]
+
+    @property
+    def n_inputs(self) -> int:
+        """Inputs per window step: the columns, then a sine and cosine per cycle."""
+        return len(self.columns) + 2 * len(self.cycles)
 
     @property
     def ids(self) -> list[str]:
@@ -166,6 +173,7 @@ class Metadata:
             "time_col": self.time_col,
             "target": self.target,
             "features": list(self.features),
+            "cycles": list(self.cycles),
             "frequency": self.frequency,
             "series": {key: entry.to_dict() for key, entry in self.series.items()},
             "data_config": None if self.data_config is None else config_to_dict(self.data_config),
@@ -203,6 +211,7 @@ class Metadata:
         return cls(
             target=meta["target"],
             features=tuple(meta["features"]),
+            cycles=tuple(meta.get("cycles") or ()),
             time_col=meta["time_col"],
             id_col=meta.get("id_col"),
             frequency=meta["frequency"],
@@ -235,6 +244,7 @@ class Metadata:
         return cls(
             target=first.target,
             features=tuple(first.features),
+            cycles=prepared.cycles,
             time_col=first.time_col,
             id_col=prepared.panel.id_col,
             frequency=first.frequency,
@@ -290,6 +300,9 @@ def schema_problem(meta: dict) -> str | None:
         return "has no target name"
     if not isinstance(features, list) or not all(isinstance(f, str) for f in features):
         return "has a features entry that is not a list of names"
+    cycles = meta.get("cycles", [])
+    if not isinstance(cycles, list) or not all(isinstance(c, str) and c in CYCLES for c in cycles):
+        return f"has a cycles entry that is not a list of {', '.join(CYCLES)}"
     if not isinstance(meta["time_col"], str) or meta.get("id_col") is not None and not isinstance(meta["id_col"], str):
         return "has a time or id column that is not a name"
     if not frequency_ok(meta["frequency"]):

@@ -101,6 +101,7 @@ def score(fitted: Fitted, current: Bundle) -> Scores:
     longest = max(new.lookback, old.lookback)
     steps = min(new.trained_horizon, old.trained_horizon)
     rows, origins = {}, {}
+    stamps = {key: series.frame.index for key, series in panel.series.items()}
     for key, series in panel.series.items():
         split = prepared.splits[key]
         # Forecast origins: the first step of each validation window, where both lookbacks fit.
@@ -108,7 +109,7 @@ def score(fitted: Fitted, current: Bundle) -> Scores:
         rows[key], origins[key] = series.frame.to_numpy(), at[at >= longest]
     if not any(len(at) for at in origins.values()):
         raise ForecastError("no validation window is long enough for its lookback")
-    forecasts = {"model": new.forecast(rows, steps, origins), "current": old.forecast(rows, steps, origins)}
+    forecasts = {"model": new.forecast(rows, steps, origins, stamps), "current": old.forecast(rows, steps, origins, stamps)}
     errors = {"model": [], "current": [], "naive": []}
     for key, values in rows.items():
         at = origins[key]

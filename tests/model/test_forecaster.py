@@ -2,9 +2,11 @@
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
 from forecast.config import TrainConfig, WindowNorm
+from forecast.data.cycles import cycle_inputs
 from forecast.data.scaling import fit_scaler
 from forecast.errors import ConfigError
 from forecast.evaluation.intervals import calibrate
@@ -75,3 +77,21 @@ def test_steps_a_network_cannot_forecast_are_refused():
     forecaster = Forecaster(next_two, {"": SCALER}, 3, 2, features=("Volume",))
     with pytest.raises(ConfigError, match="future values are unknown"):
         forecaster.forecast({"": np.ones((3, 2))}, 3)
+
+
+def test_fed_back_rows_carry_the_cycle_positions_of_their_own_timestamps():
+    # A stand-in network that forecasts the sine of the day of week of its window's last row.
+    def last_weekday(windows):
+        return np.repeat(windows[:, -1, 1:2], 2, axis=1)
+
+    forecaster = Forecaster(last_weekday, {"": SCALER}, lookback=2, trained_horizon=2, cycles=("day_of_week",))
+    stamps = pd.date_range("2024-01-01", periods=16, freq="D")  # 10 rows, then the 6 steps forecast
+    (forecast,) = forecaster.forecast({"": np.zeros((10, 1))}, 6, stamps={"": stamps})[""]
+    sine = cycle_inputs(stamps, ["day_of_week"])[:, 0] * 10  # scaled back: x * 10
+    # Block 1 reads rows 8-9, block 2 the fed-back rows 10-11, block 3 rows 12-13.
+    np.testing.assert_allclose(forecast, sine[[9, 9, 11, 11, 13, 13]], rtol=1e-6)
+
+    with pytest.raises(ValueError, match="reads cycle positions: pass each series' timestamps"):
+        forecaster.forecast({"": np.zeros((10, 1))}, 2)
+    with pytest.raises(ValueError, match="timestamps for 14 rows are needed"):
+        forecaster.forecast({"": np.zeros((10, 1))}, 6, stamps={"": stamps[:12]})

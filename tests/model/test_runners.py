@@ -57,7 +57,7 @@ def test_a_failed_export_is_a_warning_and_leaves_no_file(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("bundle", ["monthly_bundle", "ticker_bundle"])
+@pytest.mark.parametrize("bundle", ["monthly_bundle", "ticker_bundle", "cycles_bundle"])
 @pytest.mark.parametrize("horizon", [None, 11])
 def test_litert_and_keras_give_the_same_forecasts(bundle, horizon, request):
     model_dir = request.getfixturevalue(bundle)
@@ -117,3 +117,14 @@ def test_training_writes_the_artifact_and_quietly(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "m" / "current" / LITERT_FILE).is_file()
     assert "Saved artifact" not in result.stdout + result.stderr
+
+
+def test_a_network_that_reads_cycle_positions_keeps_them_with_the_bundle(cycles_bundle):
+    from forecast.store.versions import Store
+
+    bundle = Store(cycles_bundle).open()
+    assert bundle.metadata.cycles == ("day_of_week", "day_of_year")
+    assert bundle.load_model().input_shape == (None, 14, 5)  # the target, then a sine and cosine per cycle
+    # Fed back past the trained 7 steps, each block reads the cycle positions of the days it forecast.
+    week, fortnight = (predict(str(cycles_bundle), steps=steps).frame for steps in (7, 14))
+    np.testing.assert_allclose(fortnight["forecast"][:7], week["forecast"], rtol=1e-6)
