@@ -9,7 +9,8 @@ import pandas as pd
 
 from forecast.cli.output import write_output
 
-_BASELINE_STYLE = {"naive": ("tab:gray", ":"), "seasonal_naive": ("tab:green", "--"), "drift": ("tab:purple", "-.")}
+_REFERENCE_STYLE = {"naive": ("tab:gray", ":", "naive"), "seasonal_naive": ("tab:green", "--", "seasonal naive"),
+                    "drift": ("tab:purple", "-.", "drift"), "auto_ets": ("tab:red", (0, (5, 1, 1, 1)), "AutoETS")}
 
 
 def plot_forecast(recent: pd.Series, frame: pd.DataFrame, target: str, path: str) -> None:
@@ -44,7 +45,7 @@ def plot_loss(loss_history: dict[str, list[float]], best_epoch: int, path: str) 
 
 
 def plot_backtest(result, path: str, series: str | None = None) -> None:
-    """One panel per fold of one series (the first, unless named): actuals, forecast, bands, baselines."""
+    """One panel per fold of one series (the first, unless named): actuals, forecast, bands, baselines, AutoETS."""
     plt = _pyplot()
     key = result.ids[0] if series is None else series
     folds = [fold for fold in result.folds if fold.series_id == key]
@@ -60,8 +61,8 @@ def plot_backtest(result, path: str, series: str | None = None) -> None:
             axis.fill_between(stamps, lower, upper, color="tab:orange", alpha=0.2 if level >= 90 else 0.35,
                               linewidth=0, label=f"{level}% interval")
         axis.plot(stamps, fold.forecasts["model"], color="tab:orange", linewidth=2, label=result.cell)
-        for name, (color, style) in _BASELINE_STYLE.items():
-            axis.plot(stamps, fold.forecasts[name], color=color, linestyle=style, label=name.replace("_", " "))
+        for name, (color, style, label) in _REFERENCE_STYLE.items():
+            axis.plot(stamps, fold.forecasts[name], color=color, linestyle=style, label=label)
         _finish(axis, (f"{key}: " if key else "") + f"origin {fold.timestamps[0]}", result.target)
     _save(figure, path)
 
