@@ -156,7 +156,7 @@ class TrainConfig:
     units: int = 64  # units per recurrent layer
     dropout: float = 0.2  # dropout after each recurrent layer; 0 disables it
     window_norm: WindowNorm = WindowNorm.auto  # per-window normalisation inside the model (see README)
-    cycle_inputs: CycleInputs = CycleInputs.none  # sin/cos of the time of day, day of week or year as inputs
+    cycle_inputs: CycleInputs = CycleInputs.auto  # sin/cos of the time of day, day of week or year as inputs
     ensemble: int = 1  # stacks trained side by side from different initial weights
     ensemble_cells: EnsembleCells = EnsembleCells.same  # all --cell, or LSTM and GRU in turn
     ensemble_combine: EnsembleCombine = EnsembleCombine.median  # the members' forecasts into one
