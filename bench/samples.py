@@ -39,7 +39,7 @@ SERIES = {  # name -> (file, data options); the target is each file's default
     # shampoo.csv (3 years) is too short for 3 folds of 12 months after a lookback and validation.
     "sunspots": ("monthly-sunspots.csv", {}),
     "female-births": ("daily-total-female-births.csv", {}),  # 1 year: 52 weekly seasons
-    "max-temperature": ("daily-max-temperatures.csv", {}),
+    "max-temperature": ("daily-max-temperatures.csv", {"fill": "interpolate"}),  # 2 days missing
     "min-temperature": ("daily-min-temperatures.csv", {"fill": "interpolate"}),  # 2 days missing
     "exchange-rate": ("exchange_rate.csv", {}),
 }
