@@ -71,7 +71,7 @@ def run_reference(csv: Path, epochs: int, env: dict) -> dict:
     return {**result, "batch": 32, "windows_per_second": result["windows"] / fastest_epoch(result["epoch_seconds"])}
 
 
-def score_forecast(model_dir: Path, values: np.ndarray, starts: list[int]) -> tuple[float, float]:
+def score_forecast(model_dir: Path, values: np.ndarray, stamps: pd.DatetimeIndex, starts: list[int]) -> tuple[float, float]:
     """Seconds per 24-step forecast and MAE over the windows starting at `starts` (Keras engine)."""
     from forecast.config import Engine
     from forecast.model.backend import import_keras
@@ -79,10 +79,10 @@ def score_forecast(model_dir: Path, values: np.ndarray, starts: list[int]) -> tu
 
     import_keras()  # without TensorFlow's start-up lines
     forecaster, _ = Store(model_dir).open().forecaster(Engine.keras)
-    rows = {"": values[:, None]}
-    forecaster.forecast(rows, HORIZON, {"": [starts[0] + LOOKBACK]})  # the first call traces the model
+    rows, times = {"": values[:, None]}, {"": stamps}  # the timestamps feed the default cycle inputs
+    forecaster.forecast(rows, HORIZON, {"": [starts[0] + LOOKBACK]}, times)  # the first call traces the model
     started = time.perf_counter()
-    forecasts = np.concatenate([forecaster.forecast(rows, HORIZON, {"": [s + LOOKBACK]})[""] for s in starts])
+    forecasts = np.concatenate([forecaster.forecast(rows, HORIZON, {"": [s + LOOKBACK]}, times)[""] for s in starts])
     seconds = (time.perf_counter() - started) / len(starts)
     actual = np.stack([values[s + LOOKBACK : s + LOOKBACK + HORIZON] for s in starts])
     return seconds, float(np.mean(np.abs(forecasts - actual)))
@@ -97,7 +97,8 @@ def main() -> None:
     if not DATA.is_file():
         sys.exit(f"error: {DATA} is missing; this benchmark needs ../shared/datasets beside the repository.")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    values = pd.read_csv(DATA)["OT"].to_numpy(dtype="float64")
+    frame = pd.read_csv(DATA)
+    values, stamps = frame["OT"].to_numpy(dtype="float64"), pd.DatetimeIndex(pd.to_datetime(frame["date"]))
     runs = {"tutorial recipe (`bench/tutorial_reference.py`)": [], "`forecast train --batch-size 32`": [], "`forecast train` (defaults)": []}
     with tempfile.TemporaryDirectory() as tmp:
         csv = Path(tmp) / "etth1_ot.csv"
@@ -109,7 +110,7 @@ def main() -> None:
                 model_dir = Path(tmp) / f"model_{round_}_{'batch32' if extra else 'defaults'}"
                 result = run_forecast(csv, model_dir, [*extra, "--epochs", str(args.epochs)], env)
                 assert result["lookback"] == LOOKBACK, result
-                result["forecast_seconds"], result["mae"] = score_forecast(model_dir, values, reference["window_starts"])
+                result["forecast_seconds"], result["mae"] = score_forecast(model_dir, values, stamps, reference["window_starts"])
                 runs[name].append(result)
             print(f"round {round_ + 1}: " + ", ".join(f"{r[-1]['windows_per_second']:,.0f}" for r in runs.values()) + " windows/s",
                   file=sys.stderr)
