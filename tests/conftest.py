@@ -85,7 +85,7 @@ def tiny_fitted(seed=0):
     series = Series(frame, "y", (), "D", "date", {"kind": "csv", "path": "/data/y.csv"})
     prepared = prepare(Panel({"": series}, None), config)
     calibration = calibrate(np.zeros((9, 2)), np.ones((9, 2)))
-    return Fitted(build_model(config, n_features=1), prepared, "test", Metrics(val_mae=1.0),
+    return Fitted(build_model(config, n_features=prepared.n_inputs), prepared, "test", Metrics(val_mae=1.0),
                   {"loss": [1.0], "val_loss": [1.0]}, calibration)
 
 

@@ -18,11 +18,14 @@ def test_dated_by_month_after_the_last_observation(monthly_bundle):
 
 
 def test_forecast_reproduces_training_preprocessing_exactly(monthly_bundle):
-    # Rebuild the preprocessing by hand: MinMax over the training rows, the last 12 values.
+    # Rebuild the preprocessing by hand: MinMax over the training rows, the last 12 values, and
+    # beside each the sine and cosine of its month (the last 12 rows are January to December).
     passengers = pd.read_csv(SAMPLE / "airline-passengers.csv")["Passengers"].to_numpy(dtype=float)
     split = plan_split(len(passengers), 12, 12, 0.2)
     low, high = passengers[: split.boundary].min(), passengers[: split.boundary].max()
-    window = ((passengers[-12:] - low) / (high - low)).astype("float32").reshape(1, 12, 1)
+    month = 2 * np.pi * np.arange(12) / 12
+    window = np.stack([(passengers[-12:] - low) / (high - low), np.sin(month), np.cos(month)], axis=1)
+    window = window.astype("float32").reshape(1, 12, 3)
     model = keras.saving.load_model(monthly_bundle / "current" / "model.keras", safe_mode=True)
     expected = keras.ops.convert_to_numpy(model(window))[0] * (high - low) + low
     np.testing.assert_allclose(predict(str(monthly_bundle)).frame["forecast"], expected, rtol=1e-5)

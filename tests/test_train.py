@@ -75,7 +75,7 @@ def test_an_ensemble_saves_as_one_model_and_loads_in_safe_mode(tmp_path):
     assert bundle.metadata.config.ensemble == 2 and bundle.metadata.config.ensemble_cells.value == "mixed"
     loaded = bundle.load_model()
     assert {layer.name for layer in loaded.layers} >= {"m1_lstm_1", "m2_gru_1", "ensemble"}
-    window = np.random.default_rng(0).random((3, 6, 1)).astype("float32")
+    window = np.random.default_rng(0).random((3, *loaded.input_shape[1:])).astype("float32")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(window)),
                                keras.ops.convert_to_numpy(result.fitted.model(window)), rtol=1e-6)
     assert len(predict(str(tmp_path / "m")).frame) == 3

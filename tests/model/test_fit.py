@@ -57,8 +57,8 @@ def test_auto_on_a_purely_seasonal_series_forecasts_seasonal_naive_exactly():
     assert fitted.selection.val_mae["seasonal naive"] == pytest.approx(0.0, abs=1e-6)  # float32 rounding only
     assert fitted.selection.chosen in ("seasonal", "seasonal naive")  # the anchored head had nothing to learn
     assert fitted.metrics.val_mae == pytest.approx(0.0, abs=1e-4)
-    rows = fitted.prepared.panel.series[""].frame.to_numpy()
-    (forecast,) = fitted.forecaster().forecast({"": rows}, 12)[""]
+    frame = fitted.prepared.panel.series[""].frame
+    (forecast,) = fitted.forecaster().forecast({"": frame.to_numpy()}, 12, stamps={"": frame.index})[""]
     np.testing.assert_allclose(forecast, season, rtol=1e-5)  # next year repeats the last one
 
 
@@ -101,5 +101,6 @@ def test_auto_on_a_random_walk_keeps_nothing_worse_than_naive():
     fitted = fit(prepare(_panel(walk), TrainConfig(**AUTO)))
     assert fitted.metrics.val_mae <= fitted.selection.val_mae[NAIVE] == pytest.approx(fitted.metrics.naive_mae)
     if fitted.selection.chosen == NAIVE:  # the version forecasts the last value, every step
-        rows = fitted.prepared.panel.series[""].frame.to_numpy()
-        np.testing.assert_allclose(fitted.forecaster().forecast({"": rows}, 12)[""][0], walk[-1], rtol=1e-5)
+        frame = fitted.prepared.panel.series[""].frame
+        forecast = fitted.forecaster().forecast({"": frame.to_numpy()}, 12, stamps={"": frame.index})[""][0]
+        np.testing.assert_allclose(forecast, walk[-1], rtol=1e-5)
