@@ -30,7 +30,7 @@ _TRAIN_HELP = {
                    "window's own seasonal naive forecast (the last value when the season does not fit the "
                    "lookback) from a head that starts at zero, so an untrained model forecasts seasonal naive. "
                    "auto: trains both (twice the time) and keeps the one with the lower validation MAE, or seasonal "
-                   "naive or naive itself when neither network beats it there. last: subtracts the window's last value. none.",
+                   "naive or naive itself when no network beats it there by more than one standard error. last: subtracts the window's last value. none.",
     "cycle_inputs": "auto: the network also reads where each step falls in the cycles its frequency has, as a sine "
                     "and cosine of the time of day and day of week (hourly and finer), the day of week and day of "
                     "year (daily), the day of year (weekly) or the month of year (monthly, quarterly), computed from "

@@ -69,8 +69,14 @@ def _selection(selection: Selection) -> str:
 
 def _verdict(m: Metrics, selection: Selection | None = None) -> str:
     if selection is not None and selection.chosen in BASELINE_CANDIDATES:
-        return (f"neither network beat {selection.chosen} on validation, so this version forecasts {selection.chosen} "
-                "(the anchored network with its correction at zero)")
+        kept = selection.chosen
+        networks = {n: v for n, v in selection.val_mae.items() if n not in BASELINE_CANDIDATES and v is not None}
+        best = min(networks, key=networks.get, default=None)
+        if best is not None and networks[best] < selection.val_mae[kept]:
+            why = f"the {best} network beat {kept} on validation by less than one standard error"
+        else:
+            why = f"neither network beat {kept} on validation"
+        return f"{why}, so this version forecasts {kept} (the anchored network with its correction at zero)"
     baselines = m.baselines()
     best = min(baselines, key=baselines.get)
     best_mae = baselines[best]

@@ -107,6 +107,7 @@ class Fitted:
     loss_history: dict[str, list[float]]  # per-epoch loss, val_loss and epoch_seconds
     calibration: Calibration  # conformal half-widths on the scaled target
     selection: "Selection | None" = None  # what --window-norm auto chose, and why
+    window_errors: np.ndarray | None = None  # (validation windows, horizon) absolute errors, data units; not stored
 
     def forecaster(self) -> Forecaster:
         """The model as a forecaster, through Keras's compiled batch call."""
@@ -194,12 +195,38 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
     scores = {name: fitted.metrics.val_mae for name, fitted in candidates.items()}
     # A diverged network (a MAE that is not a number) never wins; ties go to the earlier candidate.
     chosen = min(scores, key=lambda name: scores[name] if math.isfinite(scores[name]) else math.inf)
+    error = None
+    if chosen not in BASELINE_CANDIDATES:
+        # The one-standard-error rule: a network is kept over the best baseline only if it wins by
+        # more than the noise of the comparison, which few validation windows make large.
+        baseline = min((name for name in candidates if name in BASELINE_CANDIDATES), key=scores.get)
+        gain, error = _gain(candidates[baseline], candidates[chosen], prepared)
+        if not gain > error:
+            log(f"window norm auto: the {chosen} network beats {baseline} on validation by {gain:.4g}, "
+                f"less than one standard error ({error:.4g}): keeping {baseline}")
+            chosen = baseline
     log(f"window norm auto: kept {chosen} (validation MAE " + ", ".join(f"{n} {v:.4g}" for n, v in scores.items()) + ")")
     finite = {name: (value if math.isfinite(value) else None) for name, value in scores.items()}
     kept = candidates[chosen]
     spent = sum(fitted.metrics.train_seconds for fitted in candidates.values())  # the choice cost every candidate
     metrics = dataclasses.replace(kept.metrics, train_seconds=round(spent, 3))
-    return dataclasses.replace(kept, metrics=metrics, selection=Selection(chosen, finite))
+    return dataclasses.replace(kept, metrics=metrics, selection=Selection(chosen, finite, error))
+
+
+def _gain(baseline: "Fitted", network: "Fitted", prepared: Prepared) -> tuple[float, float]:
+    """How much lower the network's validation MAE is than the baseline's, and the standard error
+    of that difference.
+
+    The difference is taken window by window (both forecast the same windows). Windows a step
+    apart share all but one target, so they count as one independent window per horizon of each
+    series; with fewer than two of those nothing can be told apart, and the error is infinite.
+    """
+    difference = (baseline.window_errors - network.window_errors).mean(axis=1)  # (windows,)
+    independent = sum(math.ceil(split.n_val / prepared.config.horizon) for split in prepared.splits.values())
+    gain = float(difference.mean())
+    if independent < 2 or len(difference) < 2:
+        return gain, math.inf
+    return gain, float(difference.std(ddof=1) / math.sqrt(independent))
 
 
 AUTO_CANDIDATES = (WindowNorm.revin, WindowNorm.seasonal)  # the networks `--window-norm auto` trains
@@ -214,9 +241,13 @@ class Selection:
 
     chosen: str  # "revin", "seasonal", "seasonal naive" or "naive"
     val_mae: dict[str, float | None]  # None: that network diverged
+    # Of the best network's gain over the best baseline; None when a baseline had the lowest MAE.
+    standard_error: float | None = None
 
     def to_dict(self) -> dict:
-        return {"chosen": self.chosen, "val_mae": self.val_mae}
+        error = self.standard_error
+        return {"chosen": self.chosen, "val_mae": self.val_mae,
+                "standard_error": None if error is None or not math.isfinite(error) else error}
 
 
 def _with_norm(prepared: Prepared, norm: WindowNorm) -> Prepared:
@@ -302,8 +333,8 @@ def _validate(prepared: Prepared, placement, model, loss_history: dict | None = 
     ])  # (val windows of all series, horizon), scaled
     calibration = calibrate(actual, np.concatenate([predicted[key] for key in keys]))
     forecasts = {key: forecaster.unscale(key, predicted[key]) for key in keys}
-    metrics = _metrics(prepared, forecasts, loss_history, train_seconds, model)
-    return Fitted(model, prepared, placement.description, metrics, loss_history, calibration)
+    metrics, errors = _metrics(prepared, forecasts, loss_history, train_seconds, model)
+    return Fitted(model, prepared, placement.description, metrics, loss_history, calibration, window_errors=errors)
 
 
 def choose_batch_size(train_windows: int, device: str) -> int:
@@ -404,8 +435,9 @@ def _window_batches(keras):
     return WindowBatches
 
 
-def _metrics(prepared: Prepared, forecasts: dict[str, np.ndarray], loss_history, train_seconds, model) -> Metrics:
-    """Validation MAE in the data's units, beside the baselines' on the same windows (pooled over series)."""
+def _metrics(prepared: Prepared, forecasts: dict[str, np.ndarray], loss_history, train_seconds, model) -> tuple[Metrics, np.ndarray]:
+    """Validation MAE in the data's units, beside the baselines' on the same windows (pooled over
+    series), and the model's absolute error on each window and step."""
     config = prepared.config
     season = season_length(prepared.panel.first.frequency)
     errors = {"model": [], **{name: [] for name in BASELINES}}
@@ -413,10 +445,10 @@ def _metrics(prepared: Prepared, forecasts: dict[str, np.ndarray], loss_history,
         series, split = prepared.panel.series[key], prepared.splits[key]
         target = series.frame[series.target].to_numpy()
         actual = target_windows(target, config.lookback, config.horizon)[split.val_start :]  # (val, horizon)
-        errors["model"].append(np.abs(forecast - actual).ravel())
+        errors["model"].append(np.abs(forecast - actual))
         ends = np.arange(split.val_start, split.n_windows) + config.lookback  # rows seen by each window
         for name in BASELINES:
-            errors[name].append(np.abs(baseline_windows(name, target, ends, config.horizon, season) - actual).ravel())
+            errors[name].append(np.abs(baseline_windows(name, target, ends, config.horizon, season) - actual))
     mean = {name: float(np.mean(np.concatenate(parts))) for name, parts in errors.items()}
     val_loss = loss_history["val_loss"]
     return Metrics(
@@ -431,4 +463,4 @@ def _metrics(prepared: Prepared, forecasts: dict[str, np.ndarray], loss_history,
         val_windows=int(sum(s.n_val for s in prepared.splits.values())),
         parameters=int(model.count_params()),
         train_seconds=round(train_seconds, 3),
-    )
+    ), np.concatenate(errors["model"])

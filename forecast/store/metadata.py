@@ -224,7 +224,8 @@ class Metadata:
             loss_history=meta.get("loss_history") or {},
             strategy=meta.get("strategy"),
             promotion=Promotion.from_dict(promotion) if isinstance(promotion, dict) else None,
-            selection=Selection(meta["selection"]["chosen"], meta["selection"]["val_mae"]) if meta.get("selection") else None,
+            selection=Selection(meta["selection"]["chosen"], meta["selection"]["val_mae"],
+                                meta["selection"].get("standard_error")) if meta.get("selection") else None,
             format_version=meta["format_version"],
             **{key: meta.get(key) for key in ("forecast_version", "keras_version", "tensorflow_version", "backend", "created")},
         )
@@ -348,7 +349,7 @@ def schema_problem(meta: dict) -> str | None:
     if selection is not None and not (
         isinstance(selection, dict) and isinstance(selection.get("chosen"), str) and isinstance(selection.get("val_mae"), dict)
         and all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
-                for v in selection["val_mae"].values())
+                for v in [*selection["val_mae"].values(), selection.get("standard_error")])
     ):
         return "has a damaged window-norm selection"
     return None

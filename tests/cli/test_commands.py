@@ -325,3 +325,7 @@ def test_the_summary_of_a_version_that_kept_seasonal_naive_says_so():
     assert "epochs run: none kept (no trained network is used)" in text
     assert "window norm auto: kept seasonal naive (validation MAE revin 50.1, seasonal diverged, seasonal naive 42.17)" in text
     assert "neither network beat seasonal naive on validation, so this version forecasts seasonal naive" in text
+    close = Selection(SEASONAL_NAIVE, {"revin": 41.9, "seasonal": 45.0, SEASONAL_NAIVE: 42.17}, standard_error=3.1)
+    result.fitted.selection = close
+    assert ("the revin network beat seasonal naive on validation by less than one standard error, so this version "
+            "forecasts seasonal naive") in training_summary(result, TrainConfig())

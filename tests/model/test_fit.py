@@ -104,3 +104,24 @@ def test_auto_on_a_random_walk_keeps_nothing_worse_than_naive():
         frame = fitted.prepared.panel.series[""].frame
         forecast = fitted.forecaster().forecast({"": frame.to_numpy()}, 12, stamps={"": frame.index})[""][0]
         np.testing.assert_allclose(forecast, walk[-1], rtol=1e-5)
+
+
+def test_a_network_must_beat_the_baseline_by_more_than_one_standard_error():
+    from types import SimpleNamespace
+
+    from forecast.model.fit import _gain
+
+    def candidate(errors):
+        return SimpleNamespace(window_errors=np.asarray(errors, dtype=float))
+
+    # 8 validation windows of horizon 2: 4 independent windows.
+    prepared = SimpleNamespace(config=SimpleNamespace(horizon=2), splits={"": SimpleNamespace(n_val=8)})
+    baseline = candidate([[3, 3]] * 8)
+    network = candidate([[1, 1], [5, 5]] * 4)  # per window: 2 better, 2 worse, in turn
+    gain, error = _gain(baseline, network, prepared)
+    assert gain == 0.0 and error == pytest.approx(np.std([2, -2] * 4, ddof=1) / 2)
+    steady = candidate([[2, 2.5]] * 8)  # 0.75 better on every window: no noise at all
+    assert _gain(baseline, steady, prepared) == (0.75, 0.0)
+    # One independent window (horizon 2, 2 validation windows) cannot tell anything apart.
+    short = SimpleNamespace(config=SimpleNamespace(horizon=2), splits={"": SimpleNamespace(n_val=2)})
+    assert _gain(candidate([[3, 3]] * 2), candidate([[1, 1]] * 2), short) == (2.0, np.inf)
