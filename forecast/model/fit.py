@@ -157,10 +157,11 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
     """Build and train one model on every prepared series, then score and calibrate it on validation.
 
     With `--window-norm auto` two networks are trained, one normalising each window (revin) and
-    one correcting its seasonal naive forecast (seasonal), and the one with the lower validation
-    MAE is kept; when neither beats seasonal naive or naive itself there, the anchored network
-    with its correction set to zero is kept, anchored on whichever of the two won, which forecasts
-    that baseline exactly. `Fitted.selection` records every candidate's validation MAE.
+    one correcting its seasonal naive forecast (seasonal), and scored on validation beside seasonal
+    naive and naive (the anchored network with its correction at zero, which forecasts them
+    exactly). Seasonal naive is kept unless naive beats it by more than one standard error; the
+    better network replaces that baseline only by beating it by more than one standard error too.
+    `Fitted.selection` records every candidate's validation MAE.
 
     Args:
         prepared: the split and scaled series (see `prepare`).
@@ -193,24 +194,45 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
         if name == SEASONAL_NAIVE or anchor_season(season, config.lookback) > 1:  # else naive repeats seasonal naive
             candidates[name] = _validate(anchored, placement, _zero_correction(anchored, placement, anchor or season))
     scores = {name: fitted.metrics.val_mae for name, fitted in candidates.items()}
-    # A diverged network (a MAE that is not a number) never wins; ties go to the earlier candidate.
-    chosen = min(scores, key=lambda name: scores[name] if math.isfinite(scores[name]) else math.inf)
-    error = None
-    if chosen not in BASELINE_CANDIDATES:
-        # The one-standard-error rule: a network is kept over the best baseline only if it wins by
-        # more than the noise of the comparison, which few validation windows make large.
-        baseline = min((name for name in candidates if name in BASELINE_CANDIDATES), key=scores.get)
-        gain, error = _gain(candidates[baseline], candidates[chosen], prepared)
-        if not gain > error:
-            log(f"window norm auto: the {chosen} network beats {baseline} on validation by {gain:.4g}, "
-                f"less than one standard error ({error:.4g}): keeping {baseline}")
-            chosen = baseline
+    chosen, error = _choose(candidates, prepared, log)
     log(f"window norm auto: kept {chosen} (validation MAE " + ", ".join(f"{n} {v:.4g}" for n, v in scores.items()) + ")")
     finite = {name: (value if math.isfinite(value) else None) for name, value in scores.items()}
     kept = candidates[chosen]
     spent = sum(fitted.metrics.train_seconds for fitted in candidates.values())  # the choice cost every candidate
     metrics = dataclasses.replace(kept.metrics, train_seconds=round(spent, 3))
     return dataclasses.replace(kept, metrics=metrics, selection=Selection(chosen, finite, error))
+
+
+def _choose(candidates: dict[str, "Fitted"], prepared: Prepared, log: Log) -> tuple[str, float | None]:
+    """The candidate `--window-norm auto` keeps, and the standard error its network was judged by.
+
+    The one-standard-error rule, from seasonal naive up: naive replaces it, and the better network
+    then replaces the baseline kept, only by winning on validation by more than the noise of the
+    comparison, which few validation windows make large; and a network never loses to either
+    baseline. A diverged network (a MAE that is not a number) never wins.
+    """
+    scores = {name: fitted.metrics.val_mae for name, fitted in candidates.items()}
+    chosen = SEASONAL_NAIVE
+    if NAIVE in candidates and _beats(candidates[NAIVE], candidates[SEASONAL_NAIVE], prepared, NAIVE, SEASONAL_NAIVE, log)[0]:
+        chosen = NAIVE
+    networks = [name for name in candidates if name not in BASELINE_CANDIDATES and math.isfinite(scores[name])]
+    best = min(networks, key=scores.get, default=None)  # ties go to the earlier network
+    if best is None:
+        return chosen, None
+    wins, error = _beats(candidates[best], candidates[chosen], prepared, f"the {best} network", chosen, log)
+    if wins and scores[best] < min(scores[name] for name in candidates if name in BASELINE_CANDIDATES):
+        chosen = best
+    return chosen, error
+
+
+def _beats(challenger: "Fitted", incumbent: "Fitted", prepared: Prepared, name: str, against: str, log: Log) -> tuple[bool, float]:
+    """Whether `challenger` has a lower validation MAE than `incumbent` by more than one standard
+    error of the difference, and that standard error; a near miss is logged."""
+    gain, error = _gain(incumbent, challenger, prepared)
+    if 0 < gain <= error:
+        log(f"window norm auto: {name} beats {against} on validation by {gain:.4g}, less than one standard "
+            f"error ({error:.4g}): keeping {against}")
+    return gain > error, error
 
 
 def _gain(baseline: "Fitted", network: "Fitted", prepared: Prepared) -> tuple[float, float]:
@@ -241,7 +263,7 @@ class Selection:
 
     chosen: str  # "revin", "seasonal", "seasonal naive" or "naive"
     val_mae: dict[str, float | None]  # None: that network diverged
-    # Of the best network's gain over the best baseline; None when a baseline had the lowest MAE.
+    # Of the best network's gain over the baseline kept before it; None when every network diverged.
     standard_error: float | None = None
 
     def to_dict(self) -> dict:

@@ -70,10 +70,12 @@ def test_auto_never_keeps_a_network_that_loses_to_seasonal_naive_on_validation()
     fitted = fit(prepare(_panel(noise), TrainConfig(**AUTO)), log=(notes := []).append)
     scores = fitted.selection.val_mae
     assert set(scores) == {"revin", "seasonal", SEASONAL_NAIVE, NAIVE}
-    assert fitted.metrics.val_mae == min(scores.values()) <= min(scores[SEASONAL_NAIVE], scores[NAIVE])
+    kept = fitted.selection.chosen
+    assert fitted.metrics.val_mae == scores[kept] <= scores[SEASONAL_NAIVE]
+    if kept not in (SEASONAL_NAIVE, NAIVE):  # a network only when it beats both baselines
+        assert scores[kept] < min(scores[SEASONAL_NAIVE], scores[NAIVE])
     assert fitted.metrics.seasonal_naive_mae == pytest.approx(scores[SEASONAL_NAIVE])
     assert fitted.metrics.naive_mae == pytest.approx(scores[NAIVE])
-    kept = fitted.selection.chosen
     assert fitted.prepared.config.window_norm is (WindowNorm.revin if kept == "revin" else WindowNorm.seasonal)
     assert any(note.startswith(f"window norm auto: kept {kept}") for note in notes)
 
@@ -99,7 +101,9 @@ def test_auto_on_a_random_walk_keeps_nothing_worse_than_naive():
 
     walk = 1000 + np.cumsum(np.random.default_rng(5).normal(0, 10, 160))
     fitted = fit(prepare(_panel(walk), TrainConfig(**AUTO)))
-    assert fitted.metrics.val_mae <= fitted.selection.val_mae[NAIVE] == pytest.approx(fitted.metrics.naive_mae)
+    scores = fitted.selection.val_mae
+    assert scores[NAIVE] == pytest.approx(fitted.metrics.naive_mae)
+    assert fitted.selection.chosen in (NAIVE, "seasonal naive") or fitted.metrics.val_mae < scores[NAIVE]
     if fitted.selection.chosen == NAIVE:  # the version forecasts the last value, every step
         frame = fitted.prepared.panel.series[""].frame
         forecast = fitted.forecaster().forecast({"": frame.to_numpy()}, 12, stamps={"": frame.index})[""][0]
@@ -125,3 +129,33 @@ def test_a_network_must_beat_the_baseline_by_more_than_one_standard_error():
     # One independent window (horizon 2, 2 validation windows) cannot tell anything apart.
     short = SimpleNamespace(config=SimpleNamespace(horizon=2), splits={"": SimpleNamespace(n_val=2)})
     assert _gain(candidate([[3, 3]] * 2), candidate([[1, 1]] * 2), short) == (2.0, np.inf)
+
+
+def test_auto_moves_up_from_seasonal_naive_only_on_clear_wins():
+    from types import SimpleNamespace
+
+    from forecast.model.fit import NAIVE, SEASONAL_NAIVE, _choose
+
+    def candidate(errors):
+        errors = np.asarray(errors, dtype=float)[:, None]  # (windows, horizon 1)
+        return SimpleNamespace(window_errors=errors, metrics=SimpleNamespace(val_mae=float(errors.mean())))
+
+    prepared = SimpleNamespace(config=SimpleNamespace(horizon=1), splits={"": SimpleNamespace(n_val=8)})
+    flat, noisy_better, clearly_better = [4] * 8, [1, 6] * 4, [2] * 8
+    notes = []
+    # Naive narrowly ahead of seasonal naive (3.5 vs 4, noisily): seasonal naive stays; so does it
+    # against a network that is better only by noise.
+    chosen, error = _choose({"revin": candidate(noisy_better), SEASONAL_NAIVE: candidate(flat),
+                             NAIVE: candidate(noisy_better)}, prepared, notes.append)
+    assert chosen == SEASONAL_NAIVE and error > 0.5
+    assert "window norm auto: naive beats seasonal naive on validation by 0.5, less than one standard error" in notes[0]
+    # A clear network win over seasonal naive, but naive is lower still: never a network that loses to a baseline.
+    assert _choose({"revin": candidate([2.5] * 8), SEASONAL_NAIVE: candidate(flat), NAIVE: candidate([2, 2.1] * 4)},
+                   prepared, notes.append)[0] == NAIVE
+    # Naive lower than the network but, over two independent windows, not clearly better than
+    # seasonal naive: seasonal naive stays, and the network, which loses to naive, does not replace it.
+    two = SimpleNamespace(config=SimpleNamespace(horizon=4), splits={"": SimpleNamespace(n_val=8)})
+    assert _choose({"revin": candidate([2.5] * 8), SEASONAL_NAIVE: candidate(flat), NAIVE: candidate([0, 4.8] * 4)},
+                   two, notes.append)[0] == SEASONAL_NAIVE
+    assert _choose({"revin": candidate(clearly_better), "seasonal": candidate([np.nan] * 8),
+                    SEASONAL_NAIVE: candidate(flat)}, prepared, notes.append) == ("revin", 0.0)
