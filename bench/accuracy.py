@@ -222,7 +222,7 @@ def table(results: dict, quick: bool) -> str:
         r = results[name]
         lines += [f"**M4 {name.split('-')[1].capitalize()}** ({r['series']} series, one global model, "
                   f"lookback {r['lookback']}, {r['epochs']} epochs, {r['train_seconds']:.0f} s of training)", "",
-                  "| method | sMAPE | MASE | OWA |", "|---|---|---|---|"]
+                  *_note(r), "| method | sMAPE | MASE | OWA |", "|---|---|---|---|"]
         for method, (s, m, o) in r["rows"].items():
             suffix = {"forecast (this tool)": f"{_kept(r)}", "AutoETS": " (statsforecast, computed here)",
                       "AutoTheta": " (statsforecast, computed here)"}.get(method, " (check, computed here)")
@@ -240,6 +240,7 @@ def table(results: dict, quick: bool) -> str:
                   "every stride-1 test window, no batch dropped; one model trained at horizon "
                   f"{trained}, longer horizons fed its own forecasts back as `forecast predict` does"
                   f"{'; ' + kept if kept else ''})", "",
+                  *_note(results[name]),
                   "| horizon | this tool | repeat last value (check) | repeat last value (published) | NLinear (published) | training (one model) |",
                   "|---|---|---|---|---|---|"]
         for horizon, row in sorted(r.items(), key=lambda item: int(item[0])):
@@ -261,6 +262,12 @@ def table(results: dict, quick: bool) -> str:
                   f"| SARIMA(0,1,1)(0,1,1)12 on logs (published) | {PUBLISHED['airline']['SARIMA(0,1,1)(0,1,1)12']:.3f} |", ""]
     lines += ["**Against the targets** (worked out from the numbers above):", "", *targets(results), ""]
     return "\n".join(lines)
+
+
+def _note(result: dict) -> list[str]:
+    """A run's note (kept in its run record, for example that it predates a default), as a paragraph."""
+    note = result.get("run", {}).get("note")
+    return [f"*{note}*", ""] if note else []
 
 
 def _kept(result: dict) -> str:
