@@ -235,15 +235,15 @@ def _beats(challenger: "Fitted", incumbent: "Fitted", prepared: Prepared, name: 
     return gain > error, error
 
 
-def _gain(baseline: "Fitted", network: "Fitted", prepared: Prepared) -> tuple[float, float]:
-    """How much lower the network's validation MAE is than the baseline's, and the standard error
-    of that difference.
+def _gain(incumbent: "Fitted", challenger: "Fitted", prepared: Prepared) -> tuple[float, float]:
+    """How much lower the challenger's validation MAE is than the incumbent's, and the standard
+    error of that difference.
 
     The difference is taken window by window (both forecast the same windows). Windows a step
     apart share all but one target, so they count as one independent window per horizon of each
     series; with fewer than two of those nothing can be told apart, and the error is infinite.
     """
-    difference = (baseline.window_errors - network.window_errors).mean(axis=1)  # (windows,)
+    difference = (incumbent.window_errors - challenger.window_errors).mean(axis=1)  # (windows,)
     independent = sum(math.ceil(split.n_val / prepared.config.horizon) for split in prepared.splits.values())
     gain = float(difference.mean())
     if independent < 2 or len(difference) < 2:
