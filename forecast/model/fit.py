@@ -156,8 +156,8 @@ def prepare(panel: Panel, train_config: TrainConfig) -> Prepared:
 def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> Fitted:
     """Build and train one model on every prepared series, then score and calibrate it on validation.
 
-    With `--window-norm auto` two networks are trained, one normalising each window (revin) and
-    one correcting its seasonal naive forecast (seasonal), and scored on validation beside seasonal
+    With `--window-norm auto` two networks are raced (`_race`), one normalising each window (revin)
+    and one correcting its seasonal naive forecast (seasonal), and scored on validation beside seasonal
     naive and naive (the anchored network with its correction at zero, which forecasts them
     exactly). Seasonal naive is kept unless naive beats it by more than one standard error; the
     better network replaces that baseline only by beating it by more than one standard error too.
@@ -182,10 +182,7 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
         log(f"batch size: {config.batch_size} ({n_train:,} training windows on {'the CPU' if placement.name == 'cpu' else 'an accelerator'})")
     if config.window_norm is not WindowNorm.auto:
         return _train(prepared, placement, log, verbose)
-    candidates = {}
-    for norm in AUTO_CANDIDATES:
-        log(f"window norm auto: training the {norm.value} network")
-        candidates[norm.value] = _train(_with_norm(prepared, norm), placement, log, verbose)
+    candidates = _race(prepared, placement, log, verbose)
     # The baselines as candidates: the anchored network with its correction at zero forecasts
     # seasonal naive exactly, and anchored on the last value, naive.
     anchored = _with_norm(prepared, WindowNorm.seasonal)
@@ -201,6 +198,27 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
     spent = sum(fitted.metrics.train_seconds for fitted in candidates.values())  # the choice cost every candidate
     metrics = dataclasses.replace(kept.metrics, train_seconds=round(spent, 3))
     return dataclasses.replace(kept, metrics=metrics, selection=Selection(chosen, finite, error))
+
+
+def _race(prepared: Prepared, placement, log: Log, verbose: int) -> dict[str, Fitted]:
+    """The `--window-norm auto` networks, trained by racing: each for as many epochs as early
+    stopping's patience, then only the one with the lower validation loss on to the end; the
+    other is scored as it stands, its best epoch so far. Both losses are on the same scaled
+    target, so they compare; a race costs about one network's training instead of two."""
+    runs = {}
+    for norm in AUTO_CANDIDATES:
+        log(f"window norm auto: training the {norm.value} network")
+        runs[norm.value] = _Run(_with_norm(prepared, norm), placement, log, verbose)
+    rung = max(1, min(run.patience for run in runs.values()))
+    for run in runs.values():
+        run.advance(rung)
+    leader = min(runs, key=lambda name: runs[name].best_val_loss)  # ties go to the earlier network
+    losses = ", ".join(f"{name} {run.best_val_loss:.4g}" for name, run in runs.items())
+    if not runs[leader].finished:
+        log(f"window norm auto: the {leader} network leads after {rung} epochs (validation loss {losses}); "
+            "training it on alone")
+        runs[leader].advance(prepared.config.epochs)
+    return {name: run.finish() for name, run in runs.items()}
 
 
 def _choose(candidates: dict[str, "Fitted"], prepared: Prepared, log: Log) -> tuple[str, float | None]:
@@ -277,55 +295,113 @@ def _with_norm(prepared: Prepared, norm: WindowNorm) -> Prepared:
 
 
 def _train(prepared: Prepared, placement, log: Log, verbose: int) -> Fitted:
-    """Train one network (its window norm resolved) and validate it."""
-    keras = import_keras()
-    from forecast.model.network import build_model, compile_model, training_view
+    """Train one network (its window norm resolved) to the end, and validate it."""
+    run = _Run(prepared, placement, log, verbose)
+    run.advance(prepared.config.epochs)
+    return run.finish()
 
-    config = prepared.config
-    _seed_everything(config.seed)
-    # All series end to end in one array; a window is kept only if it lies inside one series.
-    keys = list(prepared.panel.series)
-    arrays = [prepared.inputs(k) for k in keys]
-    offsets = np.cumsum([0] + [len(a) for a in arrays])[:-1]
-    scaled = np.concatenate(arrays).astype("float32")  # (rows of all series, columns)
-    inputs = input_windows(scaled, config.lookback)  # (rows - lookback + 1, lookback, columns)
-    targets = target_windows(scaled[:, 0], config.lookback, config.horizon)  # (windows, horizon)
-    splits = [prepared.splits[k] for k in keys]
-    train_ids = np.concatenate([o + np.arange(s.n_train) for o, s in zip(offsets, splits)])
-    val_ids = np.concatenate([o + np.arange(s.val_start, s.n_windows) for o, s in zip(offsets, splits)])
-    batches = _window_batches(keras)
-    train_data = batches(inputs, targets, train_ids, config.batch_size, shuffle_seed=config.seed, draw=config.epoch_windows)
-    # Early stopping watches a fixed sample of the validation windows; the metrics use them all.
-    monitored = np.sort(np.random.default_rng(config.seed).permutation(val_ids)[: config.epoch_windows])
-    val_data = batches(inputs, targets, monitored, max(config.batch_size, 256))
 
-    patience = effective_patience(config.patience, len(train_data))
-    if patience > config.patience:
-        log(f"patience: {patience} epochs (an epoch here is only {len(train_data)} gradient steps)")
-    started = time.perf_counter()
-    with placement.scope():
-        model = build_model(config, n_features=prepared.n_inputs, season=season_length(prepared.panel.first.frequency))
-        members = training_view(model)  # the members of an ensemble, each fitted on its own
-        compile_model(members, config)
-        callbacks = [
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+class _Run:
+    """One network's training, which can stop after any epoch and go on later where it stopped:
+    `--window-norm auto` trains its networks a few epochs each, then only the leader on.
+    Early stopping and the learning-rate schedule keep their state between the stages."""
+
+    def __init__(self, prepared: Prepared, placement, log: Log, verbose: int):
+        keras = import_keras()
+        from forecast.model.network import build_model, compile_model, training_view
+
+        self.prepared, self.placement, self.log, self.verbose = prepared, placement, log, verbose
+        config = prepared.config
+        _seed_everything(config.seed)
+        # All series end to end in one array; a window is kept only if it lies inside one series.
+        keys = list(prepared.panel.series)
+        arrays = [prepared.inputs(k) for k in keys]
+        offsets = np.cumsum([0] + [len(a) for a in arrays])[:-1]
+        scaled = np.concatenate(arrays).astype("float32")  # (rows of all series, columns)
+        inputs = input_windows(scaled, config.lookback)  # (rows - lookback + 1, lookback, columns)
+        targets = target_windows(scaled[:, 0], config.lookback, config.horizon)  # (windows, horizon)
+        splits = [prepared.splits[k] for k in keys]
+        train_ids = np.concatenate([o + np.arange(s.n_train) for o, s in zip(offsets, splits)])
+        val_ids = np.concatenate([o + np.arange(s.val_start, s.n_windows) for o, s in zip(offsets, splits)])
+        batches = _window_batches(keras)
+        self.train_data = batches(inputs, targets, train_ids, config.batch_size, shuffle_seed=config.seed, draw=config.epoch_windows)
+        # Early stopping watches a fixed sample of the validation windows; the metrics use them all.
+        monitored = np.sort(np.random.default_rng(config.seed).permutation(val_ids)[: config.epoch_windows])
+        self.val_data = batches(inputs, targets, monitored, max(config.batch_size, 256))
+
+        self.patience = effective_patience(config.patience, len(self.train_data))
+        if self.patience > config.patience:
+            log(f"patience: {self.patience} epochs (an epoch here is only {len(self.train_data)} gradient steps)")
+        with placement.scope():
+            self.model = build_model(config, n_features=prepared.n_inputs, season=season_length(prepared.panel.first.frequency))
+            self.members = training_view(self.model)  # the members of an ensemble, each fitted on its own
+            compile_model(self.members, config)
+        self.early_stopping = _staged(keras.callbacks.EarlyStopping)(monitor="val_loss", patience=self.patience, restore_best_weights=True)
+        self.timer = epoch_timer()
+        self.callbacks = [
+            self.early_stopping,
             # Halve the step when validation stalls, well before early stopping gives up.
-            keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss", factor=0.5, patience=max(1, patience // 2), min_lr=1e-6
+            _staged(keras.callbacks.ReduceLROnPlateau)(
+                monitor="val_loss", factor=0.5, patience=max(1, self.patience // 2), min_lr=1e-6
             ),
         ]
         if verbose == 2:  # one log line per epoch instead of Keras's lines on stdout
-            callbacks.append(_epoch_log(keras, config.epochs, log))
-        callbacks.append(_stop_on_request(keras))
-        timer = epoch_timer()
-        callbacks.append(timer)
-        with stopping.cooperative():  # a signal stops training after the current batch, then raises
-            fit_history = members.fit(train_data, validation_data=val_data, epochs=config.epochs,
-                                      callbacks=callbacks, verbose=1 if verbose == 1 else 0)
-        train_seconds = time.perf_counter() - started
-    loss_history = {key: [float(v) for v in fit_history.history.get(key, [])] for key in ("loss", "val_loss")}
-    loss_history["epoch_seconds"] = [round(seconds, 3) for seconds in timer.seconds]  # validation pass included
-    return _validate(prepared, placement, model, loss_history, train_seconds)
+            self.callbacks.append(_epoch_log(keras, config.epochs, log))
+        self.callbacks += [_stop_on_request(keras), self.timer]
+        self.history: dict[str, list[float]] = {"loss": [], "val_loss": []}
+        self.seconds = 0.0
+        self.finished = False  # early stopping ended it, or it ran every epoch
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history["loss"])
+
+    @property
+    def best_val_loss(self) -> float:
+        """The lowest validation loss so far; infinite before the first epoch or when it diverged."""
+        best = self.early_stopping.best
+        return float(best) if best is not None and math.isfinite(best) else math.inf
+
+    def advance(self, epochs: int) -> None:
+        """Train until `epochs` epochs have run in all, or early stopping ends it first."""
+        epochs = min(epochs, self.prepared.config.epochs)
+        if self.finished or epochs <= self.epochs_run:
+            return
+        started = time.perf_counter()
+        with self.placement.scope(), stopping.cooperative():  # a signal stops training after the current batch, then raises
+            fitted = self.members.fit(self.train_data, validation_data=self.val_data, initial_epoch=self.epochs_run,
+                                      epochs=epochs, callbacks=self.callbacks, verbose=1 if self.verbose == 1 else 0)
+        self.seconds += time.perf_counter() - started
+        for key in self.history:
+            self.history[key] += [float(v) for v in fitted.history.get(key, [])]
+        self.finished = self.epochs_run < epochs or self.epochs_run >= self.prepared.config.epochs  # stopped early, or done
+
+    def finish(self) -> Fitted:
+        """Stop here: back to the weights of the best epoch, then validate."""
+        self.early_stopping.restore()
+        loss_history = {**self.history, "epoch_seconds": [round(s, 3) for s in self.timer.seconds]}  # validation pass included
+        return _validate(self.prepared, self.placement, self.model, loss_history, self.seconds)
+
+
+def _staged(callback_class):
+    """`callback_class` keeping its state across the fit calls of one training run; an early
+    stopping callback restores the best weights only when asked (`restore`), at the run's end."""
+
+    class Staged(callback_class):
+        started = False
+
+        def on_train_begin(self, logs=None):
+            if not self.started:
+                self.started = True
+                super().on_train_begin(logs)
+
+        def on_train_end(self, logs=None):
+            pass
+
+        def restore(self):
+            super().on_train_end()
+
+    return Staged
 
 
 def _zero_correction(prepared: Prepared, placement, season: int):
@@ -441,7 +517,6 @@ def _window_batches(keras):
             self.batch_size = batch_size
             self.size = len(self.ids) if draw is None else min(draw, len(self.ids))
             self.rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
-            self.on_epoch_end()
 
         def __len__(self):
             return math.ceil(self.size / self.batch_size)
@@ -450,7 +525,9 @@ def _window_batches(keras):
             ids = self.ids[index * self.batch_size : min((index + 1) * self.batch_size, self.size)]
             return self.inputs[ids], self.targets[ids]  # (batch, lookback, columns), (batch, horizon)
 
-        def on_epoch_end(self):
+        def on_epoch_begin(self):
+            # At the start of each epoch, not the end: Keras also ends an epoch when a fit call
+            # starts, so a run trained in stages would otherwise shuffle once more per stage.
             if self.rng is not None:
                 self.rng.shuffle(self.ids)
 

@@ -12,9 +12,10 @@ def test_each_epoch_draws_a_fresh_sample_of_windows():
     series = np.arange(40.0)
     inputs, targets = input_windows(series[:, None], 5), target_windows(series, 5, 2)
     batches = _window_batches(keras)(inputs, targets, np.arange(30), batch_size=4, shuffle_seed=0, draw=10)
+    batches.on_epoch_begin()
     assert len(batches) == 3 and [len(batches[i][0]) for i in range(3)] == [4, 4, 2]
     first = np.concatenate([batches[i][0][:, 0, 0] for i in range(3)])
-    batches.on_epoch_end()
+    batches.on_epoch_begin()
     second = np.concatenate([batches[i][0][:, 0, 0] for i in range(3)])
     assert len(set(first)) == 10 and set(first) != set(second)  # ten distinct windows, a new ten next epoch
     x, y = batches[0]
@@ -159,3 +160,45 @@ def test_auto_moves_up_from_seasonal_naive_only_on_clear_wins():
                    two, notes.append)[0] == SEASONAL_NAIVE
     assert _choose({"revin": candidate(clearly_better), "seasonal": candidate([np.nan] * 8),
                     SEASONAL_NAIVE: candidate(flat)}, prepared, notes.append) == ("revin", 0.0)
+
+
+RACE = dict(lookback=24, horizon=12, layers=1, units=4, epochs=6, patience=2, batch_size=4, window_norm="auto")
+
+
+def _long_noisy_season():
+    rng = np.random.default_rng(6)
+    return 10 + 5 * np.sin(2 * np.pi * np.arange(600) / 12) + rng.normal(0, 1, 600)
+
+
+def test_a_run_trained_in_stages_matches_one_trained_in_one_go():
+    from forecast.config import TrainConfig, WindowNorm
+    from forecast.model.devices import choose_placement
+    from forecast.model.fit import _Run, _with_norm, prepare
+
+    prepared = _with_norm(prepare(_panel(_long_noisy_season()), TrainConfig(**RACE)), WindowNorm.revin)
+    placement = choose_placement()
+    whole = _Run(prepared, placement, lambda m: None, 0)
+    whole.advance(4)
+    staged = _Run(prepared, placement, lambda m: None, 0)
+    staged.advance(2)
+    staged.advance(4)
+    assert staged.epochs_run == whole.epochs_run == 4
+    np.testing.assert_allclose(staged.history["val_loss"], whole.history["val_loss"], rtol=1e-5)
+    first, second = whole.finish(), staged.finish()  # both back at the same best epoch
+    assert first.metrics.val_mae == pytest.approx(second.metrics.val_mae, rel=1e-5)
+
+
+def test_auto_races_its_networks_and_trains_only_the_leader_to_the_end():
+    from forecast.config import TrainConfig
+    from forecast.model.devices import choose_placement
+    from forecast.model.fit import _race, prepare
+
+    prepared = prepare(_panel(_long_noisy_season()), TrainConfig(**RACE))
+    notes = []
+    runs = _race(prepared, choose_placement(), notes.append, 0)
+    rung = 3  # the effective patience: 110 gradient steps an epoch need 3 epochs to reach 300
+    (leader,) = [name for name, fitted in runs.items() if fitted.metrics.epochs_run > rung]
+    (other,) = set(runs) - {leader}
+    assert runs[other].metrics.epochs_run == rung
+    assert min(runs[leader].loss_history["val_loss"][:rung]) <= min(runs[other].loss_history["val_loss"])
+    assert f"window norm auto: the {leader} network leads after {rung} epochs" in " ".join(notes)
