@@ -208,9 +208,8 @@ def _race(prepared: Prepared, placement, log: Log, verbose: int) -> dict[str, Fi
     runs = {}
     for norm in AUTO_CANDIDATES:
         log(f"window norm auto: training the {norm.value} network")
-        runs[norm.value] = _Run(_with_norm(prepared, norm), placement, log, verbose)
-    rung = max(1, min(run.patience for run in runs.values()))
-    for run in runs.values():
+        runs[norm.value] = run = _Run(_with_norm(prepared, norm), placement, log, verbose)
+        rung = max(1, run.patience)  # the same for both: they train on the same windows
         run.advance(rung)
     leader = min(runs, key=lambda name: runs[name].best_val_loss)  # ties go to the earlier network
     losses = ", ".join(f"{name} {run.best_val_loss:.4g}" for name, run in runs.items())
