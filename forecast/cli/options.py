@@ -29,7 +29,7 @@ _TRAIN_HELP = {
                    "deviation, and undoes it on the forecast. seasonal: the network learns a correction to the "
                    "window's own seasonal naive forecast (the last value when the season does not fit the "
                    "lookback) from a head that starts at zero, so an untrained model forecasts seasonal naive. "
-                   "auto: races both (each for the patience epochs, then the one with the lower validation loss to the "
+                   "auto: races both (each for the patience epochs, then the one with the lower validation MAE to the "
                    "end) and keeps the one with the lower validation MAE if it beats seasonal "
                    "naive and naive there, and the baseline kept (seasonal naive, or naive if clearly better) by "
                    "more than one standard error; otherwise that baseline itself. last: subtracts the window's last value. none.",

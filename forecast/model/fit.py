@@ -202,22 +202,26 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> F
 
 def _race(prepared: Prepared, placement, log: Log, verbose: int) -> dict[str, Fitted]:
     """The `--window-norm auto` networks, trained by racing: each for as many epochs as early
-    stopping's patience, then only the one with the lower validation loss on to the end; the
-    other is scored as it stands, its best epoch so far. Both losses are on the same scaled
-    target, so they compare; a race costs about one network's training instead of two."""
-    runs = {}
+    stopping's patience, then only the one with the lower validation MAE on to the end; the
+    other stays a candidate as it stands, at its best epoch so far. The race is judged by the
+    measure the choice is made on (validation MAE in the data's units, which weighs series as
+    the choice does, where each series' scaled loss would not), and costs about one network's
+    training instead of two."""
+    runs, scored = {}, {}
     for norm in AUTO_CANDIDATES:
         log(f"window norm auto: training the {norm.value} network")
         runs[norm.value] = run = _Run(_with_norm(prepared, norm), placement, log, verbose)
         rung = max(1, run.patience)  # the same for both: they train on the same windows
         run.advance(rung)
-    leader = min(runs, key=lambda name: runs[name].best_val_loss)  # ties go to the earlier network
-    losses = ", ".join(f"{name} {run.best_val_loss:.4g}" for name, run in runs.items())
+        scored[norm.value] = run.snapshot()
+    scores = {name: fitted.metrics.val_mae for name, fitted in scored.items()}
+    leader = min(scores, key=lambda name: scores[name] if math.isfinite(scores[name]) else math.inf)  # ties: the earlier
     if not runs[leader].finished:
-        log(f"window norm auto: the {leader} network leads after {rung} epochs (validation loss {losses}); "
-            "training it on alone")
+        log(f"window norm auto: the {leader} network leads after {rung} epochs (validation MAE "
+            + ", ".join(f"{name} {value:.4g}" for name, value in scores.items()) + "); training it on alone")
         runs[leader].advance(prepared.config.epochs)
-    return {name: run.finish() for name, run in runs.items()}
+        scored[leader] = runs[leader].finish()
+    return scored
 
 
 def _choose(candidates: dict[str, "Fitted"], prepared: Prepared, log: Log) -> tuple[str, float | None]:
@@ -380,6 +384,14 @@ class _Run:
         self.early_stopping.restore()
         loss_history = {**self.history, "epoch_seconds": [round(s, 3) for s in self.timer.seconds]}  # validation pass included
         return _validate(self.prepared, self.placement, self.model, loss_history, self.seconds)
+
+    def snapshot(self) -> Fitted:
+        """Validated as `finish` would, at the best epoch so far, leaving training free to go on
+        from where it is."""
+        current = self.members.get_weights()
+        fitted = self.finish()
+        self.members.set_weights(current)
+        return fitted
 
 
 def _staged(callback_class):
