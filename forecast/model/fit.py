@@ -313,7 +313,7 @@ class _Run:
         keras = import_keras()
         from forecast.model.network import build_model, compile_model, training_view
 
-        self.prepared, self.placement, self.log, self.verbose = prepared, placement, log, verbose
+        self.prepared, self.placement, self.verbose = prepared, placement, verbose
         config = prepared.config
         _seed_everything(config.seed)
         # All series end to end in one array; a window is kept only if it lies inside one series.

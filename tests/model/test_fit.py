@@ -1,4 +1,4 @@
-"""The fit loop's parts: window batches, the patience and batch-size heuristics."""
+"""The fit loop's parts: window batches, the patience and batch-size heuristics, runs trained in stages, and what `--window-norm auto` trains and keeps."""
 
 import re
 
@@ -172,7 +172,8 @@ def _long_noisy_season():
     return 10 + 5 * np.sin(2 * np.pi * np.arange(600) / 12) + rng.normal(0, 1, 600)
 
 
-def test_a_run_trained_in_stages_matches_one_trained_in_one_go():
+@pytest.mark.parametrize("pause", ["a second fit call", "a snapshot between the fit calls"])
+def test_a_run_trained_in_stages_matches_one_trained_in_one_go(pause):
     from forecast.config import TrainConfig, WindowNorm
     from forecast.model.devices import choose_placement
     from forecast.model.fit import _Run, _with_norm, prepare
@@ -181,8 +182,10 @@ def test_a_run_trained_in_stages_matches_one_trained_in_one_go():
     placement = choose_placement()
     whole = _Run(prepared, placement, lambda m: None, 0)
     whole.advance(4)
-    staged = _Run(prepared, placement, lambda m: None, 0)
+    staged = _Run(prepared, placement, lambda m: None, 0)  # built after `whole` trained: the same seeds
     staged.advance(2)
+    if pause.startswith("a snapshot"):
+        staged.snapshot()
     staged.advance(4)
     assert staged.epochs_run == whole.epochs_run == 4
     np.testing.assert_allclose(staged.history["val_loss"], whole.history["val_loss"], rtol=1e-5)
@@ -206,18 +209,3 @@ def test_auto_races_its_networks_and_trains_only_the_leader_to_the_end():
     at_rung = {name: float(value) for name, value in re.findall(r"(\w+) ([\d.]+)[,)]", lead)}
     assert at_rung[leader] <= at_rung[other] == pytest.approx(runs[other].metrics.val_mae, rel=1e-3)  # logged to 4 digits
 
-
-def test_a_snapshot_leaves_training_where_it_was():
-    from forecast.config import TrainConfig, WindowNorm
-    from forecast.model.devices import choose_placement
-    from forecast.model.fit import _Run, _with_norm, prepare
-
-    prepared = _with_norm(prepare(_panel(_long_noisy_season()), TrainConfig(**RACE)), WindowNorm.revin)
-    placement = choose_placement()
-    whole = _Run(prepared, placement, lambda m: None, 0)
-    whole.advance(4)
-    paused = _Run(prepared, placement, lambda m: None, 0)
-    paused.advance(2)
-    paused.snapshot()
-    paused.advance(4)
-    np.testing.assert_allclose(paused.history["val_loss"], whole.history["val_loss"], rtol=1e-5)
