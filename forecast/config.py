@@ -69,6 +69,13 @@ class CycleInputs(str, enum.Enum):
     none = "none"
 
 
+class TargetTransform(str, enum.Enum):
+    """What the target goes through before scaling (and back through after forecasting)."""
+
+    log = "log"  # the natural logarithm: the network learns relative changes
+    none = "none"
+
+
 class Loss(str, enum.Enum):
     mse = "mse"
     mae = "mae"
@@ -157,6 +164,7 @@ class TrainConfig:
     dropout: float = 0.2  # dropout after each recurrent layer; 0 disables it
     window_norm: WindowNorm = WindowNorm.auto  # per-window normalisation inside the model (see README)
     cycle_inputs: CycleInputs = CycleInputs.auto  # sin/cos of the time of day, day of week or year as inputs
+    target_transform: TargetTransform = TargetTransform.none  # the target's logarithm, or itself, is scaled
     ensemble: int = 1  # stacks trained side by side from different initial weights
     ensemble_cells: EnsembleCells = EnsembleCells.same  # all --cell, or LSTM and GRU in turn
     ensemble_combine: EnsembleCombine = EnsembleCombine.median  # the members' forecasts into one
@@ -233,7 +241,7 @@ def _require_positive_int(name: str, value: int) -> None:
 
 _ENUM_FIELDS = {
     "cell": Cell, "cycle_inputs": CycleInputs, "ensemble_cells": EnsembleCells, "ensemble_combine": EnsembleCombine, "fill": Fill, "strategy": Strategy,
-    "window_norm": WindowNorm, "loss": Loss,
+    "window_norm": WindowNorm, "loss": Loss, "target_transform": TargetTransform,
 }
 
 

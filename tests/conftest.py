@@ -189,14 +189,15 @@ def existing(monthly_bundle, tmp_path):
 
 @pytest.fixture(scope="session")
 def ticker_bundle(tmp_path_factory) -> Path:
-    """A tiny GRU trained once on the recorded AAPL download, Close with Volume as a feature."""
+    """A tiny GRU trained once on the recorded AAPL download, the log of Close with Volume as a feature."""
     model_dir = tmp_path_factory.mktemp("ticker") / "model"
     with pytest.MonkeyPatch.context() as patch:
         import yfinance
 
         patch.setattr(yfinance, "download", lambda ticker, **kwargs: recorded_aapl())
         result = invoke("train", "--ticker", "AAPL", "--start", "2022-12-01", "--features", "Volume",
-                        "--cell", "gru", "--lookback", "10", "--horizon", "5", "--model-dir", model_dir, *TINY)
+                        "--cell", "gru", "--target-transform", "log", "--lookback", "10", "--horizon", "5",
+                        "--model-dir", model_dir, *TINY)
     assert result.exit_code == 0, result.stderr
     return model_dir
 

@@ -79,6 +79,15 @@ def test_business_days_continue_after_the_recorded_download(ticker_bundle):
     assert meta["features"] == ["Volume"] and meta["frequency"] == "B" and meta["source"]["ticker"] == "AAPL"
 
 
+def test_a_log_form_model_forecasts_and_bounds_through_the_exponential(ticker_bundle):
+    frame = predict(str(ticker_bundle), levels=[80]).frame
+    meta = json.loads((ticker_bundle / "current" / "metadata.json").read_text())
+    assert meta["config"]["target_transform"] == "log"
+    # Widths calibrated on the scaled log are ratios: the bounds sit at forecast / r and forecast * r.
+    np.testing.assert_allclose(frame["forecast"] ** 2, frame["lower_80"] * frame["upper_80"], rtol=1e-9)
+    assert (frame["lower_80"] > 0).all() and (frame["upper_80"] > frame["forecast"]).all()
+
+
 def test_feature_model_refuses_to_forecast_past_its_horizon(ticker_bundle):
     with pytest.raises(ConfigError, match=r"--horizon 6 is longer than the trained horizon \(5\).*Volume"):
         predict(str(ticker_bundle), steps=6)

@@ -37,6 +37,10 @@ _TRAIN_HELP = {
                     "and cosine of the time of day and day of week (hourly and finer), the day of week and day of "
                     "year (daily), the day of year (weekly) or the month of year (monthly, quarterly), computed from "
                     "the timestamps, so they are known for future steps too. none.",
+    "target_transform": "What the target goes through before scaling. log: its natural logarithm, so the network "
+                        "learns relative changes (seasonal swings that grow with the level become constant ones) and "
+                        "forecasts and intervals come back through the exponential; every value must be above zero. "
+                        "none (the default: on the sample series, log helped some and hurt others; see docs/accuracy.md).",
     "ensemble": "Members trained side by side in one model from different initial weights, each fitted on its own; "
                 "--ensemble-combine makes their forecasts one. Costs about that many times the training time.",
     "ensemble_combine": "How an ensemble's forecasts become one, at each step: median (one member that learnt badly "

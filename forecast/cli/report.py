@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from forecast.config import EnsembleCells, TrainConfig
+from forecast.config import EnsembleCells, TargetTransform, TrainConfig
 from forecast.errors import ForecastError, printable
 from forecast.evaluation.statistical import STATISTICAL
 from forecast.model.fit import BASELINE_CANDIDATES, Metrics, Selection
@@ -50,10 +50,11 @@ def check_summary(prepared) -> str:
 def _network(config: TrainConfig) -> str:
     """The network in words."""
     stack = f"{config.layers}x{config.units}"
+    on_log = " on the target's log" if config.target_transform is TargetTransform.log else ""
     if config.ensemble == 1:
-        return f"{stack} {config.cell.value}"
+        return f"{stack} {config.cell.value}{on_log}"
     cells = "LSTM and GRU in turn" if config.ensemble_cells is EnsembleCells.mixed else config.cell.value
-    return f"ensemble of {config.ensemble} {stack} stacks ({cells}, {config.ensemble_combine.value} of their forecasts)"
+    return f"ensemble of {config.ensemble} {stack} stacks ({cells}, {config.ensemble_combine.value} of their forecasts){on_log}"
 
 
 def _norm(meta) -> str:

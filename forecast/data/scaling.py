@@ -1,4 +1,9 @@
-"""Fit, apply, save and load the MinMax scaler, stored as plain data (no pickle)."""
+"""Fit, apply, save and load the MinMax scaler, stored as plain data (no pickle).
+
+A scaler may first take the target's logarithm (`log_target`): the network then works on
+relative changes, so seasonal swings that grow with the level become constant ones, and its
+forecasts and intervals come back through the exponential, always positive.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ class Scaler:
     data_max_: np.ndarray
     feature_range: tuple[float, float] = (0.0, 1.0)
     n_samples_seen_: int = 0
+    log_target: bool = False  # the target's natural logarithm is scaled (data_min_/max_ are of the log)
 
     @property
     def data_range_(self) -> np.ndarray:
@@ -36,27 +42,35 @@ class Scaler:
         return self.feature_range[0] - self.data_min_ * self.scale_
 
     def transform(self, values) -> np.ndarray:
-        """Scale (rows, columns) values, exactly as MinMaxScaler.transform does."""
+        """Scale (rows, columns) values, exactly as MinMaxScaler.transform does (after the
+        target's logarithm when `log_target`; a target at or below zero becomes NaN or -inf)."""
         scaled = np.array(values, dtype="float64")
+        if self.log_target:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                scaled[:, 0] = np.log(scaled[:, 0])
         scaled *= self.scale_
         scaled += self.min_
         return scaled
 
 
-def fit_scaler(train_values: np.ndarray, columns: list[str]) -> Scaler:
+def fit_scaler(train_values: np.ndarray, columns: list[str], log_target: bool = False) -> Scaler:
     """Fit a [0, 1] MinMax scaler on the training rows only.
 
     Args:
         train_values: (rows, columns) training part; column 0 is the target.
         columns: names of the columns, for error messages and the bundle.
+        log_target: scale the target's logarithm (the caller checks that it is positive).
 
     Raises:
         DataError: a column is constant in the training part (its range is zero).
     """
     from sklearn.preprocessing import MinMaxScaler
 
-    fitted = MinMaxScaler(feature_range=(0, 1)).fit(train_values)
-    scaler = Scaler(fitted.data_min_, fitted.data_max_, (0.0, 1.0), int(fitted.n_samples_seen_))
+    values = np.array(train_values, dtype="float64")
+    if log_target:
+        values[:, 0] = np.log(values[:, 0])
+    fitted = MinMaxScaler(feature_range=(0, 1)).fit(values)
+    scaler = Scaler(fitted.data_min_, fitted.data_max_, (0.0, 1.0), int(fitted.n_samples_seen_), log_target)
     constant = np.flatnonzero(scaler.data_range_ == 0)
     if constant.size:
         column = columns[constant[0]]
@@ -71,7 +85,17 @@ def fit_scaler(train_values: np.ndarray, columns: list[str]) -> Scaler:
 
 def inverse_target(scaler: Scaler, scaled: np.ndarray) -> np.ndarray:
     """Scaled target values (any shape) back to the data's units; the target is column 0."""
-    return (np.asarray(scaled, dtype="float64") - scaler.min_[0]) / scaler.scale_[0]
+    values = (np.asarray(scaled, dtype="float64") - scaler.min_[0]) / scaler.scale_[0]
+    return np.exp(values) if scaler.log_target else values
+
+
+def scale_target(scaler: Scaler, values: np.ndarray) -> np.ndarray:
+    """Target values (any shape) in the data's units to the scaled target: `inverse_target` undone."""
+    values = np.asarray(values, dtype="float64")
+    if scaler.log_target:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = np.log(values)
+    return values * scaler.scale_[0] + scaler.min_[0]
 
 
 def scaler_to_dict(scaler: Scaler, columns: list[str]) -> dict:
@@ -83,6 +107,7 @@ def scaler_to_dict(scaler: Scaler, columns: list[str]) -> dict:
         "data_min_": scaler.data_min_.tolist(),
         "data_max_": scaler.data_max_.tolist(),
         "n_samples_seen_": int(scaler.n_samples_seen_),
+        "target_transform": "log" if scaler.log_target else "none",
     }
 
 
@@ -98,13 +123,16 @@ def scaler_from_dict(state: dict) -> Scaler:
         data_max = np.asarray(state["data_max_"], dtype="float64")
         columns = list(state["columns"])
         seen = int(state["n_samples_seen_"])
+        transform = state.get("target_transform", "none")  # absent in bundles from before the log form
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"the saved scaler is damaged ({exc!r} is missing or invalid). Retrain the model.") from None
+    if transform not in ("log", "none"):
+        raise BundleError(f"the saved scaler is damaged (unknown target transform {transform!r}). Retrain the model.")
     if state.get("kind") != "minmax" or data_min.shape != data_max.shape or data_min.shape != (len(columns),):
         raise BundleError("the saved scaler is damaged (its shapes do not match its columns). Retrain the model.")
     if not (np.isfinite(data_min).all() and np.isfinite(data_max).all()) or (data_max <= data_min).any():
         raise BundleError("the saved scaler is damaged (its ranges are not finite and positive). Retrain the model.")
-    return Scaler(data_min, data_max, (low, high), seen)
+    return Scaler(data_min, data_max, (low, high), seen, transform == "log")
 
 
 def scalers_to_dict(scalers: dict[str, Scaler], columns: list[str]) -> dict:

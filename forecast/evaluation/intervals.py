@@ -60,13 +60,9 @@ def check_level(level: int) -> None:
         raise ConfigError(f"--level must be a whole percentage from 1 to 99. Received: {level}.")
 
 
-def interval_bounds(
-    forecast: np.ndarray, calibration: Calibration, level: int, scale: float = 1.0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bounds at `level` percent around the first len(forecast) steps.
-
-    Half-widths are calibrated on the scaled target; `scale` is the series' MinMax `scale_` for
-    the target, so width / scale is the half-width in the data's units.
+def interval_bounds(forecast: np.ndarray, calibration: Calibration, level: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper bounds at `level` percent around the first len(forecast) steps of a
+    forecast on the scaled target, where the half-widths were calibrated.
 
     Raises:
         ConfigError: the level is not a whole number in 1..99, the calibration has too few windows
@@ -86,7 +82,7 @@ def interval_bounds(
             f"intervals are calibrated for the trained horizon ({len(widths)} steps), not {len(forecast)}. "
             f"Use --horizon {len(widths)} or less with --level."
         )
-    widths = np.asarray(widths[: len(forecast)]) / scale
+    widths = np.asarray(widths[: len(forecast)])
     return forecast - widths, forecast + widths
 
 

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from forecast.config import CycleInputs, TrainConfig, WindowNorm
+from forecast.config import CycleInputs, TargetTransform, TrainConfig, WindowNorm
 from forecast.data.cycles import cycle_inputs, cycles_for
 from forecast.data.frequency import check_forecast_end, season_length
 from forecast.data.load import Panel
@@ -139,6 +139,9 @@ def prepare(panel: Panel, train_config: TrainConfig) -> Prepared:
         shortest = min(len(s.frame) for s in panel.series.values())
         lookback = choose_lookback(season_length(panel.first.frequency), config.horizon, shortest)
         config = dataclasses.replace(config, lookback=lookback)
+    log_target = config.target_transform is TargetTransform.log
+    if log_target:
+        _check_positive(panel)
     splits, scalers = {}, {}
     for key, series in panel.series.items():
         try:
@@ -146,11 +149,24 @@ def prepare(panel: Panel, train_config: TrainConfig) -> Prepared:
             # A model whose forecasts could not be dated is refused now, not at its first predict.
             check_forecast_end(series.frame.index[-1], config.horizon, series.frequency, "the series")
             values = series.frame.to_numpy()  # (rows, columns); column 0 is the target
-            splits[key], scalers[key] = split, fit_scaler(values[: split.boundary], series.columns)
+            splits[key], scalers[key] = split, fit_scaler(values[: split.boundary], series.columns, log_target)
         except DataError as exc:
             raise DataError(f"series {key!r}: {exc}" if key else str(exc)) from None
     cycles = cycles_for(panel.first.frequency) if config.cycle_inputs is CycleInputs.auto else ()
     return Prepared(panel, config, splits, scalers, cycles)
+
+
+def _check_positive(panel: Panel) -> None:
+    """Raises DataError unless every target value is above zero (the log form needs it)."""
+    for key, series in panel.series.items():
+        target = series.frame[series.target]
+        if (target <= 0).any():
+            at = target.index[np.flatnonzero(target.to_numpy() <= 0)[0]]
+            where = f"series {key!r} " if key else ""
+            raise DataError(
+                f"--target-transform log needs a target above zero in every row; {where}column {series.target!r} "
+                f"is {target[at]:g} at {at}. Use --target-transform none."
+            )
 
 
 def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> Fitted:

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.data.cycles import cycle_inputs
-from forecast.data.scaling import Scaler, inverse_target
+from forecast.data.scaling import Scaler, inverse_target, scale_target
 from forecast.data.windowing import input_windows
 from forecast.errors import ConfigError
 from forecast.evaluation.intervals import Calibration, interval_bounds
@@ -162,7 +162,12 @@ class Forecaster:
         """
         if self.calibration is None:
             raise ConfigError("this bundle holds no interval calibration. Retrain it to use --level.")
-        return interval_bounds(forecast, self.calibration, level, scale=self.scalers[key].scale_[0])
+        scaler = self.scalers[key]
+        # The widths are calibrated on the scaled target, so the bounds are made there and mapped
+        # back: equal widths in the data's units, or, in the log form, equal ratios.
+        with np.errstate(over="ignore", invalid="ignore"):
+            lower, upper = interval_bounds(scale_target(scaler, forecast), self.calibration, level)
+            return inverse_target(scaler, lower), inverse_target(scaler, upper)
 
     def _roll(self, windows: np.ndarray, steps: int, later: np.ndarray | None) -> np.ndarray:
         """Scaled forecasts of `steps` from scaled windows (n, lookback, inputs): one run per

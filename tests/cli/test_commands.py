@@ -129,6 +129,8 @@ BAD_TRAIN = {
     "zero val fraction": (lambda d: [write(d, "g.csv", monthly(GOOD)), "--val-fraction", "0"], "--val-fraction must be between 0 and 1"),
     "dropout one": (lambda d: [write(d, "g.csv", monthly(GOOD)), "--dropout", "1"], "--dropout must be at least 0 and below 1"),
     "zero learning rate": (lambda d: [write(d, "g.csv", monthly(GOOD)), "--learning-rate", "0"], "--learning-rate must be greater than 0"),
+    "log of a zero": (lambda d: [write(d, "z.csv", monthly([0] + GOOD)), "--target-transform", "log"],
+                      r"--target-transform log needs a target above zero in every row; column 'Sales' is 0 at 2000-01-01"),
 }
 
 

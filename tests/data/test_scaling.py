@@ -5,7 +5,7 @@ import pytest
 from sklearn.preprocessing import MinMaxScaler
 
 from forecast.errors import BundleError, DataError
-from forecast.data.scaling import fit_scaler, inverse_target, scaler_from_dict, scaler_to_dict
+from forecast.data.scaling import fit_scaler, inverse_target, scale_target, scaler_from_dict, scaler_to_dict
 
 
 def test_fit_uses_only_the_rows_given():
@@ -33,6 +33,27 @@ def test_round_trip_through_plain_data_is_exactly_scikit_learns_scaling():
     np.testing.assert_array_equal(inverse_target(restored, probe[:, 0]), reference.inverse_transform(probe)[:, 0])
 
 
+def test_the_log_form_scales_the_targets_logarithm_and_comes_back_through_the_exponential():
+    train = np.array([[1.0, 5.0], [np.e, 6.0], [np.e**2, 7.0]])
+    scaler = fit_scaler(train, ["y", "x"], log_target=True)
+    np.testing.assert_allclose(scaler.data_min_, [0, 5])
+    np.testing.assert_allclose(scaler.data_max_, [2, 7])
+    np.testing.assert_allclose(scaler.transform([[np.e**3, 6.0]]), [[1.5, 0.5]])  # log 3 -> 1.5; the feature is linear
+    np.testing.assert_allclose(inverse_target(scaler, [0.0, 0.5, 1.5]), [1.0, np.e, np.e**3])
+    np.testing.assert_allclose(scale_target(scaler, inverse_target(scaler, [0.2, 0.9])), [0.2, 0.9])
+    # A value at or below zero has no logarithm: it scales to a value that is not finite.
+    assert not np.isfinite(scaler.transform([[0.0, 6.0], [-1.0, 6.0]])[:, 0]).any()
+    restored = scaler_from_dict(json.loads(json.dumps(scaler_to_dict(scaler, ["y", "x"]))))
+    assert restored.log_target and scaler_to_dict(scaler, ["y", "x"])["target_transform"] == "log"
+    np.testing.assert_array_equal(restored.transform(train), scaler.transform(train))
+
+
+def test_a_scaler_saved_before_the_log_form_loads_as_linear():
+    state = scaler_to_dict(fit_scaler(np.array([[1.0], [2.0]]), ["y"]), ["y"])
+    del state["target_transform"]
+    assert not scaler_from_dict(state).log_target
+
+
 def test_constant_target_is_refused():
     with pytest.raises(DataError, match=r"target column 'y' is constant \(7\) in the training part"):
         fit_scaler(np.array([[7.0, 1.0], [7.0, 2.0]]), ["y", "x"])
@@ -50,6 +71,7 @@ def test_constant_feature_is_refused_with_its_fix():
         lambda s: s.update(data_max_=[1.0]),
         lambda s: s.update(data_max_=s["data_min_"]),
         lambda s: s.update(kind="standard"),
+        lambda s: s.update(target_transform="sqrt"),
     ],
 )
 def test_damaged_state_is_refused(change):

@@ -66,6 +66,18 @@ def test_intervals_are_the_calibrated_widths_in_the_data_units():
         Forecaster(next_two, {"": SCALER}, 3, 2).interval("", np.array([1.0]), 80)
 
 
+def test_log_form_intervals_are_calibrated_ratios_and_stay_positive():
+    # Widths calibrated on the scaled log target: 0.08 scaled is 0.08 / scale_ in log units.
+    calibration = calibrate(np.zeros((9, 2)), -np.stack([np.arange(1, 10), np.arange(1, 10)], axis=1) / 100)
+    scaler = fit_scaler(np.array([[1.0], [np.e**2]]), ["y"], log_target=True)  # log y / 2
+    forecaster = Forecaster(next_two, {"": scaler}, 3, 2, calibration=calibration)
+    forecast = np.array([0.5, 500.0])
+    lower, upper = forecaster.interval("", forecast, 80)
+    np.testing.assert_allclose(upper / forecast, np.exp(0.16))  # 0.08 scaled is 0.16 in log units
+    np.testing.assert_allclose(forecast / lower, np.exp(0.16))
+    assert (lower > 0).all()
+
+
 def test_steps_a_network_cannot_forecast_are_refused():
     with pytest.raises(ConfigError, match="whole number of at least 1"):
         check_steps(0, 12, ())
