@@ -178,6 +178,13 @@ def _inputs(bundle: Bundle, ids: list[str], data_path: str | None, log: Log) -> 
                 f"{label} has {len(series.frame)} rows; the model needs the last {meta.lookback} (its lookback). "
                 "Supply more recent history."
             )
+        read = series.frame[series.target].iloc[-meta.lookback :]
+        if bundle.scalers[key].log_target and (read <= 0).any():
+            at = read.index[np.flatnonzero(read.to_numpy() <= 0)[0]]
+            raise DataError(
+                f"{label}: this model forecasts the log of {series.target!r}, which needs values above zero; "
+                f"it is {read[at]:g} at {at}. Supply positive values, or retrain with --target-transform none."
+            )
         out[key] = SeriesInput(series.frame.to_numpy()[-meta.lookback :], series.frame[series.target].iloc[-RECENT_ROWS:],
                                series.frequency)
     unknown = [key for key in panel.series if key not in meta.series]

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import SAMPLE
+from conftest import SAMPLE, recorded_aapl
 from forecast.errors import ConfigError, DataError
 from forecast.predict import predict
 from forecast.data.windowing import plan_split
@@ -86,6 +86,15 @@ def test_a_log_form_model_forecasts_and_bounds_through_the_exponential(ticker_bu
     # Widths calibrated on the scaled log are ratios: the bounds sit at forecast / r and forecast * r.
     np.testing.assert_allclose(frame["forecast"] ** 2, frame["lower_80"] * frame["upper_80"], rtol=1e-9)
     assert (frame["lower_80"] > 0).all() and (frame["upper_80"] > frame["forecast"]).all()
+
+
+def test_a_log_form_model_refuses_recent_values_at_or_below_zero(ticker_bundle, tmp_path):
+    frame = recorded_aapl().droplevel("Ticker", axis=1)[["Close", "Volume"]].iloc[-30:]
+    frame.iloc[-2, 0] = 0.0
+    path = tmp_path / "recent.csv"
+    frame.to_csv(path)
+    with pytest.raises(DataError, match=r"this model forecasts the log of 'Close', which needs values above zero; it is 0 at"):
+        predict(str(ticker_bundle), data_path=str(path))
 
 
 def test_feature_model_refuses_to_forecast_past_its_horizon(ticker_bundle):
