@@ -11,6 +11,7 @@ import pandas as pd
 from forecast.config import DataConfig, Engine
 from forecast.data.frequency import check_forecast_end, describe_frequency, format_timestamp, same_frequency
 from forecast.data.load import load_panel
+from forecast.data.scaling import first_not_positive
 from forecast.errors import ConfigError, DataError
 from forecast.evaluation.intervals import interval_bounds
 from forecast.model.forecaster import blocks, check_steps
@@ -178,12 +179,11 @@ def _inputs(bundle: Bundle, ids: list[str], data_path: str | None, log: Log) -> 
                 f"{label} has {len(series.frame)} rows; the model needs the last {meta.lookback} (its lookback). "
                 "Supply more recent history."
             )
-        read = series.frame[series.target].iloc[-meta.lookback :]
-        if bundle.scalers[key].log_target and (read <= 0).any():
-            at = read.index[np.flatnonzero(read.to_numpy() <= 0)[0]]
+        found = first_not_positive(series.frame[series.target].iloc[-meta.lookback :])
+        if bundle.scalers[key].log_target and found is not None:
             raise DataError(
                 f"{label}: this model forecasts the log of {series.target!r}, which needs values above zero; "
-                f"it is {read[at]:g} at {at}. Supply positive values, or retrain with --target-transform none."
+                f"it is {found[1]:g} at {found[0]}. Supply positive values, or retrain with --target-transform none."
             )
         out[key] = SeriesInput(series.frame.to_numpy()[-meta.lookback :], series.frame[series.target].iloc[-RECENT_ROWS:],
                                series.frequency)

@@ -89,6 +89,13 @@ def inverse_target(scaler: Scaler, scaled: np.ndarray) -> np.ndarray:
     return np.exp(values) if scaler.log_target else values
 
 
+def first_not_positive(target) -> tuple[object, float] | None:
+    """The first (timestamp, value) of a target series (pandas) at or below zero, which the log
+    form cannot take; None when every value is above zero."""
+    bad = np.flatnonzero(target.to_numpy() <= 0)
+    return None if bad.size == 0 else (target.index[bad[0]], float(target.iloc[bad[0]]))
+
+
 def scale_target(scaler: Scaler, values: np.ndarray) -> np.ndarray:
     """Target values (any shape) in the data's units to the scaled target: `inverse_target` undone."""
     values = np.asarray(values, dtype="float64")

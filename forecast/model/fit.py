@@ -17,7 +17,7 @@ from forecast.config import CycleInputs, TargetTransform, TrainConfig, WindowNor
 from forecast.data.cycles import cycle_inputs, cycles_for
 from forecast.data.frequency import check_forecast_end, season_length
 from forecast.data.load import Panel
-from forecast.data.scaling import Scaler, fit_scaler
+from forecast.data.scaling import Scaler, first_not_positive, fit_scaler
 from forecast.data.windowing import Split, input_windows, plan_split, target_windows
 from forecast.errors import DataError
 from forecast.evaluation.baselines import BASELINES, baseline_windows
@@ -159,13 +159,12 @@ def prepare(panel: Panel, train_config: TrainConfig) -> Prepared:
 def _check_positive(panel: Panel) -> None:
     """Raises DataError unless every target value is above zero (the log form needs it)."""
     for key, series in panel.series.items():
-        target = series.frame[series.target]
-        if (target <= 0).any():
-            at = target.index[np.flatnonzero(target.to_numpy() <= 0)[0]]
+        found = first_not_positive(series.frame[series.target])
+        if found is not None:
             where = f"series {key!r} " if key else ""
             raise DataError(
                 f"--target-transform log needs a target above zero in every row; {where}column {series.target!r} "
-                f"is {target[at]:g} at {at}. Use --target-transform none."
+                f"is {found[1]:g} at {found[0]}. Use --target-transform none."
             )
 
 
