@@ -39,11 +39,13 @@ from publish import write_section  # noqa: E402
 from wide_to_long import wide_to_long  # noqa: E402
 
 from forecast.evaluation.baselines import forecast_baseline  # noqa: E402
+from forecast.evaluation.intervals import coverage  # noqa: E402
 from forecast.config import DataConfig, TrainConfig  # noqa: E402
 from forecast.evaluation.metrics import mase_scale, smape  # noqa: E402
 from forecast.evaluation.statistical import forecast_statistical  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
+COVERAGE_LEVEL = 80  # the prediction interval whose share of test values inside it is reported
 PUBLISHED = {  # ../shared/docs/benchmarks.md
     "m4-hourly": {"Naive": (43.003, 11.608, 3.593), "Seasonal naive": (13.912, 1.193, 0.627), "Naive2": (18.383, 2.395, 1.000),
                   "Theta": (18.138, 2.455, 1.006), "M4 RNN benchmark": (14.698, 3.048, 1.036), "ES-RNN (winner)": (9.328, 0.893, 0.440)},
@@ -100,15 +102,20 @@ def run_m4(name: str, horizon: int, season: int, freq: str, quick: bool, workdir
     config = TrainConfig(horizon=horizon, cycle_inputs="none")
     result = train(DataConfig(path=str(long_path), id_col="id"), config, str(workdir / name))
     seconds = time.perf_counter() - started
-    frame = predict(str(workdir / name)).frame
+    frame = predict(str(workdir / name), levels=(COVERAGE_LEVEL,)).frame
     model = {key: group["forecast"].to_numpy() for key, group in frame.groupby("id")}
+    bounds = {key: (group[f"lower_{COVERAGE_LEVEL}"].to_numpy(), group[f"upper_{COVERAGE_LEVEL}"].to_numpy())
+              for key, group in frame.groupby("id")}
 
     methods = {"forecast (this tool)": [], "Naive": [], "Seasonal naive": [], "Naive2": [], "AutoETS": [], "AutoTheta": []}
     scores = {method: ([], []) for method in methods}
+    covered = []
     for key, row in trains.iterrows():
         history = row.dropna().to_numpy(dtype=float)
         actual = tests.loc[key].dropna().to_numpy(dtype=float)
         scale = mase_scale(history, season)
+        lower, upper = bounds[str(key)]
+        covered.append(coverage(actual, lower, upper))
         forecasts = {
             "forecast (this tool)": model[str(key)],
             "Naive": forecast_baseline("naive", history, horizon, season),
@@ -124,6 +131,7 @@ def run_m4(name: str, horizon: int, season: int, freq: str, quick: bool, workdir
     base = means["Naive2"]
     rows = {method: (s, m, 0.5 * (s / base[0] + m / base[1])) for method, (s, m) in means.items()}
     return {"rows": rows, "series": len(trains), "train_seconds": seconds, "epochs": result.metrics.epochs_run,
+            "val_mae": result.metrics.val_mae, "coverage": float(np.mean(covered)),
             "lookback": result.fitted.prepared.config.lookback,
             "selection": result.fitted.selection.to_dict() if result.fitted.selection else None}
 
@@ -159,12 +167,17 @@ def run_ett(name: str, horizons: list[int], workdir: Path) -> dict:
         stamps = {"": pd.DatetimeIndex(pd.to_datetime(data["date"]).iloc[11520 - lookback :])}  # for cycle inputs
         forecast = forecaster.forecast({"": span[:, None]}, horizon, {"": origins}, stamps)[""]
         last = span[origins - 1][:, None]
+        covered = None  # intervals are calibrated for the trained horizon only
+        if horizon == trained:
+            covered = coverage(actual, *forecaster.interval("", forecast, COVERAGE_LEVEL))
         z = lambda values: (values - mean) / std  # noqa: E731
         out[horizon] = {
             "forecast (this tool)": (float(np.mean((z(forecast) - z(actual)) ** 2)), float(np.mean(np.abs(z(forecast) - z(actual))))),
             "repeat last value (check)": (float(np.mean((z(last) - z(actual)) ** 2)), float(np.mean(np.abs(z(last) - z(actual))))),
             "train_seconds": seconds,
             "epochs": result.metrics.epochs_run,
+            "val_mae": result.metrics.val_mae,
+            "coverage": covered,
             "trained_horizon": trained,
             "selection": result.fitted.selection.to_dict() if result.fitted.selection else None,
         }
@@ -187,6 +200,7 @@ def run_airline(workdir: Path) -> dict:
     mape = lambda f: float(np.mean(np.abs(actual - f) / actual))  # noqa: E731
     return {
         "forecast (this tool)": mape(forecast),
+        "val_mae": result.metrics.val_mae,
         "selection": result.fitted.selection.to_dict() if result.fitted.selection else None,
         "seasonal naive (check)": mape(forecast_baseline("seasonal_naive", values[:108], 36, 12)),
         "AutoETS": mape(forecast_statistical("auto_ets", values[:108], 36, 12)),
@@ -221,7 +235,8 @@ def table(results: dict, quick: bool) -> str:
             continue
         r = results[name]
         lines += [f"**M4 {name.split('-')[1].capitalize()}** ({r['series']} series, one global model, "
-                  f"lookback {r['lookback']}, {r['epochs']} epochs, {r['train_seconds']:.0f} s of training)", "",
+                  f"lookback {r['lookback']}, {r['epochs']} epochs, {r['train_seconds']:.0f} s of training"
+                  f"{_coverage(r.get('coverage'))})", "",
                   *_note(r), "| method | sMAPE | MASE | OWA |", "|---|---|---|---|"]
         for method, (s, m, o) in r["rows"].items():
             suffix = {"forecast (this tool)": f"{_kept(r)}", "AutoETS": " (statsforecast, computed here)",
@@ -235,11 +250,12 @@ def table(results: dict, quick: bool) -> str:
             continue
         r = {h: row for h, row in results[name].items() if h != "run"}
         trained = next(iter(r.values()))["trained_horizon"]
+        covered = next(iter(r.values())).get("coverage")
         kept = _kept(next(iter(r.values()))).strip(" ()")
         lines += [f"**{name.replace('etth', 'ETTh')}, univariate OT** (MSE / MAE on standardised values, input 336, "
                   "every stride-1 test window, no batch dropped; one model trained at horizon "
                   f"{trained}, longer horizons fed its own forecasts back as `forecast predict` does"
-                  f"{'; ' + kept if kept else ''})", "",
+                  f"{'; ' + kept if kept else ''}{_coverage(covered)})", "",
                   *_note(results[name]),
                   "| horizon | this tool | repeat last value (check) | repeat last value (published) | NLinear (published) | training (one model) |",
                   "|---|---|---|---|---|---|"]
@@ -268,6 +284,11 @@ def _note(result: dict) -> list[str]:
     """A run's note (kept in its run record, for example that it predates a default), as a paragraph."""
     note = result.get("run", {}).get("note")
     return [f"*{note}*", ""] if note else []
+
+
+def _coverage(share: float | None) -> str:
+    """The trained horizon's 80% intervals' coverage of the test values, for a heading."""
+    return "" if share is None else f"; its {COVERAGE_LEVEL}% intervals hold {share:.0%} of the test values"
 
 
 def _kept(result: dict) -> str:
