@@ -65,6 +65,7 @@ def run(name: str) -> dict:
         "season": result.season,
         "mase": {method: scores[method]["mase"] for method in METHODS},
         "kept": [fold.training["window_norm"] for fold in result.folds],
+        "val_mae": [fold.training["val_mae"] for fold in result.folds],  # what a default may be chosen on
         "coverage_80": result.coverage().get(80),
         "seconds": round(time.perf_counter() - started, 1),
     }
