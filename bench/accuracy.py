@@ -169,7 +169,8 @@ def run_ett(name: str, horizons: list[int], workdir: Path) -> dict:
         last = span[origins - 1][:, None]
         covered = None  # intervals are calibrated for the trained horizon only
         if horizon == trained:
-            covered = coverage(actual, *forecaster.interval("", forecast, COVERAGE_LEVEL))
+            bounds = [forecaster.interval("", row, COVERAGE_LEVEL) for row in forecast]
+            covered = coverage(actual, *(np.array(side) for side in zip(*bounds)))
         z = lambda values: (values - mean) / std  # noqa: E731
         out[horizon] = {
             "forecast (this tool)": (float(np.mean((z(forecast) - z(actual)) ** 2)), float(np.mean(np.abs(z(forecast) - z(actual))))),
