@@ -164,6 +164,7 @@ class TrainConfig:
     dropout: float = 0.2  # dropout after each recurrent layer; 0 disables it
     window_norm: WindowNorm = WindowNorm.auto  # per-window normalisation inside the model (see README)
     cycle_inputs: CycleInputs = CycleInputs.auto  # sin/cos of the time of day, day of week or year as inputs
+    linear_path: bool = False  # a linear map of the window to the forecast beside the recurrent stack
     target_transform: TargetTransform = TargetTransform.none  # the target's logarithm, or itself, is scaled
     ensemble: int = 1  # stacks trained side by side from different initial weights
     ensemble_cells: EnsembleCells = EnsembleCells.same  # all --cell, or LSTM and GRU in turn
@@ -182,6 +183,9 @@ class TrainConfig:
         _enums(self)
         for name in ("horizon", "layers", "units", "ensemble", "epochs", "epoch_windows"):
             _require_positive_int(name, getattr(self, name))
+        if not isinstance(self.linear_path, bool):
+            raise ConfigError(f"--linear-path is true or false. Received: {self.linear_path!r}. "
+                              "Use --linear-path or --no-linear-path (true or false in a config file).")
         for name in ("lookback", "batch_size"):  # None: chosen at training time
             if getattr(self, name) is not None:
                 _require_positive_int(name, getattr(self, name))

@@ -21,6 +21,7 @@ from forecast.errors import ConfigError
         ("learning_rate", 0.0, "--learning-rate must be greater than 0"),
         ("clipnorm", -1.0, "--clipnorm must be greater than 0"),
         ("seed", -1, "--seed must be from 0 to 4294967295"),
+        ("linear_path", "yes", "--linear-path is true or false. Received: 'yes'."),
     ],
 )
 def test_bad_values_are_refused_with_the_flag_name(field, value, message):

@@ -37,6 +37,10 @@ _TRAIN_HELP = {
                     "and cosine of the time of day and day of week (hourly and finer), the day of week and day of "
                     "year (daily), the day of year (weekly) or the month of year (monthly, quarterly), computed from "
                     "the timestamps, so they are known for future steps too. none.",
+    "linear_path": "Add a linear map of the whole (normalised) window straight to the forecast beside the recurrent "
+                   "stack's output, starting at zero (LSTNet's highway): it learns the linear part of the pattern, which "
+                   "a stack reading hundreds of steps learns slowly. Off by default; its measured effect is in "
+                   "docs/accuracy.md.",
     "target_transform": "What the target goes through before scaling. log: its natural logarithm, so the network "
                         "learns relative changes (seasonal swings that grow with the level become constant ones) and "
                         "forecasts and intervals come back through the exponential; every value must be above zero. "

@@ -50,11 +50,12 @@ def check_summary(prepared) -> str:
 def _network(config: TrainConfig) -> str:
     """The network in words."""
     stack = f"{config.layers}x{config.units}"
-    on_log = " on the target's log" if config.target_transform is TargetTransform.log else ""
+    extras = (" with a linear path" if config.linear_path else "") + (
+        " on the target's log" if config.target_transform is TargetTransform.log else "")
     if config.ensemble == 1:
-        return f"{stack} {config.cell.value}{on_log}"
+        return f"{stack} {config.cell.value}{extras}"
     cells = "LSTM and GRU in turn" if config.ensemble_cells is EnsembleCells.mixed else config.cell.value
-    return f"ensemble of {config.ensemble} {stack} stacks ({cells}, {config.ensemble_combine.value} of their forecasts){on_log}"
+    return f"ensemble of {config.ensemble} {stack} stacks ({cells}, {config.ensemble_combine.value} of their forecasts){extras}"
 
 
 def _norm(meta) -> str:

@@ -118,7 +118,7 @@ def build_model(config: TrainConfig, n_features: int, season: int = 1) -> keras.
 
     Args:
         config: the shape of the network (lookback, horizon, cell, layers, units, dropout,
-            window_norm, ensemble, ensemble_cells).
+            window_norm, linear_path, ensemble, ensemble_cells).
         n_features: input columns per step, the target included.
         season: the data's seasonal period, for `--window-norm seasonal` (see `SeasonalAnchor`).
 
@@ -149,9 +149,11 @@ def build_model(config: TrainConfig, n_features: int, season: int = 1) -> keras.
             # A zero head: a fresh model forecasts the baseline, and training moves away from it
             # only as far as the loss rewards.
             y = keras.layers.Dense(config.horizon, kernel_initializer="zeros", name=f"{prefix}correction")(y)
+            y = _with_linear_path(y, x, config, prefix)
             y = AddCorrection(name=f"{prefix}anchored")(y, shift, scale)
         else:
             y = keras.layers.Dense(config.horizon, name=f"{prefix}forecast")(y)  # (batch, horizon)
+            y = _with_linear_path(y, x, config, prefix)
             if norm is not WindowNorm.none:
                 y = DenormalizeForecast(name=f"{prefix}denormalize")(y, shift, scale)
         forecasts.append(y)
@@ -163,6 +165,18 @@ def build_model(config: TrainConfig, n_features: int, season: int = 1) -> keras.
         outputs = keras.layers.Average(name="ensemble")(forecasts)
     name = f"stacked_{config.cell.value}" if len(cells) == 1 else f"ensemble_{len(cells)}"
     return keras.Model(inputs, outputs, name=name)
+
+
+def _with_linear_path(head, window, config: TrainConfig, prefix: str):
+    """`head` plus, with `config.linear_path`, a linear map of the whole normalised window to the
+    horizon (LSTNet's highway). It starts at zero, so a fresh model forecasts what it would without
+    it; the map learns the linear part of the pattern directly, which a recurrent stack reaching
+    back hundreds of steps learns slowly, and leaves the rest to the stack."""
+    if not config.linear_path:
+        return head
+    flat = keras.layers.Flatten(name=f"{prefix}flatten")(window)
+    linear = keras.layers.Dense(config.horizon, kernel_initializer="zeros", name=f"{prefix}linear")(flat)
+    return keras.layers.Add(name=f"{prefix}head")([head, linear])
 
 
 def member_cells(config: TrainConfig) -> list[Cell]:

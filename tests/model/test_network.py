@@ -1,3 +1,5 @@
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -165,13 +167,29 @@ def test_seasonal_anchor_exact_values():
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(last_value), [[6, 6, 6], [14, 14, 14]])
 
 
-def test_a_fresh_anchored_model_forecasts_seasonal_naive_exactly():
-    from forecast.config import WindowNorm
+@pytest.mark.parametrize("linear_path", [False, True])
+def test_a_fresh_anchored_model_forecasts_seasonal_naive_exactly(linear_path):
     from forecast.model.network import anchor_season
 
-    config = TrainConfig(lookback=8, horizon=6, layers=2, units=4, window_norm=WindowNorm.seasonal)
+    config = TrainConfig(lookback=8, horizon=6, layers=2, units=4, window_norm=WindowNorm.seasonal, linear_path=linear_path)
     model = build_model(config, n_features=2, season=4)
     window = np.random.default_rng(0).random((3, 8, 2)).astype("float32")
     expected = np.tile(window[:, -4:, 0], (1, 2))[:, :6]
     np.testing.assert_allclose(keras.ops.convert_to_numpy(model(window)), expected, rtol=1e-6)
     assert anchor_season(12, 8) == 1 and anchor_season(4, 8) == 4  # a season longer than the lookback: last value
+
+
+@pytest.mark.parametrize("norm", [WindowNorm.revin, WindowNorm.seasonal])
+def test_the_linear_path_maps_the_whole_window_to_every_step_and_saves(norm, tmp_path):
+    config = TrainConfig(lookback=8, horizon=6, layers=1, units=4, window_norm=norm, linear_path=True)
+    model = build_model(config, n_features=3, season=4)
+    linear = model.get_layer("linear")
+    assert linear.kernel.shape == (8 * 3, 6)  # every step and column of the window, to each forecast step
+    assert not np.any(keras.ops.convert_to_numpy(linear.kernel))  # starts at zero: a fresh model is unchanged by it
+    linear.set_weights([w + 0.1 for w in linear.get_weights()])
+    window = np.random.default_rng(3).random((2, 8, 3)).astype("float32")
+    model.save(tmp_path / "model.keras")
+    reloaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(reloaded(window), model(window), rtol=1e-6)
+    without = build_model(dataclasses.replace(config, linear_path=False), n_features=3, season=4)
+    assert "linear" not in [layer.name for layer in without.layers]

@@ -18,6 +18,8 @@ NETWORKS = {
     "mixed ensemble": TrainConfig(layers=2, units=4, lookback=9, horizon=4, ensemble=2, ensemble_cells=EnsembleCells.mixed, window_norm=WindowNorm.revin),
     "median of 3, seasonal": TrainConfig(layers=1, units=4, lookback=9, horizon=4, ensemble=3, window_norm=WindowNorm.seasonal),
     "mean of 3": TrainConfig(layers=1, units=4, lookback=9, horizon=4, ensemble=3, ensemble_combine="mean", window_norm=WindowNorm.revin),
+    "gru with a feature, revin, linear path": TrainConfig(cell=Cell.gru, layers=1, units=4, lookback=9, horizon=4, window_norm=WindowNorm.revin, linear_path=True),
+    "mean of 2, seasonal, linear path": TrainConfig(layers=1, units=4, lookback=9, horizon=4, ensemble=2, ensemble_combine="mean", window_norm=WindowNorm.seasonal, linear_path=True),
 }
 
 
@@ -25,8 +27,8 @@ NETWORKS = {
 def test_exported_artifact_computes_what_keras_computes(name, tmp_path):
     features = 1 if "feature" in name else 0
     model = build_model(NETWORKS[name], n_features=1 + features)
-    for layer in model.layers:  # anchored heads start at zero: move them so the members differ
-        if layer.name.endswith("correction"):
+    for layer in model.layers:  # anchored heads and linear paths start at zero: move them so the members differ
+        if layer.name.endswith(("correction", "linear")):
             layer.set_weights([w + np.random.default_rng(len(layer.name)).normal(0, 0.1, w.shape) for w in layer.get_weights()])
     notes = []
     assert export_litert(model, tmp_path / LITERT_FILE, notes.append), notes
