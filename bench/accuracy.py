@@ -103,9 +103,10 @@ def run_m4(name: str, horizon: int, season: int, freq: str, quick: bool, workdir
     result = train(DataConfig(path=str(long_path), id_col="id"), config, str(workdir / name))
     seconds = time.perf_counter() - started
     frame = predict(str(workdir / name), levels=(COVERAGE_LEVEL,)).frame
-    model = {key: group["forecast"].to_numpy() for key, group in frame.groupby("id")}
+    by_id = {key: group for key, group in frame.groupby("id")}
+    model = {key: group["forecast"].to_numpy() for key, group in by_id.items()}
     bounds = {key: (group[f"lower_{COVERAGE_LEVEL}"].to_numpy(), group[f"upper_{COVERAGE_LEVEL}"].to_numpy())
-              for key, group in frame.groupby("id")}
+              for key, group in by_id.items()}
 
     methods = {"forecast (this tool)": [], "Naive": [], "Seasonal naive": [], "Naive2": [], "AutoETS": [], "AutoTheta": []}
     scores = {method: ([], []) for method in methods}
