@@ -10,7 +10,7 @@ import pandas as pd
 
 from forecast.config import DataConfig, Engine
 from forecast.data.frequency import check_forecast_end, describe_frequency, format_timestamp, same_frequency
-from forecast.data.load import load_panel
+from forecast.data.load import Series, load_panel
 from forecast.data.scaling import first_not_positive
 from forecast.errors import ConfigError, DataError
 from forecast.evaluation.intervals import interval_bounds
@@ -66,7 +66,7 @@ def predict(
         raise ConfigError("this bundle holds no interval calibration. Retrain it to use --level.")
     for level in levels:  # refuse a bad level before loading the model
         interval_bounds(np.zeros(steps), meta.calibration, level)
-    chosen = _choose_ids(bundle, ids)
+    chosen = choose_ids(bundle, ids)
     inputs = _inputs(bundle, chosen, data_path, log)
     for key, given in inputs.items():
         check_forecast_end(given.recent.index[-1], steps, given.frequency, f"series {key!r}" if key else "the data")
@@ -129,7 +129,8 @@ def _warn_if_stale(inputs: dict[str, SeriesInput], now: pd.Timestamp | None, log
             return
 
 
-def _choose_ids(bundle: Bundle, ids: Sequence[str]) -> list[str]:
+def choose_ids(bundle: Bundle, ids: Sequence[str]) -> list[str]:
+    """The series ids asked for (every series of the model when none is), checked against it."""
     meta = bundle.metadata
     if not ids:
         return meta.ids
@@ -150,6 +151,30 @@ def _inputs(bundle: Bundle, ids: list[str], data_path: str | None, log: Log) -> 
             key: SeriesInput(meta.series[key].lookback_rows, meta.series[key].recent_target, meta.series[key].frequency)
             for key in ids
         }
+    out = {}
+    for key, series in read_data(bundle, ids, data_path, log).items():
+        label = f"series {key!r} in --data" if key else "--data"
+        if len(series.frame) < meta.lookback:
+            raise DataError(
+                f"{label} has {len(series.frame)} rows; the model needs the last {meta.lookback} (its lookback). "
+                "Supply more recent history."
+            )
+        refuse_not_positive(bundle, key, series.frame[series.target].iloc[-meta.lookback :], label)
+        out[key] = SeriesInput(series.frame.to_numpy()[-meta.lookback :], series.frame[series.target].iloc[-RECENT_ROWS:],
+                               series.frequency)
+    return out
+
+
+def read_data(bundle: Bundle, ids: list[str], data_path: str, log: Log, name: str = "--data") -> dict[str, Series]:
+    """The series of `ids` in the file `data_path`, read with the training columns and checked
+    against the model: at its frequency, and only series it was trained on. Messages call the
+    file `name`.
+
+    Raises:
+        DataError: the file cannot be read as training read its data, is at another frequency,
+            holds a series the model does not know, or none of `ids`.
+    """
+    meta = bundle.metadata
     trained = meta.data_config
     panel = load_panel(
         DataConfig(
@@ -165,31 +190,30 @@ def _inputs(bundle: Bundle, ids: list[str], data_path: str | None, log: Log) -> 
     out = {}
     for key in ids:
         series = panel.series.get(key)
-        label = f"series {key!r} in --data" if key else "--data"
         if series is None:
-            continue  # a series absent from --data is not forecast
+            continue  # a series absent from the file is not read
         frequency = meta.series[key].frequency
         if not same_frequency(series.frequency, frequency):
+            label = f"series {key!r} in {name}" if key else name
             raise DataError(
                 f"{label} is {describe_frequency(series.frequency, exact=True)} but the model was trained on "
                 f"{describe_frequency(frequency, exact=True)} data. Supply data at the training frequency."
             )
-        if len(series.frame) < meta.lookback:
-            raise DataError(
-                f"{label} has {len(series.frame)} rows; the model needs the last {meta.lookback} (its lookback). "
-                "Supply more recent history."
-            )
-        found = first_not_positive(series.frame[series.target].iloc[-meta.lookback :])
-        if bundle.scalers[key].log_target and found is not None:
-            raise DataError(
-                f"{label}: this model forecasts the log of {series.target!r}, which needs values above zero; "
-                f"it is {found[1]:g} at {found[0]}. Supply positive values, or retrain with --target-transform none."
-            )
-        out[key] = SeriesInput(series.frame.to_numpy()[-meta.lookback :], series.frame[series.target].iloc[-RECENT_ROWS:],
-                               series.frequency)
+        out[key] = series
     unknown = [key for key in panel.series if key not in meta.series]
     if unknown:
-        raise DataError(f"--data holds series {unknown[0]!r}, which the model was not trained on. Remove it or retrain.")
+        raise DataError(f"{name} holds series {unknown[0]!r}, which the model was not trained on. Remove it or retrain.")
     if not out:
-        raise DataError("--data holds none of the series asked for. Check --id and the id column.")
+        raise DataError(f"{name} holds none of the series asked for. Check --id and the id column.")
     return out
+
+
+def refuse_not_positive(bundle: Bundle, key: str, target: pd.Series, label: str) -> None:
+    """Raises DataError when the model forecasts the log of its target and `target` (the values
+    it will read) is not above zero everywhere."""
+    found = first_not_positive(target)
+    if bundle.scalers[key].log_target and found is not None:
+        raise DataError(
+            f"{label}: this model forecasts the log of {target.name!r}, which needs values above zero; "
+            f"it is {found[1]:g} at {found[0]}. Supply positive values, or retrain with --target-transform none."
+        )

@@ -10,7 +10,7 @@ from typing import Callable
 
 
 from forecast.config import DataConfig, Promote, TrainConfig
-from forecast.data.load import load_panel
+from forecast.data.load import Panel, load_panel
 from forecast.errors import ForecastError
 from forecast.model.fit import Fitted, Metrics, Prepared, fit, prepare
 from forecast.store.bundle import Bundle, write_bundle
@@ -44,6 +44,7 @@ def train(
     log: Log = lambda message: None,
     verbose: int = 0,
     saved_config: dict | None = None,
+    panel: Panel | None = None,
 ) -> TrainResult:
     """Train a model on the series `data_config` describes and add it to the model directory.
 
@@ -61,12 +62,14 @@ def train(
         log: receives one-line notes for the user.
         verbose: 0 silent, 1 Keras's progress bar, 2 one log line per epoch.
         saved_config: the resolved options as given, stored with the version (config.toml).
+        panel: the series already loaded from `data_config` (and cut: detection trains on the
+            head of a file); by default they are loaded here.
 
     Raises:
         ForecastError: bad input, with the fix in its message; BusyError when the lock stays taken.
     """
     store = Store(model_dir)
-    prepared = check(data_config, train_config, model_dir, log)
+    prepared = check(data_config, train_config, model_dir, log, panel)
     with store.lock(lock_timeout, log):
         cleaned = store.clean_partials()
         if cleaned:
@@ -96,7 +99,8 @@ def train(
     return TrainResult(bundle_dir, fitted, version_id, verdict)
 
 
-def check(data_config: DataConfig, train_config: TrainConfig, model_dir: str, log: Log = lambda message: None) -> Prepared:
+def check(data_config: DataConfig, train_config: TrainConfig, model_dir: str, log: Log = lambda message: None,
+          panel: Panel | None = None) -> Prepared:
     """Everything `train` checks before Keras is imported: the destination, the data, the windows
     and the scalers. Nothing is written.
 
@@ -104,7 +108,7 @@ def check(data_config: DataConfig, train_config: TrainConfig, model_dir: str, lo
         ForecastError: what training would refuse, with the fix in its message.
     """
     Store(model_dir).check_writable()
-    return prepare(load_panel(data_config, log), train_config)
+    return prepare(load_panel(data_config, log) if panel is None else panel, train_config)
 
 
 def _check_finite(fitted: Fitted) -> None:

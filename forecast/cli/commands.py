@@ -23,7 +23,8 @@ from forecast.model import stopping
 
 EXIT_CODES = """Exit codes: 0 success; 1 unexpected error (one log line, the traceback with --verbose);
 2 bad input or options; 3 data source unavailable (download failed, empty or rate limited);
-75 busy (another run holds the model directory past --lock-timeout); 130 interrupted (Ctrl-C);
+4 anomalies found (only `detect --exit-code`); 75 busy (another run holds the model directory past
+--lock-timeout); 130 interrupted (Ctrl-C);
 143 stopped by SIGTERM. A stopped or failed run never changes the current model."""
 
 app = typer.Typer(
@@ -164,6 +165,99 @@ def predict(
             log.info(f"wrote the forecast plot to {plot}")
 
     _run(run)
+
+
+@app.command()
+@data_options
+@training_options
+def detect(
+    data_config,
+    train_config,
+    model_dir: ModelDir = "model",
+    train_fraction: Annotated[Optional[float], typer.Option(help="Train a new version on the first share of each series of DATA (0.15: the first 15%) into --model-dir, with DATA's columns and the training options, then score the rest of DATA with it. Without it, the current version (or --version) scores DATA, read with the columns it was trained on, and the data and training options are refused.", show_default=False)] = None,
+    step: Annotated[int, typer.Option(help="Judge each row by the forecast made this many steps before it (1 to the trained horizon): a larger step catches slow drifts that one-step forecasts follow.")] = 1,
+    level: Annotated[int, typer.Option(help="The interval (1-99 percent, calibrated on the validation windows) that the score is measured against: lower_<level> and upper_<level> columns, and score = |actual - forecast| / the interval's half-width at that step.")] = 99,
+    threshold: Annotated[float, typer.Option(help="A row is an anomaly when its score is above this: 1 flags every row outside the --level interval (1% of normal rows at 99), 2 only rows twice as far from the forecast (about one normal row in 10,000 when errors are heavy-tailed).")] = 2.0,
+    id: Annotated[Optional[List[str]], typer.Option("--id", help="For a model of several series: score only this one (default: every series in DATA); repeat for several.", show_default=False)] = None,
+    only_anomalies: Annotated[bool, typer.Option("--only-anomalies", help="Output only the rows flagged as anomalies.")] = False,
+    exit_code: Annotated[bool, typer.Option("--exit-code", help="Exit with code 4 when any row is flagged (after writing the output), so a cron line can alert; 0 otherwise.")] = False,
+    output: Output = None,
+    format: Annotated[Optional[OutputFormat], typer.Option(help="csv (timestamp,actual,forecast,lower_<level>,upper_<level>,score,anomaly) or json ({\"rows\": [...]}) (default: from --output's extension, else csv).", show_default=False)] = None,
+    version: Version = None,
+    engine: Annotated[Engine, typer.Option(help="What runs the network: litert, keras or auto, as for predict.")] = Engine.auto,
+    lock_timeout: LockTimeout = 300.0,
+    plot: Plot = None,
+    quiet: Quiet = False,
+) -> None:
+    """Flag the rows of DATA that the model did not expect: each is forecast from the rows before it and scored by its distance outside the calibrated interval."""
+
+    def run() -> None:
+        log = logs.start("detect", quiet)
+        data, options = data_config(), train_config()
+        _check_destinations(output, plot)
+        detect_options = dict(step=step, level=level, threshold=threshold, ids=id or (), engine=engine, log=logs.notes(log))
+        if train_fraction is None:
+            _refuse_training_options(data, options)
+            from forecast.detect import detect as detect_rows
+
+            result = detect_rows(model_dir, data.path, version=version, **detect_options)
+        else:
+            if version is not None:
+                raise ForecastError("--version picks a trained version to score with; --train-fraction trains a new one. Drop one of them.")
+            if not lock_timeout >= 0:
+                raise ForecastError(f"--lock-timeout must be 0 or more seconds. Received: {lock_timeout:g}.")
+            from forecast.detect import train_and_detect
+
+            resolved = _resolved_options(data, options, model_dir=model_dir)
+            result = train_and_detect(data, options, model_dir, train_fraction, lock_timeout=lock_timeout,
+                                      saved_config=resolved, **detect_options)
+        if plot and len(result.history) > 1:
+            raise ForecastError(f"--plot draws one series; DATA has {len(result.history)}. Pick one with --id.")
+        log.info(_detection_summary(result))
+        frame = result.anomalies if only_anomalies else result.frame
+        chosen = format or (OutputFormat.json if _is_json(output) else OutputFormat.csv)
+        if chosen is OutputFormat.csv:
+            text = frame.to_csv(index=False, float_format="%.6g")
+        else:
+            text = json.dumps({"rows": json.loads(frame.to_json(orient="records", double_precision=10))}, indent=2) + "\n"
+        _emit(text, output, log, f"wrote {len(frame)} rows to {output}")
+        if plot:
+            from forecast.cli.plots import plot_detection
+
+            (history,) = result.history.values()
+            plot_detection(history, result.frame, result.target, result.level, plot)
+            log.info(f"wrote the detection plot to {plot}")
+        if exit_code and len(result.anomalies):
+            raise typer.Exit(4)
+
+    _run(run)
+
+
+def _refuse_training_options(data: DataConfig, options: TrainConfig) -> None:
+    """Without --train-fraction the model's own columns and settings apply: refuse any given."""
+    if data.ticker is not None:
+        raise ForecastError("detect scores the rows of a CSV file; a --ticker cannot be scored. Give DATA as a file.")
+    given = [name for name, value in config_to_dict(data).items() if name != "path" and value != config_to_dict(DataConfig(path="-"))[name]]
+    given += [name for name, value in config_to_dict(options).items() if value != config_to_dict(TrainConfig())[name]]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise ForecastError(
+            f"{flag} applies only with --train-fraction: a trained version reads DATA with its own columns and settings. "
+            f"Drop {flag}, or add --train-fraction to train a new version."
+        )
+
+
+def _detection_summary(result) -> str:
+    """Rows scored, anomalies, and the largest score, on one line."""
+    flagged = result.anomalies
+    rule = f"outside the {result.level}% interval" if result.threshold == 1 else f"scores above {result.threshold:g} ({result.level}% interval)"
+    text = f"{len(flagged)} of {len(result.frame)} rows flagged ({rule})"
+    if len(result.frame):
+        top = result.frame.loc[result.frame["score"].idxmax()]
+        where = f"series {top['id']} at " if "id" in result.frame else ""
+        text += (f"; the largest: {where}{top['timestamp']}, actual {top['actual']:.6g} against {top['forecast']:.6g} expected "
+                 f"(score {top['score']:.3g})")
+    return text
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""PNG plots: a forecast with its intervals, training loss by epoch, and a backtest's folds."""
+"""PNG plots: a forecast with its intervals, training loss by epoch, a backtest's folds, and detected anomalies."""
 
 from __future__ import annotations
 
@@ -27,6 +27,21 @@ def plot_forecast(recent: pd.Series, frame: pd.DataFrame, target: str, path: str
                           alpha=shade, linewidth=0, label=f"{level}% interval")
     axis.axvline(recent.index[-1], color="black", linewidth=0.8, alpha=0.5)
     _finish(axis, f"{target}: forecast of {len(frame)} steps", target)
+    _save(figure, path)
+
+
+def plot_detection(history: pd.Series, frame: pd.DataFrame, target: str, level: int, path: str) -> None:
+    """The series, the band it was expected in over the scored rows, and the rows flagged."""
+    plt = _pyplot()
+    stamps = pd.to_datetime(frame["timestamp"])
+    flagged = frame["anomaly"].to_numpy()
+    figure, axis = plt.subplots(figsize=(12, 4.5), layout="constrained")
+    axis.fill_between(stamps, frame[f"lower_{level}"], frame[f"upper_{level}"], color="tab:orange", alpha=0.3,
+                      linewidth=0, label=f"expected ({level}% interval)")
+    axis.plot(history.index, history.to_numpy(), color="tab:blue", linewidth=0.8, label=target)
+    axis.scatter(stamps[flagged], frame["actual"].to_numpy()[flagged], color="tab:red", s=18, zorder=3,
+                 label=f"anomaly ({int(flagged.sum())})")
+    _finish(axis, f"{target}: {int(flagged.sum())} of {len(frame)} rows flagged", target)
     _save(figure, path)
 
 

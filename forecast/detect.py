@@ -1,0 +1,217 @@
+"""The detection pipeline: a trained version and observed rows to the rows it did not expect.
+
+Each row with a full lookback before it is forecast `step` steps ahead from the rows before,
+through the forecasting path `predict` uses (same scalers, window norm, cycle inputs, engine),
+and scored by how far it lies from that forecast:
+
+    score = |actual − forecast| / (half-width of the `level`% interval at that step)
+
+both on the scaled target, where the intervals were calibrated on the validation windows (so in
+the log form it measures ratios). A score above 1 lies outside the interval; a row is an anomaly
+when its score is above `threshold`.
+
+The default threshold, 2, flags rows twice as far from the forecast as the 99% interval reaches.
+An interval's 1% of misses is far too many alarms for monitoring (a year of 5-minute readings
+would raise a thousand); at twice its reach, a normal row is flagged about once in 4 million rows
+when the errors are Gaussian, and once in 10,000 when they have a Laplace distribution's heavier
+tails.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from forecast.config import DataConfig, Engine, Promote, TrainConfig
+from forecast.data.frequency import format_timestamp
+from forecast.data.load import Panel, Series, load_panel
+from forecast.data.scaling import inverse_target, scale_target
+from forecast.errors import ConfigError, DataError
+from forecast.evaluation.intervals import check_level, windows_needed
+from forecast.predict import choose_ids, read_data, refuse_not_positive
+from forecast.store.bundle import Bundle
+from forecast.store.versions import Store
+
+Log = Callable[[str], None]
+# Half-widths below this (on the [0, 1]-scaled target) are taken as this: a model whose
+# validation forecasts were exact (a noiseless periodic series) would otherwise call float
+# rounding an anomaly.
+WIDTH_FLOOR = 1e-6
+LEVEL, THRESHOLD = 99, 2.0  # the defaults: see above
+
+
+@dataclasses.dataclass
+class Detection:
+    """Every scored row, and the history drawn behind them."""
+
+    frame: pd.DataFrame  # [id,] timestamp, actual, forecast, lower_<level>, upper_<level>, score, anomaly
+    history: dict[str, pd.Series]  # each series' target from a lookback before its first scored row, for plots
+    target: str
+    level: int
+    step: int
+    threshold: float
+    version: str
+
+    @property
+    def anomalies(self) -> pd.DataFrame:
+        return self.frame[self.frame["anomaly"]]
+
+
+def detect(
+    model_dir: str,
+    data_path: str,
+    *,
+    step: int = 1,
+    level: int = LEVEL,
+    threshold: float = THRESHOLD,
+    ids: Sequence[str] = (),
+    version: str | None = None,
+    engine: Engine = Engine.auto,
+    score_from: Mapping[str, pd.Timestamp] | None = None,
+    log: Log = lambda message: None,
+) -> Detection:
+    """Score each row of `data_path` that has a full lookback before it against the forecast
+    the model made for it `step` steps earlier.
+
+    When the file continues the history the model was trained on (it starts inside the stored
+    lookback rows or one step after them), those rows fill in the lookback before its first rows,
+    so yesterday's readings alone can be checked.
+
+    Args:
+        score_from: per series id, the first timestamp scored (rows before it only feed lookbacks).
+
+    Raises:
+        ForecastError: a missing or damaged bundle, unusable data, step, level or threshold.
+    """
+    check_level(level)
+    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not threshold > 0 or threshold == float("inf"):
+        raise ConfigError(f"--threshold must be a number above 0 (1 flags rows outside the interval). Received: {threshold}.")
+    bundle = Store(model_dir).open(version)
+    meta = bundle.metadata
+    if not isinstance(step, int) or isinstance(step, bool) or not 1 <= step <= meta.trained_horizon:
+        raise ConfigError(
+            f"--step must be a whole number from 1 to the trained horizon ({meta.trained_horizon}). Received: {step}."
+        )
+    if meta.calibration is None:
+        raise ConfigError("this bundle holds no interval calibration, which scores are measured against. Retrain it.")
+    widths = meta.calibration.half_widths.get(str(level))
+    if widths is None:
+        raise ConfigError(
+            f"a {level}% interval needs at least {windows_needed(level)} validation windows; this model was calibrated "
+            f"on {meta.calibration.windows}. Use a lower --level, or retrain with more history or a larger --val-fraction."
+        )
+    width = max(float(widths[step - 1]), WIDTH_FLOOR)
+    data = read_data(bundle, choose_ids(bundle, ids), data_path, log, name=str(data_path))
+
+    inputs = {key: _with_history(bundle, key, series) for key, series in data.items()}
+    origins = {}
+    for key, (rows, stamps, first_new) in inputs.items():
+        first = max(first_new, meta.lookback + step - 1)
+        if score_from is not None and key in score_from:
+            first = max(first, int(stamps.searchsorted(score_from[key])))
+        label = f"series {key!r} in {data_path}" if key else str(data_path)
+        if first >= len(rows):
+            raise DataError(
+                f"{label} has no row with {meta.lookback} rows (the lookback) and {step - 1} more before it to forecast it "
+                f"from ({len(rows) - first_new} rows given). Supply more history, or rows that continue the training data."
+            )
+        refuse_not_positive(bundle, key, data[key].frame[data[key].target], label)
+        origins[key] = np.arange(first, len(rows)) - step + 1  # each scored row is forecast from `step` rows back
+
+    forecaster, engine_name = bundle.forecaster(Engine(engine), log)
+    predicted = forecaster.forecast_scaled({key: rows for key, (rows, _, _) in inputs.items()}, step, origins,
+                                           {key: stamps for key, (_, stamps, _) in inputs.items()})
+    frames, history = [], {}
+    for key, (rows, stamps, _) in inputs.items():
+        scored = origins[key] + step - 1
+        scaler = bundle.scalers[key]
+        expected = predicted[key][:, step - 1].astype("float64")
+        actual = rows[scored, 0]
+        with np.errstate(over="ignore", invalid="ignore"):
+            error = np.abs(scale_target(scaler, actual) - expected)
+            score = np.where(np.isfinite(expected), error / width, np.inf)  # no finite forecast: unexpected
+        frame = pd.DataFrame({
+            "timestamp": [format_timestamp(t, meta.series[key].frequency) for t in stamps[scored]],
+            "actual": actual,
+            "forecast": forecaster.unscale(key, expected),
+            f"lower_{level}": forecaster.unscale(key, expected - width),
+            f"upper_{level}": forecaster.unscale(key, expected + width),
+            "score": score,
+            "anomaly": score > threshold,
+        })
+        if meta.id_col:
+            frame.insert(0, "id", key)
+        frames.append(frame)
+        history[key] = pd.Series(rows[scored[0] - meta.lookback :, 0], index=stamps[scored[0] - meta.lookback :], name=meta.target)
+        unforecast = int((~np.isfinite(expected)).sum())
+        if unforecast:
+            log(f"warning: {_name(key)}{unforecast} rows could not be forecast (their lookback lies far outside the "
+                "training range) and are flagged")
+    result = Detection(pd.concat(frames, ignore_index=True), history, meta.target, level, step, threshold, bundle.path.name)
+    log(f"scored {len(result.frame)} rows{_of(inputs)} {step} step{'s' if step > 1 else ''} ahead with {bundle.path} "
+        f"({engine_name})")
+    return result
+
+
+def train_and_detect(
+    data_config: DataConfig,
+    train_config: TrainConfig,
+    model_dir: str,
+    train_fraction: float,
+    *,
+    lock_timeout: float = 300.0,
+    log: Log = lambda message: None,
+    saved_config: dict | None = None,
+    **detect_options,
+) -> Detection:
+    """Train a version on the first `train_fraction` of each series of the file into `model_dir`,
+    then score the rest of the file with it (the rows after the training part).
+
+    The version is added as `train` adds any (promoted as its `--promote if-better` allows);
+    detection uses it either way.
+    """
+    from forecast.train import train
+
+    if data_config.path is None:
+        raise ConfigError("--train-fraction trains on the head of a CSV file; a --ticker cannot be scored. Give a file.")
+    if not isinstance(train_fraction, float) or not 0 < train_fraction < 1:
+        raise ConfigError(f"--train-fraction must be a share between 0 and 1 (0.15 trains on the first 15%). Received: {train_fraction}.")
+    panel = load_panel(data_config, log)
+    head = Panel({key: _head(series, train_fraction) for key, series in panel.series.items()}, panel.id_col)
+    starts = {key: series.frame.index[len(head.series[key].frame)] for key, series in panel.series.items()}
+    rows = sum(len(series.frame) for series in head.series.values())
+    log(f"training on the first {train_fraction:.0%} of the file ({rows} rows); scoring the rest")
+    result = train(data_config, train_config, model_dir, promote=Promote.if_better, lock_timeout=lock_timeout, log=log,
+                   saved_config=saved_config, panel=head)
+    return detect(model_dir, data_config.path, version=result.version_id, score_from=starts, log=log, **detect_options)
+
+
+def _head(series: Series, fraction: float) -> Series:
+    """The series' first `fraction` of rows (at least one row is left to score)."""
+    rows = min(len(series.frame) - 1, max(1, int(len(series.frame) * fraction)))
+    return dataclasses.replace(series, frame=series.frame.iloc[:rows])
+
+
+def _with_history(bundle: Bundle, key: str, series: Series) -> tuple[np.ndarray, pd.DatetimeIndex, int]:
+    """The series' rows, after the stored training rows that come before them when the file
+    continues the training history; their timestamps; and the index of the file's first row."""
+    stored = bundle.metadata.series[key]
+    known = pd.DatetimeIndex(stored.lookback_timestamps)
+    first = series.frame.index[0]
+    after_known = known[-1] + pd.tseries.frequencies.to_offset(stored.frequency)
+    if known[0] < first <= after_known and (first in known or first == after_known):
+        keep = known < first
+        rows = np.concatenate([stored.lookback_rows[keep], series.frame.to_numpy()])
+        return rows, known[keep].append(series.frame.index), int(keep.sum())
+    return series.frame.to_numpy(), series.frame.index, 0
+
+
+def _name(key: str) -> str:
+    return f"series {key}: " if key else ""
+
+
+def _of(inputs: dict) -> str:
+    return f" of {len(inputs)} series" if len(inputs) > 1 else ""
