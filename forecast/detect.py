@@ -28,7 +28,7 @@ import pandas as pd
 from forecast.config import DataConfig, Engine, Promote, TrainConfig
 from forecast.data.frequency import format_timestamp
 from forecast.data.load import Panel, Series, load_panel
-from forecast.data.scaling import inverse_target, scale_target
+from forecast.data.scaling import scale_target
 from forecast.errors import ConfigError, DataError
 from forecast.evaluation.intervals import check_level, windows_needed
 from forecast.predict import choose_ids, read_data, refuse_not_positive
