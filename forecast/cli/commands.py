@@ -151,12 +151,7 @@ def predict(
                                 version=version, engine=engine, log=logs.notes(log))
         if plot and len(result.recent) > 1:
             raise ForecastError(f"--plot draws one series; this forecast has {len(result.recent)}. Pick one with --id.")
-        chosen = format or (OutputFormat.json if output and output.lower().endswith(".json") else OutputFormat.csv)
-        if chosen is OutputFormat.csv:
-            text = result.frame.to_csv(index=False, float_format="%.6g")
-        else:
-            text = json.dumps({"forecasts": result.frame.to_dict(orient="records")}, indent=2) + "\n"
-        _emit(text, output, log, f"wrote {len(result.frame)} forecasts to {output}")
+        _emit(_table(result.frame, format, output, "forecasts"), output, log, f"wrote {len(result.frame)} forecasts to {output}")
         if plot:
             from forecast.cli.plots import plot_forecast
 
@@ -215,12 +210,7 @@ def detect(
             raise ForecastError(f"--plot draws one series; DATA has {len(result.history)}. Pick one with --id.")
         log.info(_detection_summary(result))
         frame = result.anomalies if only_anomalies else result.frame
-        chosen = format or (OutputFormat.json if _is_json(output) else OutputFormat.csv)
-        if chosen is OutputFormat.csv:
-            text = frame.to_csv(index=False, float_format="%.6g")
-        else:
-            text = json.dumps({"rows": json.loads(frame.to_json(orient="records", double_precision=10))}, indent=2) + "\n"
-        _emit(text, output, log, f"wrote {len(frame)} rows to {output}")
+        _emit(_table(frame, format, output, "rows"), output, log, f"wrote {len(frame)} rows to {output}")
         if plot:
             from forecast.cli.plots import plot_detection
 
@@ -454,6 +444,15 @@ def _parse_cells(text: str) -> list[Cell]:
     if unknown or not names:
         raise ForecastError(f"--cells takes lstm, gru and rnn, comma-separated. Received: {text!r}.")
     return [Cell(name) for name in dict.fromkeys(names)]
+
+
+def _table(frame, format: OutputFormat | None, output: str | None, key: str) -> str:
+    """A result table as CSV (6 significant digits) or as JSON ({key: [one object per row]}, a
+    value that is not a finite number as null), as --format or else --output's extension asks."""
+    chosen = format or (OutputFormat.json if _is_json(output) else OutputFormat.csv)
+    if chosen is OutputFormat.csv:
+        return frame.to_csv(index=False, float_format="%.6g")
+    return json.dumps({key: json.loads(frame.to_json(orient="records", double_precision=15))}, indent=2) + "\n"
 
 
 def _is_json(path: str | None) -> bool:
