@@ -10,6 +10,13 @@ both on the scaled target, where the intervals were calibrated on the validation
 the log form it measures ratios). A score above 1 lies outside the interval; a row is an anomaly
 when its score is above `threshold`.
 
+The interval widens where the series has become harder to forecast than it was on the validation
+windows: to the `level` quantile of the errors of the rows before, when that is wider. Those rows
+are as many as there were validation windows, and at least enough that ten errors lie beyond the
+quantile (1,000 at level 99), so a few anomalies cannot widen it, while a lasting change in how
+the series moves does. Without it, a series that turns wilder after training flags a large share
+of its rows.
+
 The default threshold, 2, flags rows twice as far from the forecast as the 99% interval reaches.
 An interval's 1% of misses is far too many alarms for monitoring (a year of 5-minute readings
 would raise a thousand); at twice its reach, a normal row is flagged about once in 4 million rows
@@ -20,6 +27,7 @@ tails.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -41,6 +49,7 @@ Log = Callable[[str], None]
 # rounding an anomaly.
 WIDTH_FLOOR = 1e-6
 LEVEL, THRESHOLD = 99, 2.0  # the defaults: see above
+MEMORY_TAIL = 10  # errors beyond the interval among the recent rows before it widens: a few anomalies cannot
 
 
 @dataclasses.dataclass
@@ -104,6 +113,7 @@ def detect(
             f"on {meta.calibration.windows}. Use a lower --level, or retrain with more history or a larger --val-fraction."
         )
     width = max(float(widths[step - 1]), WIDTH_FLOOR)
+    memory = max(meta.calibration.windows, math.ceil(MEMORY_TAIL / (1 - level / 100)))
     data = read_data(bundle, choose_ids(bundle, ids), data_path, log, name=str(data_path))
 
     inputs = {key: _with_history(bundle, key, series) for key, series in data.items()}
@@ -132,13 +142,14 @@ def detect(
         actual = rows[scored, 0]
         with np.errstate(over="ignore", invalid="ignore"):
             error = np.abs(scale_target(scaler, actual) - expected)
-            score = np.where(np.isfinite(expected), error / width, np.inf)  # no finite forecast: unexpected
+            half_width = _widened(error, width, level, memory)
+            score = np.where(np.isfinite(expected), error / half_width, np.inf)  # no finite forecast: unexpected
         frame = pd.DataFrame({
             "timestamp": [format_timestamp(t, meta.series[key].frequency) for t in stamps[scored]],
             "actual": actual,
             "forecast": forecaster.unscale(key, expected),
-            f"lower_{level}": forecaster.unscale(key, expected - width),
-            f"upper_{level}": forecaster.unscale(key, expected + width),
+            f"lower_{level}": forecaster.unscale(key, expected - half_width),
+            f"upper_{level}": forecaster.unscale(key, expected + half_width),
             "score": score,
             "anomaly": score > threshold,
         })
@@ -187,6 +198,14 @@ def train_and_detect(
     result = train(data_config, train_config, model_dir, promote=Promote.if_better, lock_timeout=lock_timeout, log=log,
                    saved_config=saved_config, panel=head)
     return detect(model_dir, data_config.path, version=result.version_id, score_from=starts, log=log, **detect_options)
+
+
+def _widened(error: np.ndarray, width: float, level: int, memory: int) -> np.ndarray:
+    """Each scored row's half-width: the calibrated `width`, or the `level` quantile of the errors
+    of the `memory` rows before it when that is larger. Rows before the first `memory` keep `width`."""
+    known = pd.Series(np.where(np.isfinite(error), error, np.nan))
+    recent = known.rolling(memory, min_periods=memory).quantile(level / 100, interpolation="higher").shift(1).to_numpy()
+    return np.fmax(width, recent)  # fmax passes over NaN: no full memory yet
 
 
 def _head(series: Series, fraction: float) -> Series:

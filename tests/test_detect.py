@@ -56,6 +56,23 @@ def test_injected_spike_and_level_shift_are_found(detector, tmp_path):
     assert len(result.frame) == len(frame) - 14  # rows with a full lookback before them in the file
 
 
+def test_the_interval_widens_when_the_series_turns_noisier_and_still_catches_a_spike(detector, tmp_path):
+    model, _ = detector
+    frame = temperatures("1986-01-01")
+    frame.loc[400:, "Temp"] += np.random.default_rng(0).normal(0, 8, len(frame) - 400)  # a noisier instrument
+    frame.loc[1700, "Temp"] += 70
+    path = tmp_path / "noisier.csv"
+    frame.to_csv(path, index=False)
+    scored = detect(str(model), str(path)).frame  # rows 0.. of the file continue the training data
+    half_width = scored["upper_99"] - scored["forecast"]
+    flagged = scored["anomaly"].to_numpy()
+    # Until 1,000 rows (the memory at level 99) of the noisier series are known, the calibrated
+    # width applies and the noise raises alarms; then the interval takes the noise in.
+    assert flagged[400:1400].sum() > 20
+    assert half_width[1500:].min() > 2 * half_width[:400].max()
+    assert flagged[1500:].sum() == 1 and flagged[1700]
+
+
 def test_rows_that_continue_the_training_data_use_its_stored_history(detector, tmp_path):
     model, scored = detector
     path = tmp_path / "january.csv"
