@@ -115,7 +115,7 @@ def table(results: dict) -> list[str]:
         f, z = r["forecast"], r["zscore"]
         note = "" if r["regular"] else " (regridded)"
         if "refused" in r:
-            note += " (refused: no alarm)"
+            note += " (training refused: a constant series; no alarm)" if "constant" in r["refused"] else " (refused; no alarm)"
         lines.append(f"| `{name}`{note} | {r['rows']} | {r['windows']} | {f['detected']} | {f['false_alarms']} | {f['raw']:.2f} | "
                      f"{z['detected']} | {z['false_alarms']} | {z['raw']:.2f} | {r['seconds']:.0f} s |")
     scores = {method: [FileScore(r[method]["raw"], r[method]["scored_windows"], r[method]["detected"], r[method]["false_alarms"])
