@@ -38,7 +38,7 @@ from forecast.data.frequency import format_timestamp
 from forecast.data.load import Panel, Series, load_panel
 from forecast.data.scaling import scale_target
 from forecast.errors import ConfigError, DataError
-from forecast.evaluation.intervals import check_level, windows_needed
+from forecast.evaluation.intervals import check_level, interval_bounds
 from forecast.predict import choose_ids, read_data, refuse_not_positive
 from forecast.store.bundle import Bundle
 from forecast.store.versions import Store
@@ -106,13 +106,8 @@ def detect(
         )
     if meta.calibration is None:
         raise ConfigError("this bundle holds no interval calibration, which scores are measured against. Retrain it.")
-    widths = meta.calibration.half_widths.get(str(level))
-    if widths is None:
-        raise ConfigError(
-            f"a {level}% interval needs at least {windows_needed(level)} validation windows; this model was calibrated "
-            f"on {meta.calibration.windows}. Use a lower --level, or retrain with more history or a larger --val-fraction."
-        )
-    width = max(float(widths[step - 1]), WIDTH_FLOOR)
+    interval_bounds(np.zeros(step), meta.calibration, level)  # refuses a level the calibration cannot give
+    width = max(float(meta.calibration.half_widths[str(level)][step - 1]), WIDTH_FLOOR)
     memory = max(meta.calibration.windows, math.ceil(MEMORY_TAIL / (1 - level / 100)))
     data = read_data(bundle, choose_ids(bundle, ids), data_path, log, name=str(data_path))
 

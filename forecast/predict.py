@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Callable, Sequence
 
 import numpy as np
@@ -176,17 +177,25 @@ def read_data(bundle: Bundle, ids: list[str], data_path: str, log: Log, name: st
     """
     meta = bundle.metadata
     trained = meta.data_config
-    panel = load_panel(
-        DataConfig(
-            path=data_path,
-            time_col=meta.time_col,
-            id_col=meta.id_col,
-            target=meta.target,
-            features=meta.features,
-            fill=None if trained is None else trained.fill,
-        ),
-        log,
-    )
+    try:
+        panel = load_panel(
+            DataConfig(
+                path=data_path,
+                time_col=meta.time_col,
+                id_col=meta.id_col,
+                target=meta.target,
+                features=meta.features,
+                fill=None if trained is None else trained.fill,
+            ),
+            log,
+        )
+    except DataError as exc:
+        if "is not in the data" not in str(exc):
+            raise
+        # The columns are the model's, not options given here: say so instead of naming a flag.
+        problem = re.sub(r" (Fix|Name one with) --[a-z-]+\.$", "", str(exc))
+        columns = ", ".join(repr(c) for c in [meta.time_col, *([meta.id_col] if meta.id_col else []), meta.target, *meta.features])
+        raise DataError(f"{name}: {problem} The model reads the columns {columns}. Give {name} those columns.") from None
     out = {}
     for key in ids:
         series = panel.series.get(key)
