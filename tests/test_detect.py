@@ -136,7 +136,7 @@ def test_summary_plot_and_output_file(detector, tmp_path):
     frame.to_csv(path, index=False)
     result = invoke("detect", path, "--model-dir", model, "--output", tmp_path / "out.csv", "--plot", tmp_path / "plot.png")
     assert result.exit_code == 0, result.stderr
-    assert "rows flagged (scores above 2 (99% interval)); the largest: 1989-03-02" in result.stderr
+    assert "rows flagged (more than 2 times the 99% interval's reach from the forecast); the largest: 1989-03-02" in result.stderr
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(pd.read_csv(tmp_path / "out.csv")) == len(frame) - 14
 

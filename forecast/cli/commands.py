@@ -227,8 +227,8 @@ def _refuse_training_options(data: DataConfig, options: TrainConfig) -> None:
     """Without --train-fraction the model's own columns and settings apply: refuse any given."""
     if data.ticker is not None:
         raise ForecastError("detect scores the rows of a CSV file; a --ticker cannot be scored. Give DATA as a file.")
-    given = [name for name, value in config_to_dict(data).items() if name != "path" and value != config_to_dict(DataConfig(path="-"))[name]]
-    given += [name for name, value in config_to_dict(options).items() if value != config_to_dict(TrainConfig())[name]]
+    defaults = {**config_to_dict(DataConfig(path=data.path)), **config_to_dict(TrainConfig())}
+    given = [name for name, value in {**config_to_dict(data), **config_to_dict(options)}.items() if value != defaults[name]]
     if given:
         flag = "--" + given[0].replace("_", "-")
         raise ForecastError(
@@ -240,7 +240,8 @@ def _refuse_training_options(data: DataConfig, options: TrainConfig) -> None:
 def _detection_summary(result) -> str:
     """Rows scored, anomalies, and the largest score, on one line."""
     flagged = result.anomalies
-    rule = f"outside the {result.level}% interval" if result.threshold == 1 else f"scores above {result.threshold:g} ({result.level}% interval)"
+    reach = f"the {result.level}% interval's reach"
+    rule = f"outside {reach}" if result.threshold == 1 else f"more than {result.threshold:g} times {reach} from the forecast"
     text = f"{len(flagged)} of {len(result.frame)} rows flagged ({rule})"
     if len(result.frame):
         top = result.frame.loc[result.frame["score"].idxmax()]
