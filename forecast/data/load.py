@@ -84,7 +84,7 @@ def load_panel(config: DataConfig, log: Log = lambda message: None) -> Panel:
         raise DataError(f"id column {quote(config.id_col)} is empty at line {line(ids, row)}. Give every row its series id.")
     body = raw.drop(columns=[config.id_col])
     time_col = detect_time_column(body, config.time_col)
-    target = choose_target(body, time_col, config.target, log)
+    target = choose_target(body, time_col, config.target, log, config.features)
     source = {"kind": "csv", "path": os.path.abspath(config.path), "id_col": config.id_col}
     series = {}
     for key, group in body.groupby(ids.astype(str), sort=False):
@@ -171,7 +171,7 @@ def prepare(
     """
     time_col = detect_time_column(raw, time_col)
     times = parse_times(raw[time_col], time_col, log)
-    target = choose_target(raw, time_col, target, log)
+    target = choose_target(raw, time_col, target, log, features)
     columns = [target, *features]
     for column in features:
         if column not in raw.columns:
@@ -196,8 +196,9 @@ def prepare(
     )
 
 
-def choose_target(raw: pd.DataFrame, time_col: str, target: str | None, log: Log) -> str:
-    """The column to forecast: `target` if given, else the only or last numeric column."""
+def choose_target(raw: pd.DataFrame, time_col: str, target: str | None, log: Log, features: tuple[str, ...] = ()) -> str:
+    """The column to forecast: `target` if given, else the only or last numeric column that is
+    not one of `features` (a column is an input or the target, not both)."""
     if target is not None:
         if target not in raw.columns:
             raise DataError(
@@ -205,14 +206,16 @@ def choose_target(raw: pd.DataFrame, time_col: str, target: str | None, log: Log
                 "Name one with --target."
             )
         return target
-    numeric = [c for c in raw.columns if c != time_col and _mostly_numeric(raw[c])]
+    numeric = [c for c in raw.columns if c != time_col and c not in features and _mostly_numeric(raw[c])]
     if not numeric:
+        besides = " besides --features" if features else ""
         raise DataError(
-            f"no numeric column to forecast among {names(raw.columns)}. "
+            f"no numeric column to forecast{besides} among {names(raw.columns)}. "
             "Name the target with --target (its values must be numbers)."
         )
     chosen = numeric[-1]
     why = "the only numeric column" if len(numeric) == 1 else "the last numeric column"
+    why += " that is not a feature" if features else ""
     log(f"target: {chosen} ({why}; --target picks another)")
     return chosen
 

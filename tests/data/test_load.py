@@ -46,6 +46,16 @@ def test_features_are_read_after_the_target(tmp_path):
     assert list(series.frame.columns) == ["b", "a"]
 
 
+def test_the_default_target_is_never_a_feature(tmp_path):
+    path = write(tmp_path, "date,a,b\n2020-01-01,1,5\n2020-01-02,2,6\n2020-01-03,3,8\n")
+    notes = []
+    series = load_series(DataConfig(path=path, features=("b",)), notes.append)
+    assert series.target == "a" and list(series.frame.columns) == ["a", "b"]
+    assert notes[0] == "target: a (the only numeric column that is not a feature; --target picks another)"
+    with pytest.raises(DataError, match=r"no numeric column to forecast besides --features among date, a, b\. Name the target"):
+        load(path, features=("a", "b"))
+
+
 def test_time_column_found_by_content_when_its_name_says_nothing(tmp_path):
     path = write(tmp_path, "when,value\n2021-03-01,1\n2021-03-02,2\n2021-03-03,4\n")
     assert load(path).time_col == "when"
