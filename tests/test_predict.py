@@ -63,6 +63,12 @@ def test_data_shorter_than_lookback_is_refused(monthly_bundle, tmp_path):
         predict(str(monthly_bundle), data_path=str(path))
 
 
+def test_data_without_the_model_s_columns_is_refused_naming_them(monthly_bundle):
+    with pytest.raises(DataError, match=r"^--data: time column 'Month' is not in the data\. Columns: Date, Temp\. The model "
+                                        r"reads the columns 'Month', 'Passengers'\. Give --data those columns\.$"):
+        predict(str(monthly_bundle), data_path=str(SAMPLE / "daily-min-temperatures.csv"))
+
+
 def test_data_at_another_frequency_is_refused(monthly_bundle, tmp_path):
     path = tmp_path / "daily.csv"
     pd.DataFrame({"Month": pd.date_range("2020-01-01", periods=30).strftime("%Y-%m-%d"), "Passengers": range(30)}).to_csv(path, index=False)
