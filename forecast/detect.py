@@ -74,7 +74,7 @@ def detect(
     data_path: str,
     *,
     step: int = 1,
-    level: int = LEVEL,
+    level: int | None = None,
     threshold: float = THRESHOLD,
     ids: Sequence[str] = (),
     version: str | None = None,
@@ -90,12 +90,15 @@ def detect(
     so yesterday's readings alone can be checked.
 
     Args:
+        level: the interval scores are measured against; by default 99, or the highest level
+            the model's validation windows calibrate when they are fewer than 99 (with a note).
         score_from: per series id, the first timestamp scored (rows before it only feed lookbacks).
 
     Raises:
         ForecastError: a missing or damaged bundle, unusable data, step, level or threshold.
     """
-    check_level(level)
+    if level is not None:
+        check_level(level)
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not threshold > 0 or threshold == float("inf"):
         raise ConfigError(f"--threshold must be a number above 0 (1 flags rows outside the interval). Received: {threshold}.")
     bundle = Store(model_dir).open(version)
@@ -106,6 +109,8 @@ def detect(
         )
     if meta.calibration is None:
         raise ConfigError("this bundle holds no interval calibration, which scores are measured against. Retrain it.")
+    if level is None:
+        level = _default_level(meta.calibration, log)
     interval_bounds(np.zeros(step), meta.calibration, level)  # refuses a level the calibration cannot give
     width = max(float(meta.calibration.half_widths[str(level)][step - 1]), WIDTH_FLOOR)
     memory = max(meta.calibration.windows, math.ceil(MEMORY_TAIL / (1 - level / 100)))
@@ -193,6 +198,20 @@ def train_and_detect(
     result = train(data_config, train_config, model_dir, promote=Promote.if_better, lock_timeout=lock_timeout, log=log,
                    saved_config=saved_config, panel=head)
     return detect(model_dir, data_config.path, version=result.version_id, score_from=starts, log=log, **detect_options)
+
+
+def _default_level(calibration, log: Log) -> int:
+    """`LEVEL`, or the highest level `calibration` holds when its windows are too few for it."""
+    if calibration.half_widths.get(str(LEVEL)) is not None:
+        return LEVEL
+    held = [int(level) for level, widths in calibration.half_widths.items() if widths is not None]
+    if not held:
+        raise ConfigError(f"this model was calibrated on {calibration.windows} validation windows, too few for any interval. "
+                          "Retrain with more history or a larger --val-fraction.")
+    level = max(held)
+    log(f"the model's {calibration.windows} validation windows calibrate intervals up to {level}%, not {LEVEL}%: "
+        f"scoring against the {level}% interval (retrain with more history for {LEVEL}%)")
+    return level
 
 
 def _widened(error: np.ndarray, width: float, level: int, memory: int) -> np.ndarray:

@@ -180,6 +180,16 @@ def test_data_that_cannot_be_scored_is_refused(detector, tmp_path):
         train_and_detect(DataConfig(path=str(short)), TrainConfig(), str(tmp_path / "m"), 1.5)
 
 
+def test_a_model_with_few_validation_windows_scores_against_the_highest_level_it_holds(monthly_bundle):
+    notes = []
+    result = detect(str(monthly_bundle), str(SAMPLE / "airline-passengers.csv"), log=notes.append)
+    assert result.level == 96  # 25 validation windows: ceil(26 * 0.96) = 25 of them, 97% would need 33
+    assert list(result.frame.columns) == ["timestamp", "actual", "forecast", "lower_96", "upper_96", "score", "anomaly"]
+    assert any("validation windows calibrate intervals up to 96%, not 99%" in note for note in notes)
+    with pytest.raises(ConfigError, match="a 99% interval needs at least 99 validation windows; this model was calibrated on 25"):
+        detect(str(monthly_bundle), str(SAMPLE / "airline-passengers.csv"), level=99)
+
+
 def test_a_panel_scores_each_series_and_id_picks_one(tmp_path):
     frame = temperatures("1985-01-01", "1986-12-31")
     warm = frame.assign(Temp=frame["Temp"] * 1.5 + 5)

@@ -3,7 +3,8 @@
 Good CSVs (airline passengers, monthly; a generated hourly file with a feature column) are
 mutated several ways at once (lines dropped, repeated, swapped, shuffled or reversed; bad
 values and dates; blank lines; broken headers; garbage bytes; truncation) and fed to
-`train --check` and, for monthly seeds, to `predict --data` against the tiny monthly bundle.
+`train --check` and, for monthly seeds, to `predict --data` and `detect` against the tiny monthly
+bundle.
 Whatever the file, the tool answers exit 0, 2 or 3, and a refusal is one `error:` line.
 
 `pytest -s tests/test_fuzz.py` prints the exit codes seen by each test.
@@ -26,7 +27,7 @@ from conftest import SAMPLE, invoke
 ALLOWED = {0, 2, 3}
 LONGEST_ERROR = 1000
 STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\S+ ")  # the time that log lines carry when stderr is not a terminal
-CODES = {"train": Counter(), "predict": Counter()}  # exit codes seen, for the summary line of each test
+CODES = {"train": Counter(), "predict": Counter(), "detect": Counter()}  # exit codes seen, for the summary line of each test
 
 BAD_VALUES = [
     b"nan", b"NaN", b"1e999", b"-1e999", b"inf", b"-inf", b"Infinity", b"-0", b'""', b"1e308", b"-1e308",
@@ -255,3 +256,28 @@ def test_predict_never_crashes(monthly_bundle, tmp_path_factory):
         check()
     finally:  # the counts, failing or not
         print(f"\nfuzz predict --data: {sum(counter.values())} cases, exit codes {dict(sorted(counter.items()))}")
+
+
+def test_detect_never_crashes(monthly_bundle, tmp_path_factory):
+    base = tmp_path_factory.mktemp("fuzz_detect")
+    counter = CODES["detect"]
+
+    @settings(max_examples=120, deadline=None, derandomize=True, database=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @given(case=mutated(seeds=("monthly",)))
+    @example(case=("monthly", TAIL_1E150))
+    def check(case):
+        _, data = case
+        _, path = _write(base, counter, data)
+        result, shown = _run("detect", path, "--model-dir", monthly_bundle, "--quiet")
+        counter[result.exit_code] += 1
+        _check_stderr(result, shown, "detect")
+        if result.exit_code == 0:
+            frame = pd.read_csv(io.StringIO(result.stdout))
+            assert len(frame) > 0 and (frame["score"] >= 0).all(), result.stdout
+            assert frame["anomaly"].isin([True, False]).all() and (frame["anomaly"] == (frame["score"] > 2)).all()
+
+    try:
+        check()
+    finally:  # the counts, failing or not
+        print(f"\nfuzz detect: {sum(counter.values())} cases, exit codes {dict(sorted(counter.items()))}")
