@@ -62,7 +62,6 @@ class Detection:
     level: int
     step: int
     threshold: float
-    version: str
 
     @property
     def anomalies(self) -> pd.DataFrame:
@@ -80,6 +79,7 @@ def detect(
     version: str | None = None,
     engine: Engine = Engine.auto,
     score_from: Mapping[str, pd.Timestamp] | None = None,
+    panel: Panel | None = None,
     log: Log = lambda message: None,
 ) -> Detection:
     """Score each row of `data_path` that has a full lookback before it against the forecast
@@ -93,6 +93,8 @@ def detect(
         level: the interval scores are measured against; by default 99, or the highest level
             the model's validation windows calibrate when they are fewer than 99 (with a note).
         score_from: per series id, the first timestamp scored (rows before it only feed lookbacks).
+        panel: `data_path` already read with the model's columns (by `train_and_detect`), so it
+            is not read again.
 
     Raises:
         ForecastError: a missing or damaged bundle, unusable data, step, level or threshold.
@@ -114,7 +116,11 @@ def detect(
     interval_bounds(np.zeros(step), meta.calibration, level)  # refuses a level the calibration cannot give
     width = max(float(meta.calibration.half_widths[str(level)][step - 1]), WIDTH_FLOOR)
     memory = max(meta.calibration.windows, math.ceil(MEMORY_TAIL / (1 - level / 100)))
-    data = read_data(bundle, choose_ids(bundle, ids), data_path, log, name=str(data_path))
+    chosen = choose_ids(bundle, ids)
+    if panel is None:
+        data = read_data(bundle, chosen, data_path, log, name=str(data_path))
+    else:
+        data = {key: panel.series[key] for key in chosen if key in panel.series}
 
     inputs = {key: _with_history(bundle, key, series) for key, series in data.items()}
     origins = {}
@@ -161,7 +167,7 @@ def detect(
         if unforecast:
             log(f"warning: {_name(key)}{unforecast} rows could not be forecast (their lookback lies far outside the "
                 "training range) and are flagged")
-    result = Detection(pd.concat(frames, ignore_index=True), history, meta.target, level, step, threshold, bundle.path.name)
+    result = Detection(pd.concat(frames, ignore_index=True), history, meta.target, level, step, threshold)
     log(f"scored {len(result.frame)} rows{_of(inputs)} {step} step{'s' if step > 1 else ''} ahead with {bundle.path} "
         f"({engine_name})")
     return result
@@ -197,7 +203,8 @@ def train_and_detect(
     log(f"training on the first {train_fraction:.0%} of the file ({rows} rows); scoring the rest")
     result = train(data_config, train_config, model_dir, promote=Promote.if_better, lock_timeout=lock_timeout, log=log,
                    saved_config=saved_config, panel=head)
-    return detect(model_dir, data_config.path, version=result.version_id, score_from=starts, log=log, **detect_options)
+    return detect(model_dir, data_config.path, version=result.version_id, score_from=starts, panel=panel, log=log,
+                  **detect_options)
 
 
 def _default_level(calibration, log: Log) -> int:

@@ -84,7 +84,7 @@ _DATA_PARAMETERS = [
         help="Series id column of a long-format file (one row per series and step): one model learns every series, "
              "each scaled on its own training part; all share the target, features and frequency.")),
     ("target", Optional[str], None, typer.Option(
-        help="Column to forecast (default: Close for tickers, else the only or last numeric column; the choice is printed).")),
+        help="Column to forecast (default: Close for tickers, else the only or last numeric column not named in --features; the choice is printed).")),
     ("features", Optional[str], None, typer.Option(
         help="Extra input columns, comma-separated (Volume,Open); the target is always an input too.")),
     ("fill", Optional[Fill], None, typer.Option(
