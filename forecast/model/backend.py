@@ -19,6 +19,12 @@ def silenced(*descriptors: int) -> Iterator[None]:
     descriptor 1 (a test runner, an embedding host), so both levels are redirected.
     """
     streams = {1: contextlib.redirect_stdout, 2: contextlib.redirect_stderr}
+    if "tensorflow" in sys.modules:
+        # TensorFlow's Python logger takes sys.stderr for its handler when first asked for: ask
+        # now, or a warning inside the block would bind it to the sink closed after it.
+        sys.modules["tensorflow"].get_logger()
+    root = logging.getLogger()
+    handlers = list(root.handlers)
     sys.stdout.flush()
     sys.stderr.flush()
     saved = {fd: os.dup(fd) for fd in descriptors}
@@ -28,7 +34,15 @@ def silenced(*descriptors: int) -> Iterator[None]:
             for fd in descriptors:
                 python_level.enter_context(streams[fd](sink))
                 os.dup2(devnull, fd)
-            yield
+            try:
+                yield
+            finally:
+                # A module-level logging.warning() inside (LiteRT's export calls one) configures
+                # the root logger with the sink as its stream; once the sink closes, every later
+                # warning in the process would print a "Logging error" traceback.
+                for handler in root.handlers[:]:
+                    if handler not in handlers and getattr(handler, "stream", None) is sink:
+                        root.removeHandler(handler)
     finally:
         for fd, copy in saved.items():
             os.dup2(copy, fd)

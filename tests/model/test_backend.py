@@ -63,3 +63,22 @@ def test_tensorflow_notes_stay_quiet_and_its_errors_reach_stderr():
     assert "Logging error" not in done.stderr and "closed file" not in done.stderr
     assert "retracing" not in done.stderr and "a note" not in done.stderr
     assert "an error" in done.stderr
+
+
+def test_silenced_leaves_no_logging_handler_on_its_closed_stream():
+    """A module-level logging.warning() inside the block (LiteRT's export calls one) configures
+    the root logger with the block's sink; the handler must not outlive the sink, or every later
+    warning in the process prints a "Logging error" traceback."""
+    script = (
+        "import logging\n"
+        "from forecast.model.backend import silenced\n"
+        "with silenced(1, 2):\n"
+        "    logging.warning('inside')\n"
+        "logging.getLogger('x').warning('after')\n"
+        "print(len(logging.getLogger().handlers))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "Logging error" not in done.stderr and "closed file" not in done.stderr
+    assert "after" in done.stderr  # logging's last resort prints it, as without the block
+    assert done.stdout.strip() == "0"
