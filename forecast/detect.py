@@ -22,6 +22,23 @@ An interval's 1% of misses is far too many alarms for monitoring (a year of 5-mi
 would raise a thousand); at twice its reach, a normal row is flagged about once in 4 million rows
 when the errors are Gaussian, and once in 10,000 when they have a Laplace distribution's heavier
 tails.
+
+A departure that lasts can keep every row inside twice the reach (a one-step forecast soon
+follows a shifted level, spikes come more often, the noise grows), so a second rule watches runs
+of `RUN_ROWS` rows: the mean of their errors, each over the calibrated half-width (the score
+before widening, as the runs' own history sets their scale). `sustained` is how far a row's run
+mean lies above the mean of the run means over the rows before (as many as the widening looks
+back on), in their standard deviations. A row is also an anomaly when `sustained` is above `sustained_threshold`, 4.26 by
+default: a one-sided Gaussian tail of 1e-5. This is the anomaly likelihood of Ahmad et al.
+("Unsupervised real-time anomaly detection for streaming data", Neurocomputing 2017), with its
+published window of 10 rows and alarm threshold of 1 - 1e-5, applied to forecast errors. It needs
+`RUN_HISTORY` run means before it (NaN until then), so the first 100 scored rows are judged by the
+score alone.
+
+Rows the score rule flags are left out of the runs, so that one spike does not flag the rows
+after it. An alarm is an anomaly with no other in the `RUN_ROWS` rows before it: the row where an
+alert starts. Anomalies closer together than that belong to one episode, as the sustained rule
+judged them on the same rows.
 """
 
 from __future__ import annotations
@@ -50,22 +67,32 @@ Log = Callable[[str], None]
 WIDTH_FLOOR = 1e-6
 LEVEL, THRESHOLD = 99, 2.0  # the defaults: see above
 MEMORY_TAIL = 10  # errors beyond the interval among the recent rows before it widens: a few anomalies cannot
+RUN_ROWS, RUN_HISTORY = 10, 100  # the sustained rule's run, and the run means its spread is estimated from
+SUSTAINED = 4.26  # standard deviations: a one-sided Gaussian tail of 1e-5 (see above)
+# The spread of the run means is taken as at least this (in scores): in a series the model
+# forecasts almost exactly, the run means barely move, and float rounding would otherwise count.
+SPREAD_FLOOR = 0.01
 
 
 @dataclasses.dataclass
 class Detection:
     """Every scored row, and the history drawn behind them."""
 
-    frame: pd.DataFrame  # [id,] timestamp, actual, forecast, lower_<level>, upper_<level>, score, anomaly
+    frame: pd.DataFrame  # [id,] timestamp, actual, forecast, lower_<level>, upper_<level>, score, sustained, anomaly, alarm
     history: dict[str, pd.Series]  # each series' target from a lookback before its first scored row, for plots
     target: str
     level: int
     step: int
     threshold: float
+    sustained_threshold: float
 
     @property
     def anomalies(self) -> pd.DataFrame:
         return self.frame[self.frame["anomaly"]]
+
+    @property
+    def alarms(self) -> pd.DataFrame:
+        return self.frame[self.frame["alarm"]]
 
 
 def detect(
@@ -75,6 +102,7 @@ def detect(
     step: int = 1,
     level: int | None = None,
     threshold: float = THRESHOLD,
+    sustained_threshold: float = SUSTAINED,
     ids: Sequence[str] = (),
     version: str | None = None,
     engine: Engine = Engine.auto,
@@ -101,8 +129,11 @@ def detect(
     """
     if level is not None:
         check_level(level)
-    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not threshold > 0 or threshold == float("inf"):
+    if not _positive(threshold):
         raise ConfigError(f"--threshold must be a number above 0 (1 flags rows outside the interval). Received: {threshold}.")
+    if not _positive(sustained_threshold):
+        raise ConfigError(f"--sustained-threshold must be a number of standard deviations above 0 (4.26 raises about one "
+                          f"alarm in 100,000 normal runs). Received: {sustained_threshold}.")
     bundle = Store(model_dir).open(version)
     meta = bundle.metadata
     if not isinstance(step, int) or isinstance(step, bool) or not 1 <= step <= meta.trained_horizon:
@@ -150,6 +181,9 @@ def detect(
             error = np.abs(scale_target(scaler, actual) - expected)
             half_width = _widened(error, width, level, memory)
             score = np.where(np.isfinite(expected), error / half_width, np.inf)  # no finite forecast: unexpected
+            outside = score > threshold
+            sustained = _sustained(np.where(outside, np.nan, error / width), memory)
+        anomaly = outside | (sustained > sustained_threshold)
         frame = pd.DataFrame({
             "timestamp": [format_timestamp(t, meta.series[key].frequency) for t in stamps[scored]],
             "actual": actual,
@@ -157,7 +191,9 @@ def detect(
             f"lower_{level}": forecaster.unscale(key, expected - half_width),
             f"upper_{level}": forecaster.unscale(key, expected + half_width),
             "score": score,
-            "anomaly": score > threshold,
+            "sustained": sustained,
+            "anomaly": anomaly,
+            "alarm": _alarms(anomaly),
         })
         if meta.id_col:
             frame.insert(0, "id", key)
@@ -167,7 +203,7 @@ def detect(
         if unforecast:
             log(f"warning: {_name(key)}{unforecast} rows could not be forecast (their lookback lies far outside the "
                 "training range) and are flagged")
-    result = Detection(pd.concat(frames, ignore_index=True), history, meta.target, level, step, threshold)
+    result = Detection(pd.concat(frames, ignore_index=True), history, meta.target, level, step, threshold, sustained_threshold)
     log(f"scored {len(result.frame)} rows{_of(inputs)} {step} step{'s' if step > 1 else ''} ahead with {bundle.path} "
         f"({engine_name})")
     return result
@@ -227,6 +263,29 @@ def _widened(error: np.ndarray, width: float, level: int, memory: int) -> np.nda
     known = pd.Series(np.where(np.isfinite(error), error, np.nan))
     recent = known.rolling(memory, min_periods=memory).quantile(level / 100, interpolation="higher").shift(1).to_numpy()
     return np.fmax(width, recent)  # fmax passes over NaN: no full memory yet
+
+
+def _sustained(raw: np.ndarray, memory: int) -> np.ndarray:
+    """For each row, how far the mean of the `raw` scores of its last `RUN_ROWS` rows lies above
+    the mean of those run means over the `memory` rows before it, in their standard deviations
+    (at least `SPREAD_FLOOR`); NaN until `RUN_HISTORY` run means lie before it. NaN scores (rows
+    the score rule flagged, or without a finite forecast) are left out of the runs: one spike is
+    its own anomaly, not a reason to flag the nine rows after it."""
+    runs = pd.Series(raw).rolling(RUN_ROWS, min_periods=1).mean()
+    before = runs.rolling(memory, min_periods=RUN_HISTORY)
+    spread = before.std().shift(1).clip(lower=SPREAD_FLOOR)
+    return ((runs - before.mean().shift(1)) / spread).to_numpy()
+
+
+def _alarms(anomaly: np.ndarray) -> np.ndarray:
+    """The anomalies with none in the `RUN_ROWS` rows before them: the first row of each episode.
+    Anomalies closer together than a run share the rows the sustained rule judged them on."""
+    recent = pd.Series(anomaly).rolling(RUN_ROWS, min_periods=1).max().shift(1, fill_value=0).astype(bool)
+    return anomaly & ~recent.to_numpy()
+
+
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 and value != float("inf")
 
 
 def _head(series: Series, fraction: float) -> Series:

@@ -10,7 +10,7 @@ from forecast.errors import ConfigError, DataError
 from forecast.predict import predict
 
 TEMPERATURES = SAMPLE / "daily-min-temperatures.csv"
-COLUMNS = ["timestamp", "actual", "forecast", "lower_99", "upper_99", "score", "anomaly"]
+COLUMNS = ["timestamp", "actual", "forecast", "lower_99", "upper_99", "score", "sustained", "anomaly", "alarm"]
 
 
 @pytest.fixture(scope="session")
@@ -52,7 +52,9 @@ def test_injected_spike_and_level_shift_are_found(detector, tmp_path):
     flagged = set(result.anomalies["timestamp"])
     spike, shift = frame["Date"].iloc[100].strftime("%Y-%m-%d"), frame["Date"].iloc[500].strftime("%Y-%m-%d")
     assert spike in flagged and shift in flagged
-    assert len(flagged) <= 10  # the rows right after each change, not the whole shifted level
+    assert set(result.alarms["timestamp"]) == {spike, shift}  # one alarm for each change
+    days_after_shift = (pd.to_datetime(result.anomalies["timestamp"]) - frame["Date"].iloc[500]).dt.days
+    assert (days_after_shift[days_after_shift >= 0] < 30).all()  # the rows right after it, not the whole shifted level
     assert len(result.frame) == len(frame) - 14  # rows with a full lookback before them in the file
 
 
@@ -71,6 +73,28 @@ def test_the_interval_widens_when_the_series_turns_noisier_and_still_catches_a_s
     assert flagged[400:1400].sum() > 20
     assert half_width[1500:].min() > 2 * half_width[:400].max()
     assert flagged[1500:].sum() == 1 and flagged[1700]
+
+
+def test_a_lasting_departure_inside_the_threshold_is_flagged_by_the_sustained_rule(detector, tmp_path):
+    model, _ = detector
+    frame = temperatures("1987-01-01", "1988-12-31")
+    clean = tmp_path / "clean.csv"
+    frame.to_csv(clean, index=False)
+    reach = float((detect(str(model), str(clean)).frame.eval("upper_99 - forecast")).iloc[0])
+    # A faulty sensor for three weeks: each reading off by 1.2 times the interval's reach, in
+    # turn up and down, so no row scores twice the reach but the run is far from usual.
+    frame.loc[400:420, "Temp"] += 1.2 * reach * np.resize([1, -1], 21)
+    path = tmp_path / "faulty.csv"
+    frame.to_csv(path, index=False)
+    result = detect(str(model), str(path))
+    inside = result.frame.iloc[400 - 14 : 421 - 14]
+    assert (inside["score"] < 2).mean() > 0.7
+    assert inside["anomaly"].sum() >= 10 and not result.frame["anomaly"].drop(inside.index).any()
+    (alarm,) = result.alarms["timestamp"]
+    assert frame["Date"].iloc[400] <= pd.Timestamp(alarm) <= frame["Date"].iloc[410]
+    assert result.frame["sustained"].iloc[:100].isna().all() and result.frame["sustained"].iloc[100:].notna().all()
+    lenient = detect(str(model), str(path), sustained_threshold=1e6)
+    assert lenient.frame["anomaly"].sum() == (lenient.frame["score"] > 2).sum() < inside["anomaly"].sum()
 
 
 def test_rows_that_continue_the_training_data_use_its_stored_history(detector, tmp_path):
@@ -136,7 +160,8 @@ def test_summary_plot_and_output_file(detector, tmp_path):
     frame.to_csv(path, index=False)
     result = invoke("detect", path, "--model-dir", model, "--output", tmp_path / "out.csv", "--plot", tmp_path / "plot.png")
     assert result.exit_code == 0, result.stderr
-    assert "rows flagged (more than 2 times the 99% interval's reach from the forecast); the largest: 1989-03-02" in result.stderr
+    assert ("rows flagged (more than 2 times the 99% interval's reach from the forecast, or in a departure sustained beyond "
+            "4.26 standard deviations) in 1 alarm; the largest: 1989-03-02") in result.stderr
     assert (tmp_path / "plot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(pd.read_csv(tmp_path / "out.csv")) == len(frame) - 14
 
@@ -146,6 +171,8 @@ def test_summary_plot_and_output_file(detector, tmp_path):
     (["--step", "0"], "--step must be a whole number from 1"),
     (["--threshold", "0"], "--threshold must be a number above 0"),
     (["--threshold", "nan"], "--threshold must be a number above 0"),
+    (["--sustained-threshold", "-1"], "--sustained-threshold must be a number of standard deviations above 0"),
+    (["--sustained-threshold", "inf"], "--sustained-threshold must be a number of standard deviations above 0"),
     (["--level", "100"], "--level must be a whole percentage from 1 to 99. Received: 100."),
     (["--lookback", "30"], "--lookback applies only with --train-fraction"),
     (["--time-col", "Date"], "--time-col applies only with --train-fraction"),
@@ -184,7 +211,7 @@ def test_a_model_with_few_validation_windows_scores_against_the_highest_level_it
     notes = []
     result = detect(str(monthly_bundle), str(SAMPLE / "airline-passengers.csv"), log=notes.append)
     assert result.level == 96  # 25 validation windows: ceil(26 * 0.96) = 25 of them, 97% would need 33
-    assert list(result.frame.columns) == ["timestamp", "actual", "forecast", "lower_96", "upper_96", "score", "anomaly"]
+    assert list(result.frame.columns) == ["timestamp", "actual", "forecast", "lower_96", "upper_96", "score", "sustained", "anomaly", "alarm"]
     assert any("validation windows calibrate intervals up to 96%, not 99%" in note for note in notes)
     with pytest.raises(ConfigError, match="a 99% interval needs at least 99 validation windows; this model was calibrated on 25"):
         detect(str(monthly_bundle), str(SAMPLE / "airline-passengers.csv"), level=99)

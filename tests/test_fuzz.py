@@ -275,7 +275,9 @@ def test_detect_never_crashes(monthly_bundle, tmp_path_factory):
         if result.exit_code == 0:
             frame = pd.read_csv(io.StringIO(result.stdout))
             assert len(frame) > 0 and (frame["score"] >= 0).all(), result.stdout
-            assert frame["anomaly"].isin([True, False]).all() and (frame["anomaly"] == (frame["score"] > 2)).all()
+            assert frame["anomaly"].isin([True, False]).all() and frame["alarm"].isin([True, False]).all()
+            assert (frame["anomaly"] == ((frame["score"] > 2) | (frame["sustained"] > 4.26))).all()
+            assert not (frame["alarm"] & ~frame["anomaly"]).any()
 
     try:
         check()

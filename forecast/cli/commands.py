@@ -173,11 +173,12 @@ def detect(
     step: Annotated[int, typer.Option(help="Judge each row by the forecast made this many steps before it (1 to the trained horizon): a larger step catches slow drifts that one-step forecasts follow.")] = 1,
     level: Annotated[Optional[int], typer.Option(help="The interval (1-99 percent, calibrated on the validation windows) that the score is measured against: lower_<level> and upper_<level> columns, and score = |actual - forecast| / the interval's half-width at that step. Where it is wider, the interval is this quantile of the errors of the last N rows instead, N the larger of the validation windows' count and 10 / (1 - level/100) (1,000 at 99). Default: 99, or the highest level a model with fewer than 99 validation windows holds (a note says which).", show_default=False)] = None,
     threshold: Annotated[float, typer.Option(help="A row is an anomaly when its score is above this: 1 flags every row outside the --level interval (1% of normal rows at 99), 2 only rows twice as far from the forecast (about one normal row in 10,000 when errors are heavy-tailed).")] = 2.0,
+    sustained_threshold: Annotated[float, typer.Option(help="A row is also an anomaly when the mean score of its last 10 rows (before widening, leaving out rows above --threshold) lies more than this many standard deviations above the usual mean of 10 rows over the same N rows as --level's widening: the sustained column. It catches departures that last, such as a shifted level or denser spikes, whose rows each stay inside the --threshold. 4.26 is a one-sided Gaussian tail of 1e-5; the rule applies after the first 100 scored rows.")] = 4.26,
     id: Annotated[Optional[List[str]], typer.Option("--id", help="For a model of several series: score only this one (default: every series in DATA); repeat for several.", show_default=False)] = None,
     only_anomalies: Annotated[bool, typer.Option("--only-anomalies", help="Output only the rows flagged as anomalies.")] = False,
     exit_code: Annotated[bool, typer.Option("--exit-code", help="Exit with code 4 when any row is flagged (after writing the output), so a cron line can alert; 0 otherwise.")] = False,
     output: Output = None,
-    format: Annotated[Optional[OutputFormat], typer.Option(help="csv (timestamp,actual,forecast,lower_<level>,upper_<level>,score,anomaly) or json ({\"rows\": [...]}) (default: from --output's extension, else csv).", show_default=False)] = None,
+    format: Annotated[Optional[OutputFormat], typer.Option(help="csv (timestamp,actual,forecast,lower_<level>,upper_<level>,score,sustained,anomaly,alarm; alarm marks each anomaly with none in the 10 rows before it, where an episode starts) or json ({\"rows\": [...]}) (default: from --output's extension, else csv).", show_default=False)] = None,
     version: Version = None,
     engine: Annotated[Engine, typer.Option(help="What runs the network: litert, keras or auto, as for predict. LiteRT forecasts one window per call (0.2 ms each here), keras 1,024 per call after TensorFlow's 6 s start-up: keras is faster above about 40,000 rows.")] = Engine.auto,
     lock_timeout: LockTimeout = 300.0,
@@ -190,7 +191,7 @@ def detect(
         log = logs.start("detect", quiet)
         data, options = data_config(), train_config()
         _check_destinations(output, plot)
-        detect_options = dict(step=step, level=level, threshold=threshold, ids=id or (), engine=engine, log=logs.notes(log))
+        detect_options = dict(step=step, level=level, threshold=threshold, sustained_threshold=sustained_threshold, ids=id or (), engine=engine, log=logs.notes(log))
         if train_fraction is None:
             _refuse_training_options(data, options)
             from forecast.detect import detect as detect_rows
@@ -238,11 +239,12 @@ def _refuse_training_options(data: DataConfig, options: TrainConfig) -> None:
 
 
 def _detection_summary(result) -> str:
-    """Rows scored, anomalies, and the largest score, on one line."""
-    flagged = result.anomalies
+    """Rows scored, anomalies, alarms, and the largest score, on one line."""
+    flagged, alarms = result.anomalies, result.alarms
     reach = f"the {result.level}% interval's reach"
     rule = f"outside {reach}" if result.threshold == 1 else f"more than {result.threshold:g} times {reach} from the forecast"
-    text = f"{len(flagged)} of {len(result.frame)} rows flagged ({rule})"
+    text = (f"{len(flagged)} of {len(result.frame)} rows flagged ({rule}, or in a departure sustained beyond "
+            f"{result.sustained_threshold:g} standard deviations) in {len(alarms)} alarm{'' if len(alarms) == 1 else 's'}")
     if len(result.frame):
         top = result.frame.loc[result.frame["score"].idxmax()]
         where = f"series {top['id']} at " if "id" in result.frame else ""

@@ -31,17 +31,20 @@ def plot_forecast(recent: pd.Series, frame: pd.DataFrame, target: str, path: str
 
 
 def plot_detection(history: pd.Series, frame: pd.DataFrame, target: str, level: int, path: str) -> None:
-    """The series, the band it was expected in over the scored rows, and the rows flagged."""
+    """The series, the band it was expected in over the scored rows, the rows flagged, and a line
+    at each alarm (the start of an episode)."""
     plt = _pyplot()
     stamps = pd.to_datetime(frame["timestamp"])
-    flagged = frame["anomaly"].to_numpy()
+    flagged, alarms = frame["anomaly"].to_numpy(), frame["alarm"].to_numpy()
     figure, axis = plt.subplots(figsize=(12, 4.5), layout="constrained")
     axis.fill_between(stamps, frame[f"lower_{level}"], frame[f"upper_{level}"], color="tab:orange", alpha=0.3,
                       linewidth=0, label=f"expected ({level}% interval)")
     axis.plot(history.index, history.to_numpy(), color="tab:blue", linewidth=0.8, label=target)
     axis.scatter(stamps[flagged], frame["actual"].to_numpy()[flagged], color="tab:red", s=18, zorder=3,
                  label=f"anomaly ({int(flagged.sum())})")
-    _finish(axis, f"{target}: {int(flagged.sum())} of {len(frame)} rows flagged", target)
+    for number, stamp in enumerate(stamps[alarms]):
+        axis.axvline(stamp, color="tab:red", linewidth=0.8, alpha=0.4, label=None if number else f"alarm ({int(alarms.sum())})")
+    _finish(axis, f"{target}: {int(flagged.sum())} of {len(frame)} rows flagged, in {int(alarms.sum())} alarms", target)
     _save(figure, path)
 
 
