@@ -28,12 +28,12 @@ follows a shifted level, spikes come more often, the noise grows), so a second r
 of `RUN_ROWS` rows: the mean of their errors, each over the calibrated half-width (the score
 before widening, as the runs' own history sets their scale). `sustained` is how far a row's run
 mean lies above the mean of the run means over the rows before (as many as the widening looks
-back on), in their standard deviations. A row is also an anomaly when `sustained` is above `sustained_threshold`, 4.26 by
-default: a one-sided Gaussian tail of 1e-5. This is the anomaly likelihood of Ahmad et al.
-("Unsupervised real-time anomaly detection for streaming data", Neurocomputing 2017), with its
-published window of 10 rows and alarm threshold of 1 - 1e-5, applied to forecast errors. It needs
-`RUN_HISTORY` run means before it (NaN until then), so the first 100 scored rows are judged by the
-score alone.
+back on), in their standard deviations. A row is also an anomaly when `sustained` is above
+`sustained_threshold`, 4.26 by default: a one-sided Gaussian tail of 1e-5. This is the anomaly
+likelihood of Ahmad et al. ("Unsupervised real-time anomaly detection for streaming data",
+Neurocomputing 2017), with its published window of 10 rows and alarm threshold of 1 - 1e-5,
+applied to forecast errors. It needs `RUN_HISTORY` run means before it (NaN until then), so the
+first 100 scored rows are judged by the score alone.
 
 Rows the score rule flags are left out of the runs, so that one spike does not flag the rows
 after it. An alarm is an anomaly with no other in the `RUN_ROWS` rows before it: the row where an
