@@ -2,9 +2,9 @@
 
 For each file, `forecast detect --train-fraction` trains a version with default settings on
 NAB's probationary period (the first 15% of the rows, at most 750) and scores every later row
-with default detection settings; its `alarm` column (the first row of each run of consecutive
-anomalies) is the detector's alarms, and a second row of the summary counts every `anomaly` row
-as an alarm instead. A rolling
+with default detection settings; its `alarm` column (each anomaly with none in the 10 rows
+before it, where an episode starts) is the detector's alarms, and a second row of the summary
+counts every `anomaly` row as an alarm instead. A rolling
 z-score detector goes through the same harness as a check row: a row is an alarm when it lies
 more than `Z` standard deviations from the mean of the `probation` rows before it. Both are
 scored with forecast.evaluation.nab (NAB's standard profile, written from the NAB paper):

@@ -37,8 +37,9 @@ def silenced(*descriptors: int) -> Iterator[None]:
             try:
                 yield
             finally:
-                # A module-level logging.warning() inside (LiteRT's export calls one) configures
-                # the root logger with the sink as its stream; once the sink closes, every later
+                # absl's logging, which TensorFlow's SavedModel writer (under the LiteRT export)
+                # logs through, calls logging.basicConfig() when the root logger has no handler,
+                # so the root logger got the sink as its stream; once the sink closes, every later
                 # warning in the process would print a "Logging error" traceback.
                 for handler in root.handlers[:]:
                     if handler not in handlers and getattr(handler, "stream", None) is sink:

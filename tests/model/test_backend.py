@@ -66,9 +66,10 @@ def test_tensorflow_notes_stay_quiet_and_its_errors_reach_stderr():
 
 
 def test_silenced_leaves_no_logging_handler_on_its_closed_stream():
-    """A module-level logging.warning() inside the block (LiteRT's export calls one) configures
-    the root logger with the block's sink; the handler must not outlive the sink, or every later
-    warning in the process prints a "Logging error" traceback."""
+    """A logging.basicConfig() inside the block (absl's logging makes one under the LiteRT export;
+    so does a module-level logging.warning()) gives the root logger the block's sink; the handler
+    must not outlive the sink, or every later warning in the process prints a "Logging error"
+    traceback."""
     script = (
         "import logging\n"
         "from forecast.model.backend import silenced\n"
