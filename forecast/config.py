@@ -122,6 +122,9 @@ class DataConfig:
     features: tuple[str, ...] = ()  # extra input columns; the target is always an input too
     fill: Fill | None = None  # repair gaps and missing values instead of refusing them
     offline: bool = False  # a ticker's bars from the local cache only, no download
+    sep: str | None = None  # a CSV file's separator: , ; \t or |; None means the one its first lines use
+    time_format: str | None = None  # strftime format of the time column; None means parse each value
+    dayfirst: bool = False  # read 01/02/2020 as 1 February; without it, day-first only when a day above 12 says so
 
     def __post_init__(self) -> None:
         _enums(self)
@@ -139,6 +142,18 @@ class DataConfig:
             )
         if self.offline and self.ticker is None:
             raise ConfigError("--offline reads cached --ticker downloads; a CSV file is always local. Drop --offline.")
+        if self.ticker is not None:
+            given = [flag for flag, value in (("--sep", self.sep), ("--time-format", self.time_format), ("--dayfirst", self.dayfirst)) if value]
+            if given:
+                raise ConfigError(f"{given[0]} describes a data file; a --ticker's bars need none. Drop {given[0]}.")
+        if self.sep is not None and self.sep not in (",", ";", "\t", "\\t", "|"):
+            raise ConfigError(f"--sep takes one of , ; \\t | (\\t for a tab). Received: {self.sep!r}.")
+        if self.time_format is not None and "%" not in self.time_format:
+            raise ConfigError(
+                f"--time-format takes a strftime format such as %d/%m/%Y %H:%M. Received: {self.time_format!r}."
+            )
+        if self.time_format is not None and self.dayfirst:
+            raise ConfigError("--time-format already says where the day is; --dayfirst adds nothing. Drop --dayfirst.")
         if self.target is not None and self.target in self.features:
             raise ConfigError(
                 f"--features must not repeat the target: {self.target!r} is already an input. "

@@ -56,7 +56,7 @@ from forecast.data.load import Panel, Series, load_panel
 from forecast.data.scaling import scale_target
 from forecast.errors import ConfigError, DataError
 from forecast.evaluation.intervals import check_level, interval_bounds
-from forecast.predict import choose_ids, read_data, refuse_not_positive
+from forecast.predict import choose_ids, id_column, read_data, refuse_not_positive
 from forecast.store.bundle import Bundle
 from forecast.store.versions import Store
 
@@ -78,13 +78,14 @@ SPREAD_FLOOR = 0.01
 class Detection:
     """Every scored row, and the history drawn behind them."""
 
-    frame: pd.DataFrame  # [id,] timestamp, actual, forecast, lower_<level>, upper_<level>, score, sustained, anomaly, alarm
+    frame: pd.DataFrame  # [<id column>,] timestamp, actual, forecast, lower_<level>, upper_<level>, score, sustained, anomaly, alarm
     history: dict[str, pd.Series]  # each series' target from a lookback before its first scored row, for plots
     target: str
     level: int
     step: int
     threshold: float
     sustained_threshold: float
+    id_column: str | None  # the frame's series id column, for a model of several series
 
     @property
     def anomalies(self) -> pd.DataFrame:
@@ -196,14 +197,16 @@ def detect(
             "alarm": _alarms(anomaly),
         })
         if meta.id_col:
-            frame.insert(0, "id", key)
+            frame.insert(0, id_column(meta.id_col, frame.columns), key)
         frames.append(frame)
         history[key] = pd.Series(rows[scored[0] - meta.lookback :, 0], index=stamps[scored[0] - meta.lookback :], name=meta.target)
         unforecast = int((~np.isfinite(expected)).sum())
         if unforecast:
             log(f"warning: {_name(key)}{unforecast} rows could not be forecast (their lookback lies far outside the "
                 "training range) and are flagged")
-    result = Detection(pd.concat(frames, ignore_index=True), history, meta.target, level, step, threshold, sustained_threshold)
+    table = pd.concat(frames, ignore_index=True)
+    result = Detection(table, history, meta.target, level, step, threshold, sustained_threshold,
+                       table.columns[0] if meta.id_col else None)
     log(f"scored {len(result.frame)} rows{_of(inputs)} {step} step{'s' if step > 1 else ''} ahead with {bundle.path} "
         f"({engine_name})")
     return result

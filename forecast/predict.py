@@ -99,7 +99,7 @@ def predict(
         for level in sorted(set(levels)):
             frame[f"lower_{level}"], frame[f"upper_{level}"] = forecaster.interval(key, forecast, level)
         if meta.id_col:
-            frame.insert(0, "id", key)
+            frame.insert(0, id_column(meta.id_col, frame.columns), key)
         frames.append(frame)
     of = f" of {len(inputs)} series" if len(inputs) > 1 else ""
     log(f"forecast {steps} steps{of} with {bundle.path} ({engine_name})")
@@ -166,6 +166,12 @@ def _inputs(bundle: Bundle, ids: list[str], data_path: str | None, log: Log) -> 
     return out
 
 
+def id_column(id_col: str, columns) -> str:
+    """The name of the series id column in an output table: the input's own (store, unique_id),
+    or `id` where that name is already one of the table's columns."""
+    return "id" if id_col in columns else id_col
+
+
 def read_data(bundle: Bundle, ids: list[str], data_path: str, log: Log, name: str = "--data") -> dict[str, Series]:
     """The series of `ids` in the file `data_path`, read with the training columns and checked
     against the model: at its frequency, and only series it was trained on. Messages call the
@@ -186,6 +192,9 @@ def read_data(bundle: Bundle, ids: list[str], data_path: str, log: Log, name: st
                 target=meta.target,
                 features=meta.features,
                 fill=None if trained is None else trained.fill,
+                sep=None if trained is None else trained.sep,
+                time_format=None if trained is None else trained.time_format,
+                dayfirst=False if trained is None else trained.dayfirst,
             ),
             log,
         )

@@ -228,9 +228,9 @@ def test_a_panel_scores_each_series_and_id_picks_one(tmp_path):
                     "--model-dir", tmp_path / "model", "--output", tmp_path / "out.csv", *TINY)
     assert result.exit_code == 0, result.stderr
     scored = pd.read_csv(tmp_path / "out.csv")
-    assert list(scored.columns) == ["id", *COLUMNS]
-    assert scored.groupby("id").size().to_dict() == {"north": 365, "south": 365}
+    assert list(scored.columns) == ["site", *COLUMNS]  # the input's id column name
+    assert scored.groupby("site").size().to_dict() == {"north": 365, "south": 365}
     flagged = scored[scored["anomaly"]]
-    assert set(flagged["id"]) == {"north"} and frame["Date"].iloc[650].strftime("%Y-%m-%d") in set(flagged["timestamp"])
+    assert set(flagged["site"]) == {"north"} and frame["Date"].iloc[650].strftime("%Y-%m-%d") in set(flagged["timestamp"])
     one = detect(str(tmp_path / "model"), str(path), ids=["south"])
-    assert set(one.frame["id"]) == {"south"} and len(one.frame) == 730 - 14
+    assert set(one.frame["site"]) == {"south"} and len(one.frame) == 730 - 14

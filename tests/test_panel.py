@@ -53,11 +53,11 @@ def test_predict_writes_an_id_column_for_every_series(panel_bundle):
     result = invoke("predict", "--model-dir", panel_bundle)
     assert result.exit_code == 0, result.stderr
     frame = pd.read_csv(io.StringIO(result.stdout))
-    assert list(frame.columns) == ["id", "timestamp", "forecast"]
-    assert frame.groupby("id")["timestamp"].first().to_dict() == {"air": "1961-01-01", "temp": "1940-01-01"}
+    assert list(frame.columns) == ["series", "timestamp", "forecast"]  # the input's id column name
+    assert frame.groupby("series")["timestamp"].first().to_dict() == {"air": "1961-01-01", "temp": "1940-01-01"}
     assert len(frame) == 12
     # Each series in its own units: passengers in the hundreds, temperatures in °F.
-    air, temp = frame[frame["id"] == "air"]["forecast"], frame[frame["id"] == "temp"]["forecast"]
+    air, temp = frame[frame["series"] == "air"]["forecast"], frame[frame["series"] == "temp"]["forecast"]
     assert air.mean() > 3 * temp.mean()
 
 
@@ -65,14 +65,14 @@ def test_predict_one_id_with_intervals(panel_bundle):
     result = invoke("predict", "--model-dir", panel_bundle, "--id", "temp", "--level", "80", "--horizon", "3")
     assert result.exit_code == 0, result.stderr
     frame = pd.read_csv(io.StringIO(result.stdout))
-    assert frame["id"].tolist() == ["temp"] * 3
+    assert frame["series"].tolist() == ["temp"] * 3
     assert (frame["lower_80"] < frame["forecast"]).all() and (frame["forecast"] < frame["upper_80"]).all()
 
 
 def test_one_id_forecast_equals_its_rows_in_the_full_forecast(panel_bundle):
     full = pd.read_csv(io.StringIO(invoke("predict", "--model-dir", panel_bundle).stdout))
     one = pd.read_csv(io.StringIO(invoke("predict", "--model-dir", panel_bundle, "--id", "air").stdout))
-    np.testing.assert_allclose(one["forecast"], full[full["id"] == "air"]["forecast"], rtol=1e-5)
+    np.testing.assert_allclose(one["forecast"], full[full["series"] == "air"]["forecast"], rtol=1e-5)
 
 
 def test_unknown_id_and_plot_of_many_series_are_refused(panel_bundle, tmp_path):

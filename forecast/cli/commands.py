@@ -132,7 +132,7 @@ def predict(
     horizon: Annotated[Optional[int], typer.Option(help="Steps to forecast (default: the trained horizon). Beyond it a univariate model feeds its forecasts back block by block (at most 1000 blocks); a model with --features refuses.", show_default=False)] = None,
     data: Annotated[Optional[str], typer.Option(help="A CSV with the training columns at the training frequency to forecast from (default: the end of the training data); forecasts start after its last row, scaled with the saved scalers, dated by its own frequency. A forecast that is not a finite number is refused.")] = None,
     level: Annotated[Optional[List[int]], typer.Option(help="Add a prediction interval at this percentage (1-99) as lower_<level> and upper_<level> columns; repeat for several.", show_default=False)] = None,
-    id: Annotated[Optional[List[str]], typer.Option("--id", help="For a model of several series: forecast only this one (default: every series); repeat for several. The output starts with an id column.", show_default=False)] = None,
+    id: Annotated[Optional[List[str]], typer.Option("--id", help="For a model of several series: forecast only this one (default: every series); repeat for several. The output starts with the series id column, under the name it has in the data.", show_default=False)] = None,
     output: Output = None,
     format: Annotated[Optional[OutputFormat], typer.Option(help="csv (timestamp,forecast[,lower_80,upper_80,...]) or json ({\"forecasts\": [...]}) (default: from --output's extension, else csv).", show_default=False)] = None,
     version: Version = None,
@@ -247,7 +247,7 @@ def _detection_summary(result) -> str:
             f"{result.sustained_threshold:g} standard deviations) in {len(alarms)} alarm{'' if len(alarms) == 1 else 's'}")
     if len(result.frame):
         top = result.frame.loc[result.frame["score"].idxmax()]
-        where = f"series {top['id']} at " if "id" in result.frame else ""
+        where = f"series {top[result.id_column]} at " if result.id_column else ""
         text += (f"; the largest: {where}{top['timestamp']}, actual {top['actual']:.6g} against {top['forecast']:.6g} expected "
                  f"(score {top['score']:.3g})")
     return text

@@ -68,8 +68,10 @@ _TRAIN_HELP = {
 }
 _DATA_PARAMETERS = [
     ("data", Optional[str], None, typer.Argument(
-        help="CSV file (UTF-8, comma-separated, header row) with a time column and numeric columns; a pipe works. "
-             "A file that keeps changing while read is refused (exit 3).", metavar="DATA", show_default=False)),
+        help="Data file with a time column and numeric columns: CSV (UTF-8, header row; comma, semicolon, tab or pipe "
+             "separated, sniffed from the first lines; a yfinance export's extra header rows are skipped) or Parquet "
+             "(.parquet); - reads standard input, and a pipe works. A file that keeps changing while read is refused "
+             "(exit 3).", metavar="DATA", show_default=False)),
     ("ticker", Optional[str], None, typer.Option(
         help="Yahoo Finance symbol (AAPL, BRK-B, ^GSPC, EURUSD=X) downloaded through yfinance instead of a CSV: "
              "adjusted prices, three tries, and a local cache ($FORECAST_CACHE_DIR, else ~/.cache/forecast/tickers) "
@@ -78,13 +80,24 @@ _DATA_PARAMETERS = [
     ("end", Optional[str], None, typer.Option(help="End date (exclusive) for --ticker (default: today).")),
     ("interval", str, "1d", typer.Option(help="Bar size for --ticker: 1d, 1wk, 1mo or 3mo (no intraday bars).")),
     ("time_col", Optional[str], None, typer.Option(
-        help="Time column (default: detected by name, such as date, time, month or year, or as the first column whose "
-             "values all parse as dates; whole numbers 1000-9999 are years).")),
+        help="Time column (default: detected by name, such as date, time, month, year or ds, or as the first column "
+             "whose values all parse as dates; whole numbers 1000-9999 are years). Several comma-separated columns "
+             "holding a timestamp's parts are combined: year,month[,day[,hour[,minute[,second]]]].")),
+    ("sep", Optional[str], None, typer.Option(
+        help="A CSV file's separator: , ; \\t (tab) or | (default: the one its first lines use). With ; a decimal "
+             "comma (1,5) is read too.", show_default=False)),
+    ("time_format", Optional[str], None, typer.Option(
+        help="strftime format every timestamp follows, such as %d/%m/%Y %H:%M (default: each value parsed on its "
+             "own; offsets become UTC).", show_default=False)),
+    ("dayfirst", bool, False, typer.Option("--dayfirst/--no-dayfirst", help="Read dates such as 01/02/2020 day first "
+             "(1 February). Without it they are read day first only when some day is above 12 (a note says so).")),
     ("id_col", Optional[str], None, typer.Option(
         help="Series id column of a long-format file (one row per series and step): one model learns every series, "
-             "each scaled on its own training part; all share the target, features and frequency.")),
+             "each scaled on its own training part; all share the target, features and frequency (default: a column "
+             "named unique_id, series_id or item_id whose values repeat, with a note).")),
     ("target", Optional[str], None, typer.Option(
-        help="Column to forecast (default: Close for tickers, else the only or last numeric column not named in --features; the choice is printed).")),
+        help="Column to forecast (default: Close for tickers; else a column named y, Adj Close or Close, in that "
+             "order; else the only or last numeric column not named in --features; the choice is printed).")),
     ("features", Optional[str], None, typer.Option(
         help="Extra input columns, comma-separated (Volume,Open); the target is always an input too.")),
     ("fill", Optional[Fill], None, typer.Option(

@@ -17,14 +17,20 @@ from forecast.data.frequency import (
     same_frequency,
     stamp_text,
 )
-from forecast.data.csvfile import line, line_of, read_csv
-from forecast.data.times import detect_time_column, parse_times
+from forecast.data.datafile import STDIN, line, line_of, read_table
+from forecast.data.times import combine_time_parts, detect_time_column, parse_times, time_columns
 from forecast.errors import DataError, names, quote
 
 Log = Callable[[str], None]
 
 # Values beyond this are refused: errors between them would overflow float64 once squared (RMSE).
 LARGEST = 1e150
+# Columns taken as the series id of a long-format file when --id-col is not given and their
+# values repeat (compared lower-cased): NeuralForecast's and statsforecast's, and the usual others.
+ID_NAMES = ("unique_id", "series_id", "item_id")
+# Columns forecast by default, in this order, when present and --target is not given:
+# NeuralForecast's and statsforecast's target, and a price file's adjusted or plain close.
+TARGET_NAMES = ("y", "Adj Close", "Close")
 # --fill drops duplicated timestamps up to this share of the rows (at least DUPLICATES_KEPT rows);
 # more than that is not a stray repeated row but a file of several series or a broken export.
 DUPLICATES_SHARE, DUPLICATES_KEPT = 0.01, 5
@@ -59,7 +65,8 @@ class Panel:
 
 
 def load_panel(config: DataConfig, log: Log = lambda message: None) -> Panel:
-    """Load every series that `config` describes: one, or one per value of `config.id_col`.
+    """Load every series that `config` describes: one, or one per value of the id column
+    (`config.id_col`, or a column named as in `ID_NAMES` whose values repeat, with a note).
 
     In a long-format file (one row per series and time step) each series is validated on its
     own; all must share the target, features and frequency, since one model learns them all.
@@ -67,33 +74,35 @@ def load_panel(config: DataConfig, log: Log = lambda message: None) -> Panel:
     Raises:
         DataError: a file, a series or the set of series cannot be used as given.
     """
-    if config.id_col is None:
+    if config.ticker is not None:
+        if config.id_col is not None:
+            raise DataError("--id-col needs a CSV file of several series; a --ticker is one series. Drop --id-col.")
         panel = Panel({"": load_series(config, log)}, None)
         _log_read(panel, log)
         return panel
-    if config.ticker is not None:
-        raise DataError("--id-col needs a CSV file of several series; a --ticker is one series. Drop --id-col.")
-    raw = read_csv(config.path)
-    if config.id_col not in raw.columns:
+    raw = read_table(config.path, config.sep, log)
+    id_col = config.id_col or _named_id_column(raw, config, log)
+    if id_col is None:
+        panel = Panel({"": _prepare_file(raw, config, _source(config), log)}, None)
+        _log_read(panel, log)
+        return panel
+    if id_col not in raw.columns:
         raise DataError(
-            f"id column {quote(config.id_col)} is not in the data. Columns: {names(raw.columns)}. Fix --id-col."
+            f"id column {quote(id_col)} is not in the data. Columns: {names(raw.columns)}. Fix --id-col."
         )
-    ids = raw[config.id_col]
+    ids = raw[id_col]
     if ids.isna().any():
         row = int(np.flatnonzero(ids.isna().to_numpy())[0])
-        raise DataError(f"id column {quote(config.id_col)} is empty at line {line(ids, row)}. Give every row its series id.")
-    body = raw.drop(columns=[config.id_col])
+        raise DataError(f"id column {quote(id_col)} is empty at line {line(ids, row)}. Give every row its series id.")
+    body = raw.drop(columns=[id_col])
     time_col = detect_time_column(body, config.time_col)
     target = choose_target(body, time_col, config.target, log, config.features)
-    source = {"kind": "csv", "path": os.path.abspath(config.path), "id_col": config.id_col}
+    source = {**_source(config), "id_col": id_col}
     series = {}
     for key, group in body.groupby(ids.astype(str), sort=False):
         note = lambda message, key=key: log(f"series {key}: {message}")  # noqa: E731
         try:
-            series[key] = prepare(
-                group, time_col=time_col, target=target, features=config.features, fill=config.fill,
-                source=source, log=note,
-            )
+            series[key] = _prepare_file(group, dataclasses.replace(config, time_col=time_col, target=target), source, note)
         except DataError as exc:
             raise DataError(f"series {quote(key)}: {exc}") from None
     first = next(iter(series))
@@ -103,9 +112,30 @@ def load_panel(config: DataConfig, log: Log = lambda message: None) -> Panel:
             f"series {quote(first)} is {describe_frequency(series[first].frequency, exact=True)} but {quote(other)} is "
             f"{describe_frequency(series[other].frequency, exact=True)}; one model needs one frequency. Split the file by frequency."
         )
-    panel = Panel(series, config.id_col)
+    panel = Panel(series, id_col)
     _log_read(panel, log)
     return panel
+
+
+def _named_id_column(raw: pd.DataFrame, config: DataConfig, log: Log) -> str | None:
+    """A column named as series ids are (unique_id, ...) whose values repeat, unless it is the
+    time, target or a feature column."""
+    used = {config.time_col, config.target, *config.features}
+    for column in raw.columns:
+        if str(column).strip().lower() in ID_NAMES and column not in used and raw[column].nunique() < len(raw):
+            log(f"series ids: column {column} (by its name; --id-col names another)")
+            return column
+    return None
+
+
+def _source(config: DataConfig) -> dict:
+    """Where a file's rows came from, as the bundle records it."""
+    return {"kind": "csv", "path": "<stdin>" if config.path == STDIN else os.path.abspath(config.path)}
+
+
+def _prepare_file(raw: pd.DataFrame, config: DataConfig, source: dict, log: Log) -> Series:
+    return prepare(raw, time_col=config.time_col, target=config.target, features=config.features, fill=config.fill,
+                   source=source, log=log, time_format=config.time_format, dayfirst=config.dayfirst)
 
 
 def _log_read(panel: Panel, log: Log) -> None:
@@ -135,23 +165,12 @@ def load_series(config: DataConfig, log: Log = lambda message: None) -> Series:
         DataError: the file or its contents cannot be used as given.
         TickerError: the ticker download returned nothing usable.
     """
-    if config.ticker is not None:
-        from forecast.data.ticker import fetch_ticker, ticker_source
+    if config.ticker is None:
+        return _prepare_file(read_table(config.path, config.sep, log), config, _source(config), log)
+    from forecast.data.ticker import fetch_ticker, ticker_source
 
-        raw, source = fetch_ticker(config, log), ticker_source(config)
-        default_target = "Close"
-    else:
-        raw, source = read_csv(config.path), {"kind": "csv", "path": os.path.abspath(config.path)}
-        default_target = None
-    return prepare(
-        raw,
-        time_col=config.time_col,
-        target=config.target or default_target,
-        features=config.features,
-        fill=config.fill,
-        source=source,
-        log=log,
-    )
+    return prepare(fetch_ticker(config, log), time_col=config.time_col, target=config.target or "Close",
+                   features=config.features, fill=config.fill, source=ticker_source(config), log=log)
 
 
 def prepare(
@@ -163,6 +182,8 @@ def prepare(
     fill: Fill | None = None,
     source: dict | None = None,
     log: Log = lambda message: None,
+    time_format: str | None = None,
+    dayfirst: bool = False,
 ) -> Series:
     """Validate a raw frame and turn it into a regular `Series`.
 
@@ -170,7 +191,10 @@ def prepare(
         DataError: with the rule, what was found and the fix.
     """
     time_col = detect_time_column(raw, time_col)
-    times = parse_times(raw[time_col], time_col, log)
+    if time_col in raw.columns:
+        times = parse_times(raw[time_col], time_col, log, time_format=time_format, dayfirst=dayfirst)
+    else:
+        times = combine_time_parts(raw, time_col)
     target = choose_target(raw, time_col, target, log, features)
     columns = [target, *features]
     for column in features:
@@ -182,7 +206,7 @@ def prepare(
     values = pd.DataFrame({column: _numeric(raw[column], column, times) for column in columns})
     values.index = pd.DatetimeIndex(times, name=time_col)
 
-    several = _likely_id_column(raw, [time_col, *columns]) if values.index.has_duplicates else None
+    several = _likely_id_column(raw, [*_time_parts(raw, time_col), *columns]) if values.index.has_duplicates else None
     values = _order(values, np.asarray(raw.index), fill, several, log)
     frequency = infer_frequency(values.index)
     values = _regularise(values, frequency, fill, log)
@@ -197,8 +221,9 @@ def prepare(
 
 
 def choose_target(raw: pd.DataFrame, time_col: str, target: str | None, log: Log, features: tuple[str, ...] = ()) -> str:
-    """The column to forecast: `target` if given, else the only or last numeric column that is
-    not one of `features` (a column is an input or the target, not both)."""
+    """The column to forecast: `target` if given, else the first of `TARGET_NAMES` present, else
+    the only or last numeric column that is not one of `features` (a column is an input or the
+    target, not both)."""
     if target is not None:
         if target not in raw.columns:
             raise DataError(
@@ -206,7 +231,12 @@ def choose_target(raw: pd.DataFrame, time_col: str, target: str | None, log: Log
                 "Name one with --target."
             )
         return target
-    numeric = [c for c in raw.columns if c != time_col and c not in features and _mostly_numeric(raw[c])]
+    skipped = {*_time_parts(raw, time_col), *features}
+    named = next((c for name in TARGET_NAMES for c in raw.columns if c == name and c not in skipped and _mostly_numeric(raw[c])), None)
+    if named is not None:
+        log(f"target: {named} (by its name; --target picks another)")
+        return named
+    numeric = [c for c in raw.columns if c not in skipped and _mostly_numeric(raw[c])]
     if not numeric:
         besides = " besides --features" if features else ""
         raise DataError(
@@ -218,6 +248,11 @@ def choose_target(raw: pd.DataFrame, time_col: str, target: str | None, log: Log
     why += " that is not a feature" if features else ""
     log(f"target: {chosen} ({why}; --target picks another)")
     return chosen
+
+
+def _time_parts(raw: pd.DataFrame, time_col: str) -> list[str]:
+    """The columns the time column stands for: itself, or the parts --time-col year,month,... names."""
+    return [time_col] if time_col in raw.columns else time_columns(time_col)
 
 
 def _mostly_numeric(column: pd.Series) -> bool:

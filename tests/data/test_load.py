@@ -1,7 +1,10 @@
+import io
+import json
+
 import pandas as pd
 import pytest
 
-from conftest import SAMPLE
+from conftest import RECORDED_AAPL, SAMPLE, TINY, invoke, recorded_aapl
 from forecast.config import DataConfig, Fill
 from forecast.data.load import load_series
 from forecast.errors import DataError
@@ -136,3 +139,54 @@ def test_missing_target_and_time_columns_are_named(tmp_path):
         load(path, time_col="Date")
     with pytest.raises(DataError, match=r"feature column 'Price' is not in the data"):
         load(path, features=("Price",))
+
+
+# Files of the shapes other tools write, trained on through the command line.
+
+def _train(data, model_dir, *options):
+    result = invoke("train", data, "--lookback", "8", "--horizon", "3", "--model-dir", model_dir, *TINY, *options)
+    assert result.exit_code == 0, result.stderr
+    return json.loads((model_dir / "current" / "metadata.json").read_text())
+
+
+def test_a_neuralforecast_long_file_is_a_panel_by_unique_id(tmp_path):
+    airline = pd.read_csv(SAMPLE / "airline-passengers.csv").tail(60)
+    cars = pd.read_csv(SAMPLE / "monthly-car-sales.csv").tail(60)
+    long = pd.concat([
+        pd.DataFrame({"unique_id": "airline", "ds": airline["Month"], "y": airline["Passengers"]}),
+        pd.DataFrame({"unique_id": "cars", "ds": cars["Month"], "y": cars["Sales"]}),
+    ])
+    path = tmp_path / "long.csv"
+    long.to_csv(path, index=False)
+    meta = _train(path, tmp_path / "model")
+    assert meta["id_col"] == "unique_id" and meta["target"] == "y" and meta["time_col"] == "ds"
+    result = invoke("predict", "--model-dir", tmp_path / "model", "--quiet")
+    frame = pd.read_csv(io.StringIO(result.stdout))
+    assert list(frame.columns) == ["unique_id", "timestamp", "forecast"]  # the input's own id column name
+    assert frame.groupby("unique_id").size().to_dict() == {"airline": 3, "cars": 3}
+
+
+def test_a_stock_file_forecasts_its_close_not_the_last_column(tmp_path):
+    path = tmp_path / "aapl.csv"
+    recorded_aapl().droplevel("Ticker", axis=1).reset_index().to_csv(path, index=False)  # Date,Close,High,Low,Open,Volume
+    assert pd.read_csv(path).columns[-1] == "Volume"
+    meta = _train(path, tmp_path / "model", "--features", "Volume")
+    assert meta["target"] == "Close" and meta["features"] == ["Volume"]
+    adjusted = tmp_path / "adjusted.csv"
+    pd.read_csv(path).assign(**{"Adj Close": lambda f: f["Close"]}).to_csv(adjusted, index=False)
+    notes = []
+    assert load_series(DataConfig(path=str(adjusted)), notes.append).target == "Adj Close"
+    assert "target: Adj Close (by its name; --target picks another)" in notes
+
+
+def test_a_yfinance_export_trains_on_its_close(tmp_path):
+    meta = _train(RECORDED_AAPL, tmp_path / "model")
+    assert meta["target"] == "Close" and meta["time_col"] == "Date" and meta["series"][""]["frequency"] == "B"
+
+
+def test_an_id_named_column_whose_values_do_not_repeat_is_not_taken_for_ids(tmp_path):
+    path = write(tmp_path, "date,item_id,y\n2020-01-01,a,1\n2020-01-02,b,2\n2020-01-03,c,3\n2020-01-04,d,5\n")
+    assert load_series(DataConfig(path=path)).target == "y"
+    from forecast.data.load import load_panel
+
+    assert load_panel(DataConfig(path=path)).id_col is None

@@ -1,0 +1,227 @@
+"""Reading a data file: CSV with any common separator, Parquet, or standard input (`-`); its
+bytes (a file that stops changing, or a pipe), its encoding, and the file line each row came
+from, so that every error can name the line a person finds in an editor."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import stat
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from forecast.errors import DataError, SourceError, quote
+
+Log = Callable[[str], None]
+STDIN = "-"
+SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}  # what --sep takes (\\t for a tab), and their names
+PARQUET = (".parquet", ".pq")
+EXCEL = (".xlsx", ".xlsm", ".xls", ".ods")
+PARQUET_MAGIC = b"PAR1"
+
+
+def read_table(path: str, sep: str | None = None, log: Log = lambda message: None) -> pd.DataFrame:
+    """Read a data file, turning every reading failure into a `DataError`: Parquet (by its
+    extension or its first bytes), else CSV as UTF-8 with `sep` as the separator, or the one
+    the first lines use (comma, semicolon, tab or pipe) when `sep` is None. `-` reads stdin.
+
+    A semicolon-separated file may write decimals with a comma (1,5), as spreadsheets set to
+    European conventions export them: both 1,5 and 1.5 are read as numbers there.
+
+    For CSV, the frame's index holds each row's line in the file (the header is line 1), so that
+    errors name the line a person finds in an editor, blank lines and quoted line breaks included.
+    """
+    if path.lower().endswith(EXCEL):
+        raise DataError(
+            f"data file {path!r} is a spreadsheet; forecast reads CSV and Parquet. "
+            "Export the sheet as CSV (File > Save as > CSV UTF-8), or save it as Parquet."
+        )
+    data = _read_bytes(path)
+    if path.lower().endswith(PARQUET) or data.startswith(PARQUET_MAGIC):
+        return _parquet(path, data)
+    return read_csv(path, data, sep, log)
+
+
+def read_csv(path: str, data: bytes, sep: str | None = None, log: Log = lambda message: None) -> pd.DataFrame:
+    """The CSV text `data` (read from `path`) as a frame; see `read_table`."""
+    if not data.strip():
+        raise DataError(f"data file {path!r} is empty. Supply a CSV with a header row and data rows.")
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        raise DataError(f"data file {path!r} is not UTF-8: it starts with a UTF-16 byte-order mark. Save it as UTF-8 CSV.")
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise DataError(
+            f"data file {path!r} is not UTF-8 text: it holds NUL bytes (the first at byte {nul}), "
+            "as UTF-16 text without a byte-order mark does. Save it as UTF-8 CSV."
+        )
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"data file {path!r} is not UTF-8 text (byte {exc.start}: {exc.reason}). "
+            "Save it as UTF-8 CSV (a spreadsheet must be exported to CSV first)."
+        ) from None
+    separator = _separator(path, text, sep, log)
+    skipped = _yfinance_header(text, separator)
+    if skipped:
+        log("read a yfinance export: its Ticker and Date header rows are skipped")
+    try:
+        frame = pd.read_csv(io.StringIO(text), sep=separator, decimal="," if separator == ";" else ".",
+                            skiprows=skipped or None)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data file {path!r} has no columns. Supply a CSV with a header row.") from None
+    except (pd.errors.ParserError, ValueError, OverflowError) as exc:
+        detail = quote(str(exc).strip().splitlines()[-1], quotes=False)
+        raise DataError(f"data file {path!r} is not valid CSV ({detail}). Fix the file's rows.") from None
+    if skipped:
+        frame = frame.rename(columns={frame.columns[0]: _yfinance_time_name(text, separator)})
+    if frame.shape[1] < 2:
+        raise DataError(
+            f"data file {path!r} has {frame.shape[1]} column; forecast needs a time column and a value "
+            f"column. Check the header row, and the separator (read as {SEPARATORS[separator]}; "
+            "--sep sets it)."
+        )
+    if frame.empty:
+        raise DataError(f"data file {path!r} has a header but no data rows. Add the series' rows.")
+    frame.index = _record_lines(data, len(frame), separator, len(skipped))
+    return frame
+
+
+def _separator(path: str, text: str, sep: str | None, log: Log) -> str:
+    """`sep` (--sep), else the separator the first lines agree on; comma when nothing else fits."""
+    if sep is not None:
+        chosen = "\t" if sep == "\\t" else sep
+        if chosen not in SEPARATORS:
+            raise DataError(f"--sep takes one of , ; \\t | (\\t for a tab). Received: {sep!r}.")
+        return chosen
+    sample = "\n".join(text.splitlines()[:20])
+    try:
+        found = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
+    header = text.splitlines()[0] if text.splitlines() else ""
+    if found != "," and found in header:
+        log(f"data file {path}: columns separated by {SEPARATORS[found]}s (--sep sets the separator)")
+        return found
+    return ","
+
+
+def _yfinance_header(text: str, separator: str) -> list[int]:
+    """The rows to skip in a CSV that yfinance wrote from a download's two-level columns:
+    `Price,Close,...` then `Ticker,AAPL,...` then `Date,,...` before the bars."""
+    lines = text.splitlines()[:3]
+    if len(lines) < 3:
+        return []
+    cells = [line.split(separator) for line in lines]
+    if cells[0][0].strip() == "Price" and cells[1][0].strip() == "Ticker" and not any(c.strip() for c in cells[2][1:]):
+        return [1, 2]
+    return []
+
+
+def _yfinance_time_name(text: str, separator: str) -> str:
+    return text.splitlines()[2].split(separator)[0].strip() or "Date"
+
+
+def _parquet(path: str, data: bytes) -> pd.DataFrame:
+    """A Parquet file as a frame: a time index becomes a column, as when pandas wrote it."""
+    try:
+        frame = pd.read_parquet(io.BytesIO(data))
+    except ImportError:
+        raise DataError(f"data file {path!r} is Parquet, which needs pyarrow. Install it (pip install pyarrow).") from None
+    except Exception as exc:  # pyarrow raises its own error types for damaged files
+        detail = quote(str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__, quotes=False)
+        raise DataError(f"data file {path!r} is not a readable Parquet file ({detail}). Check the file.") from None
+    if isinstance(frame.index, pd.DatetimeIndex) or frame.index.name is not None:
+        frame = frame.reset_index()
+    if frame.shape[1] < 2:
+        raise DataError(f"data file {path!r} has {frame.shape[1]} column; forecast needs a time column and a value column.")
+    if frame.empty:
+        raise DataError(f"data file {path!r} holds no rows. Add the series' rows.")
+    frame.index = pd.RangeIndex(len(frame))  # rows, not file lines: messages count from line 2 as for CSV
+    return frame
+
+
+def _read_bytes(path: str) -> bytes:
+    """The file's bytes: a regular file read while nothing changes it, a pipe (`<(command)`) read once.
+
+    Raises:
+        DataError: missing, a directory or device, or unreadable.
+    """
+    if path == STDIN:
+        return sys.stdin.buffer.read()
+    try:
+        mode = os.stat(path).st_mode
+        if stat.S_ISDIR(mode):
+            raise DataError(f"data path {path!r} is a directory, not a data file. Name the file itself.")
+        if stat.S_ISREG(mode):
+            return _read_settled(path)
+        if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+            with open(path, "rb") as handle:
+                return handle.read()
+        raise DataError(f"data path {path!r} is a device, not a data file. Name a file or a pipe.")
+    except FileNotFoundError:
+        raise DataError(f"data file {path!r} does not exist. Check the path.") from None
+    except OSError as exc:
+        raise DataError(
+            f"cannot read data file {path!r} ({exc.strerror or exc}). Check its permissions, or copy it somewhere readable."
+        ) from None
+
+
+def _record_lines(data: bytes, rows: int, separator: str = ",", skipped: int = 0) -> np.ndarray:
+    """The file line each data row starts on (after `skipped` header rows). Counting is needed
+    only when blank lines or quoted fields (which may hold line breaks) make rows and lines part
+    ways; if pandas and the csv module disagree on the rows, the plain count is kept."""
+    plain = np.arange(rows) + 2 + skipped
+    if b'"' not in data and b"\n\n" not in data and b"\n\r\n" not in data and not data.startswith((b"\n", b"\r\n")):
+        return plain
+    if skipped:
+        return plain
+    reader = csv.reader(io.StringIO(data.decode("utf-8-sig", errors="replace"), newline=""), delimiter=separator)
+    starts, previous = [], 0
+    try:
+        for record in reader:
+            if record and any(cell.strip() for cell in record):
+                starts.append(previous + 1)
+            previous = reader.line_num
+    except csv.Error:
+        return plain
+    return np.asarray(starts[1:]) if len(starts) == rows + 1 else plain
+
+
+def _read_settled(path: str, attempts: int = 3, pause: float = 0.5) -> bytes:
+    """The file's bytes, read while nothing changed it: a file that changes during the read (a
+    writer still at work) is read again, and refused if it keeps changing.
+
+    Raises:
+        SourceError: the file kept changing while it was read.
+    """
+    for attempt in range(attempts):
+        before = os.stat(path)
+        with open(path, "rb") as handle:
+            data = handle.read()
+        after = os.stat(path)
+        same = (before.st_ino, before.st_size, before.st_mtime_ns) == (after.st_ino, after.st_size, after.st_mtime_ns)
+        if same and len(data) == after.st_size:
+            return data
+        if attempt < attempts - 1:
+            time.sleep(pause)
+    raise SourceError(
+        f"data file {path!r} changed while it was being read ({attempts} tries); something is still writing it. "
+        "Retry when the writer has finished (writers should write a temporary file and rename it into place)."
+    )
+
+
+def line(column: pd.Series, row: int) -> int:
+    """The file line of a row: read_csv labels rows by line; other frames count from line 2."""
+    return line_of(np.asarray(column.index), row)
+
+
+def line_of(lines: np.ndarray, row: int) -> int:
+    """The file line of row `row`, from the line labels `read_csv` gives a frame's index."""
+    label = lines[row]
+    return int(label) if isinstance(label, (int, np.integer)) else row + 2
