@@ -1,5 +1,5 @@
 """`python -m forecast` runs the command line."""
 
-from forecast.cli.commands import app
+from forecast.cli.commands import cli
 
-app(prog_name="forecast")
+cli()

@@ -95,8 +95,11 @@ class LogFormat(str, enum.Enum):
 
 
 class OutputFormat(str, enum.Enum):
+    """How a table is written: chosen by --format, else by the file's extension (forecast.cli.output)."""
+
     csv = "csv"
     json = "json"
+    parquet = "parquet"
 
 
 class Engine(str, enum.Enum):

@@ -52,11 +52,11 @@ import pandas as pd
 
 from forecast.config import DataConfig, Engine, Promote, TrainConfig
 from forecast.data.frequency import format_timestamp
-from forecast.data.load import Panel, Series, load_panel
+from forecast.data.load import Panel, Series, id_column, load_panel
 from forecast.data.scaling import scale_target
 from forecast.errors import ConfigError, DataError
 from forecast.evaluation.intervals import check_level, interval_bounds
-from forecast.predict import choose_ids, id_column, read_data, refuse_not_positive
+from forecast.predict import choose_ids, read_data, refuse_not_positive
 from forecast.store.bundle import Bundle
 from forecast.store.versions import Store
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from forecast.config import Cell, TrainConfig, config_to_dict
 from forecast.data.frequency import format_timestamp, season_length
-from forecast.data.load import Panel
+from forecast.data.load import Panel, id_column
 from forecast.errors import ConfigError, DataError
 from forecast.evaluation.baselines import BASELINES, forecast_baseline
 from forecast.evaluation.intervals import check_level, coverage, windows_needed
@@ -130,6 +130,26 @@ class Backtest:
             # None where a fold kept seasonal naive, which trained nothing.
             "best_val_loss": _mean_or_none([run["best_val_loss"] for run in runs]),
         }
+
+    def table(self, id_col: str | None = None) -> pd.DataFrame:
+        """Every forecast row of every fold, one row each, as statsforecast's and NeuralForecast's
+        cross-validation return them: [`id_col`,] timestamp, cutoff (the last row the fold learnt
+        from), fold, actual, the model, each reference, and the model's interval bounds."""
+        frames = []
+        for fold in self.folds:
+            frame = pd.DataFrame({
+                "timestamp": fold.timestamps,
+                "cutoff": format_timestamp(self.targets[fold.series_id].index[fold.origin - 1], self.frequency),
+                "fold": fold.number,
+                "actual": fold.actual,
+                **{method: fold.forecasts[method] for method in self.methods},
+            })
+            for level, (lower, upper) in sorted(fold.bounds.items()):
+                frame[f"lower_{level}"], frame[f"upper_{level}"] = lower, upper
+            if id_col is not None:
+                frame.insert(0, id_column(id_col, frame.columns), fold.series_id)
+            frames.append(frame)
+        return pd.concat(frames, ignore_index=True)
 
     def to_dict(self) -> dict:
         """Everything, JSON-ready: the same numbers the tables print."""

@@ -11,7 +11,7 @@ import pandas as pd
 
 from forecast.config import DataConfig, Engine
 from forecast.data.frequency import check_forecast_end, describe_frequency, format_timestamp, same_frequency
-from forecast.data.load import Series, load_panel
+from forecast.data.load import Series, id_column, load_panel
 from forecast.data.scaling import first_not_positive
 from forecast.errors import ConfigError, DataError
 from forecast.evaluation.intervals import interval_bounds
@@ -164,12 +164,6 @@ def _inputs(bundle: Bundle, ids: list[str], data_path: str | None, log: Log) -> 
         out[key] = SeriesInput(series.frame.to_numpy()[-meta.lookback :], series.frame[series.target].iloc[-RECENT_ROWS:],
                                series.frequency)
     return out
-
-
-def id_column(id_col: str, columns) -> str:
-    """The name of the series id column in an output table: the input's own (store, unique_id),
-    or `id` where that name is already one of the table's columns."""
-    return "id" if id_col in columns else id_col
 
 
 def read_data(bundle: Bundle, ids: list[str], data_path: str, log: Log, name: str = "--data") -> dict[str, Series]:

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from forecast.cli.commands import app
+from forecast.cli.commands import app, globals_first
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
@@ -28,8 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def invoke(*args: str):
-    """Run the CLI in-process; stdout and stderr come back separately."""
-    return CliRunner().invoke(app, [str(a) for a in args])
+    """Run the CLI in-process as the `forecast` command does; stdout and stderr come back separately."""
+    return CliRunner().invoke(app, globals_first([str(a) for a in args]))
 
 
 def snapshot(directory: Path) -> dict[str, str]:

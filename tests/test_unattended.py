@@ -134,10 +134,13 @@ def test_json_log_lines_parse(tmp_path):
     assert all(line["command"] == "train" and line["level"] == "info" for line in lines)
 
 
-def test_log_file_gets_every_line_and_stderr_only_errors(tmp_path):
+def test_log_file_gets_every_line_and_stderr_only_warnings_and_errors(tmp_path):
     log = tmp_path / "forecast.log"
     ok = invoke("--log-file", log, "train", SAMPLE / "airline-passengers.csv", "--model-dir", tmp_path / "m", *TINY[:-1])
-    assert ok.exit_code == 0 and ok.stderr == ""
+    assert ok.exit_code == 0 and all(" warning: " in line for line in ok.stderr.splitlines())
+    stale = invoke("--log-file", log, "predict", "--model-dir", tmp_path / "m")  # 1960's data: cron should hear of it
+    assert stale.exit_code == 0 and " warning: the newest data point is 1960-12-01" in stale.stderr
+    assert len(stale.stderr.splitlines()) == 1 and "forecast 12 steps with" in log.read_text()
     bad = invoke("--log-file", log, "predict", "--model-dir", tmp_path / "none")
     assert bad.exit_code == 2 and "no model bundle" in error_line(bad.stderr)
     text = log.read_text()

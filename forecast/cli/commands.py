@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -14,8 +15,10 @@ import typer
 from forecast import __version__
 from forecast.cli import logs
 from forecast.cli.configfile import load_config_file
+from forecast.cli.output import REPORT, report_format, table_format
 from forecast.cli.options import (
-    AsJson, Folds, LockTimeout, ModelDir, Output, Plot, Quiet, Season, Step, Version, data_options, training_options,
+    AsJson, BacktestOutput, Folds, LockTimeout, ModelDir, OldVersion, Output, Plot, Quiet, Season, Step, Version,
+    data_options, percentage, training_options,
 )
 from forecast.config import Cell, DataConfig, Engine, LogFormat, OutputFormat, Promote, TrainConfig, config_to_dict
 from forecast.errors import ForecastError, printable
@@ -31,15 +34,48 @@ app = typer.Typer(
     name="forecast",
     help="Train stacked LSTM/GRU models on a time series (a CSV file or a ticker) and forecast from them.",
     epilog=EXIT_CODES,
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 _state = {"verbose": False}
 models_app = typer.Typer(help="List the model directory's versions, pick the current one, prune old ones.",
                          no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(models_app, name="models")
+
+# Global options that may also come after the command (`forecast predict --verbose`), with how
+# many values each takes; `cli` moves them in front of it, where the parser reads them.
+GLOBAL_OPTIONS = {"--verbose": 0, "--log-format": 1, "--log-file": 1}
+
+
+def cli(args: list[str] | None = None) -> None:
+    """The `forecast` command: the app, with global options accepted after the command too."""
+    app(args=globals_first(sys.argv[1:] if args is None else list(args)), prog_name="forecast")
+
+
+def globals_first(args: list[str]) -> list[str]:
+    """`args` with the global options given after the command moved before it."""
+    command = next((i for i, arg in enumerate(args) if not arg.startswith("-") and (i == 0 or GLOBAL_OPTIONS.get(args[i - 1]) != 1)), None)
+    if command is None:
+        return args
+    moved, kept, i = [], args[: command + 1], command + 1
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            kept += args[i:]
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS:
+            takes = GLOBAL_OPTIONS[name] if "=" not in arg else 0
+            moved += args[i : i + 1 + takes]
+            i += 1 + takes
+            continue
+        kept.append(arg)
+        i += 1
+    return moved + kept
+
 
 @app.callback(invoke_without_command=True)
 def main(
@@ -47,7 +83,7 @@ def main(
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show TensorFlow's own log lines and, for unexpected errors, the full traceback.")] = False,
     log_format: Annotated[LogFormat, typer.Option(envvar="FORECAST_LOG_FORMAT", help="Log lines as plain text or json: one object per line with time, level, command and message.")] = LogFormat.text,
-    log_file: Annotated[Optional[str], typer.Option(envvar="FORECAST_LOG_FILE", help="Append the log lines to this file; errors still also go to stderr. If it cannot be written (a full disk), one warning says so and the lines go to stderr.", show_default=False)] = None,
+    log_file: Annotated[Optional[str], typer.Option(envvar="FORECAST_LOG_FILE", help="Append the log lines to this file; warnings and errors still also go to stderr (cron mails them). If it cannot be written (a full disk), one warning says so and the lines go to stderr.", show_default=False)] = None,
 ) -> None:
     if version:
         typer.echo(f"forecast {__version__}")
@@ -131,27 +167,30 @@ def predict(
     model_dir: ModelDir = "model",
     horizon: Annotated[Optional[int], typer.Option(help="Steps to forecast (default: the trained horizon). Beyond it a univariate model feeds its forecasts back block by block (at most 1000 blocks); a model with --features refuses.", show_default=False)] = None,
     data: Annotated[Optional[str], typer.Option(help="A CSV with the training columns at the training frequency to forecast from (default: the end of the training data); forecasts start after its last row, scaled with the saved scalers, dated by its own frequency. A forecast that is not a finite number is refused.")] = None,
-    level: Annotated[Optional[List[int]], typer.Option(help="Add a prediction interval at this percentage (1-99) as lower_<level> and upper_<level> columns; repeat for several.", show_default=False)] = None,
+    level: Annotated[Optional[List[int]], typer.Option(parser=percentage, help="Add a prediction interval at this percentage (1-99, or a share such as 0.8) as lower_<level> and upper_<level> columns; repeat for several.", show_default=False)] = None,
     id: Annotated[Optional[List[str]], typer.Option("--id", help="For a model of several series: forecast only this one (default: every series); repeat for several. The output starts with the series id column, under the name it has in the data.", show_default=False)] = None,
     output: Output = None,
-    format: Annotated[Optional[OutputFormat], typer.Option(help="csv (timestamp,forecast[,lower_80,upper_80,...]) or json ({\"forecasts\": [...]}) (default: from --output's extension, else csv).", show_default=False)] = None,
-    version: Version = None,
+    format: Annotated[Optional[OutputFormat], typer.Option(help="csv (timestamp,forecast[,lower_80,upper_80,...]), json ({\"forecasts\": [...]}) or parquet (default: from --output's extension, else csv).", show_default=False)] = None,
+    model_version: Version = None,
+    old_version: OldVersion = None,
     engine: Annotated[Engine, typer.Option(help="What runs the network: litert (the bundle's model.tflite on the LiteRT interpreter, no TensorFlow, under a second), keras (model.keras, with TensorFlow), or auto (litert when the bundle has the artifact and ai-edge-litert is installed; an artifact that does not load falls back to Keras with a warning).")] = Engine.auto,
     plot: Plot = None,
     quiet: Quiet = False,
 ) -> None:
-    """Forecast the next --horizon steps from the current model (or --version)."""
+    """Forecast the next --horizon steps from the current model (or --model-version)."""
 
     def run() -> None:
         log = logs.start("predict", quiet)
+        version = _model_version(model_version, old_version, log)
         _check_destinations(output, plot)
+        chosen = table_format(output, format)
         from forecast.predict import predict as forecast_steps
 
         result = forecast_steps(model_dir, steps=horizon, data_path=data, levels=level or (), ids=id or (),
                                 version=version, engine=engine, log=logs.notes(log))
         if plot and len(result.recent) > 1:
             raise ForecastError(f"--plot draws one series; this forecast has {len(result.recent)}. Pick one with --id.")
-        _emit(_table(result.frame, format, output, "forecasts"), output, log, f"wrote {len(result.frame)} forecasts to {output}")
+        _emit(_table(result.frame, chosen, "forecasts"), output, log, f"wrote {len(result.frame)} forecasts to {output}")
         if plot:
             from forecast.cli.plots import plot_forecast
 
@@ -169,17 +208,18 @@ def detect(
     data_config,
     train_config,
     model_dir: ModelDir = "model",
-    train_fraction: Annotated[Optional[float], typer.Option(help="Train a new version on the first share of each series of DATA (0.15: the first 15%) into --model-dir, with DATA's columns and the training options, then score the rest of DATA with it (the version is promoted as train's --promote if-better allows; detection uses it either way). Without it, the current version (or --version) scores DATA, read with the columns it was trained on, and the data and training options are refused.", show_default=False)] = None,
+    train_fraction: Annotated[Optional[float], typer.Option(help="Train a new version on the first share of each series of DATA (0.15: the first 15%) into --model-dir, with DATA's columns and the training options, then score the rest of DATA with it (the version is promoted as train's --promote if-better allows; detection uses it either way). Without it, the current version (or --model-version) scores DATA, read with the columns it was trained on, and the data and training options are refused.", show_default=False)] = None,
     step: Annotated[int, typer.Option(help="Judge each row by the forecast made this many steps before it (1 to the trained horizon): a larger step catches slow drifts that one-step forecasts follow.")] = 1,
-    level: Annotated[Optional[int], typer.Option(help="The interval (1-99 percent, calibrated on the validation windows) that the score is measured against: lower_<level> and upper_<level> columns, and score = |actual - forecast| / the interval's half-width at that step. Where it is wider, the interval is this quantile of the errors of the last N rows instead, N the larger of the validation windows' count and 10 / (1 - level/100) (1,000 at 99). Default: 99, or the highest level a model with fewer than 99 validation windows holds (a note says which).", show_default=False)] = None,
+    level: Annotated[Optional[int], typer.Option(parser=percentage, help="The interval (1-99 percent or a share such as 0.99, calibrated on the validation windows) that the score is measured against: lower_<level> and upper_<level> columns, and score = |actual - forecast| / the interval's half-width at that step. Where it is wider, the interval is this quantile of the errors of the last N rows instead, N the larger of the validation windows' count and 10 / (1 - level/100) (1,000 at 99). Default: 99, or the highest level a model with fewer than 99 validation windows holds (a note says which).", show_default=False)] = None,
     threshold: Annotated[float, typer.Option(help="A row is an anomaly when its score is above this: 1 flags every row outside the --level interval (1% of normal rows at 99), 2 only rows twice as far from the forecast (about one normal row in 10,000 when errors are heavy-tailed).")] = 2.0,
     sustained_threshold: Annotated[float, typer.Option(help="A row is also an anomaly when the mean score of its last 10 rows (before widening, leaving out rows above --threshold) lies more than this many standard deviations above the usual mean of 10 rows over the same N rows as --level's widening: the sustained column. It catches departures that last, such as a shifted level or denser spikes, whose rows each stay inside the --threshold. 4.26 is a one-sided Gaussian tail of 1e-5; the rule applies after the first 100 scored rows.")] = 4.26,
     id: Annotated[Optional[List[str]], typer.Option("--id", help="For a model of several series: score only this one (default: every series in DATA); repeat for several.", show_default=False)] = None,
     only_anomalies: Annotated[bool, typer.Option("--only-anomalies", help="Output only the rows flagged as anomalies.")] = False,
     exit_code: Annotated[bool, typer.Option("--exit-code", help="Exit with code 4 when any row is flagged (after writing the output), so a cron line can alert; 0 otherwise.")] = False,
     output: Output = None,
-    format: Annotated[Optional[OutputFormat], typer.Option(help="csv (timestamp,actual,forecast,lower_<level>,upper_<level>,score,sustained,anomaly,alarm; alarm marks each anomaly with none in the 10 rows before it, where an episode starts) or json ({\"rows\": [...]}) (default: from --output's extension, else csv).", show_default=False)] = None,
-    version: Version = None,
+    format: Annotated[Optional[OutputFormat], typer.Option(help="csv (timestamp,actual,forecast,lower_<level>,upper_<level>,score,sustained,anomaly,alarm; alarm marks each anomaly with none in the 10 rows before it, where an episode starts) json ({\"rows\": [...]}) or parquet (default: from --output's extension, else csv).", show_default=False)] = None,
+    model_version: Version = None,
+    old_version: OldVersion = None,
     engine: Annotated[Engine, typer.Option(help="What runs the network: litert, keras or auto, as for predict. LiteRT forecasts one window per call (0.2 ms each here), keras 1,024 per call after TensorFlow's 6 s start-up: keras is faster above about 40,000 rows.")] = Engine.auto,
     lock_timeout: LockTimeout = 300.0,
     plot: Plot = None,
@@ -189,8 +229,10 @@ def detect(
 
     def run() -> None:
         log = logs.start("detect", quiet)
+        version = _model_version(model_version, old_version, log)
         data, options = data_config(), train_config()
         _check_destinations(output, plot)
+        chosen = table_format(output, format)
         detect_options = dict(step=step, level=level, threshold=threshold, sustained_threshold=sustained_threshold, ids=id or (), engine=engine, log=logs.notes(log))
         if train_fraction is None:
             _refuse_training_options(data, options)
@@ -199,7 +241,7 @@ def detect(
             result = detect_rows(model_dir, data.path, version=version, **detect_options)
         else:
             if version is not None:
-                raise ForecastError("--version picks a trained version to score with; --train-fraction trains a new one. Drop one of them.")
+                raise ForecastError("--model-version picks a trained version to score with; --train-fraction trains a new one. Drop one of them.")
             if not lock_timeout >= 0:
                 raise ForecastError(f"--lock-timeout must be 0 or more seconds. Received: {lock_timeout:g}.")
             from forecast.detect import train_and_detect
@@ -211,7 +253,7 @@ def detect(
             raise ForecastError(f"--plot draws one series; DATA has {len(result.history)}. Pick one with --id.")
         log.info(_detection_summary(result))
         frame = result.anomalies if only_anomalies else result.frame
-        _emit(_table(frame, format, output, "rows"), output, log, f"wrote {len(frame)} rows to {output}")
+        _emit(_table(frame, chosen, "rows"), output, log, f"wrote {len(frame)} rows to {output}")
         if plot:
             from forecast.cli.plots import plot_detection
 
@@ -222,6 +264,17 @@ def detect(
             raise typer.Exit(4)
 
     _run(run)
+
+
+def _model_version(given: str | None, old: str | None, log) -> str | None:
+    """--model-version, or the old --version spelling with a warning that it is going."""
+    if old is None:
+        return given
+    if given is not None:
+        raise ForecastError("--version is the old spelling of --model-version; give only --model-version.")
+    log.warning("--version here is now --model-version (the global --version prints the tool's version); "
+                "the old spelling will stop working in a later release")
+    return old
 
 
 def _refuse_training_options(data: DataConfig, options: TrainConfig) -> None:
@@ -257,12 +310,14 @@ def _detection_summary(result) -> str:
 def info(
     model_dir: ModelDir = "model",
     as_json: Annotated[bool, typer.Option("--json", help="Print the whole metadata (metadata.json) instead of the summary.")] = False,
-    version: Version = None,
+    model_version: Version = None,
+    old_version: OldVersion = None,
 ) -> None:
-    """Describe the current model (or --version): data, frequency, configuration and metrics."""
+    """Describe the current model (or --model-version): data, frequency, configuration and metrics."""
 
     def run() -> None:
-        logs.start("info", quiet=False)
+        log = logs.start("info", quiet=False)
+        version = _model_version(model_version, old_version, log)
         from forecast.cli.report import describe_bundle
         from forecast.store.versions import Store
 
@@ -281,9 +336,9 @@ def evaluate(
     folds: Folds = 3,
     step: Step = None,
     season: Season = None,
-    level: Annotated[Optional[List[int]], typer.Option(help="Interval levels whose coverage is reported (default: 80 and 95); repeat for several.", show_default=False)] = None,
+    level: Annotated[Optional[List[int]], typer.Option(parser=percentage, help="Interval levels whose coverage is reported, as percentages or shares (default: 80 and 95); repeat for several.", show_default=False)] = None,
     as_json: AsJson = False,
-    output: Output = None,
+    output: BacktestOutput = None,
     plot: Plot = None,
     quiet: Quiet = False,
 ) -> None:
@@ -293,6 +348,7 @@ def evaluate(
         log = logs.start("evaluate", quiet)
         data, config = data_config(), train_config()
         _check_destinations(output, plot)
+        kind = report_format(output, as_json)
         from forecast.data.load import load_panel
         from forecast.evaluate import backtest
         from forecast.cli.report import backtest_report
@@ -300,7 +356,12 @@ def evaluate(
         panel = load_panel(data, logs.notes(log))
         result = backtest(panel, config, folds=folds, step=step, season=season,
                           levels=level or (80, 95), log=logs.notes(log))
-        text = json.dumps(result.to_dict(), indent=2) + "\n" if as_json or _is_json(output) else backtest_report(result) + "\n"
+        if kind is OutputFormat.json:
+            text = json.dumps(result.to_dict(), indent=2) + "\n"
+        elif kind == REPORT:
+            text = backtest_report(result) + "\n"
+        else:
+            text = _table(result.table(panel.id_col), kind, "rows")
         _emit(text, output, log, f"wrote the backtest to {output}")
         if plot:
             from forecast.cli.plots import plot_backtest
@@ -322,7 +383,7 @@ def compare(
     step: Step = None,
     season: Season = None,
     as_json: AsJson = False,
-    output: Output = None,
+    output: BacktestOutput = None,
     quiet: Quiet = False,
 ) -> None:
     """Backtest several cells on the same origins and tabulate them beside the baselines and statistical models."""
@@ -332,16 +393,22 @@ def compare(
         data, config = data_config(), train_config()
         chosen = _parse_cells(cells)
         _check_destinations(output, None)
+        kind = report_format(output, as_json)
         from forecast.data.load import load_panel
         from forecast.evaluate import compare as compare_cells
         from forecast.cli.report import compare_report
 
         panel = load_panel(data, logs.notes(log))
         results = compare_cells(panel, config, chosen, folds=folds, step=step, season=season, log=logs.notes(log))
-        if as_json or _is_json(output):
+        if kind is OutputFormat.json:
             text = json.dumps({"runs": [result.to_dict() for result in results]}, indent=2) + "\n"
-        else:
+        elif kind == REPORT:
             text = compare_report(results) + "\n"
+        else:
+            import pandas as pd
+
+            rows = pd.concat([result.table(panel.id_col).assign(cell=result.cell) for result in results], ignore_index=True)
+            text = _table(rows, kind, "rows")
         _emit(text, output, log, f"wrote the comparison to {output}")
 
     _run(run)
@@ -449,30 +516,32 @@ def _parse_cells(text: str) -> list[Cell]:
     return [Cell(name) for name in dict.fromkeys(names)]
 
 
-def _table(frame, format: OutputFormat | None, output: str | None, key: str) -> str:
-    """A result table as CSV (6 significant digits) or as JSON ({key: [one object per row]}, a
-    value that is not a finite number as null), as --format or else --output's extension asks."""
-    chosen = format or (OutputFormat.json if _is_json(output) else OutputFormat.csv)
+def _table(frame, chosen: OutputFormat, key: str) -> str | bytes:
+    """A result table as CSV (6 significant digits), JSON ({key: [one object per row]}, a value
+    that is not a finite number as null) or Parquet (every digit, typed columns)."""
     if chosen is OutputFormat.csv:
         return frame.to_csv(index=False, float_format="%.6g")
+    if chosen is OutputFormat.parquet:
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        return buffer.getvalue()
     return json.dumps({key: json.loads(frame.to_json(orient="records", double_precision=15))}, indent=2) + "\n"
 
 
-def _is_json(path: str | None) -> bool:
-    return bool(path) and path.lower().endswith(".json")
-
-
 def _check_destinations(output: str | None, plot: str | None) -> None:
-    """Refuse unwritable destinations before any work; the PNG goes to stdout only when the text does not."""
-    from forecast.cli.output import STDOUT, check_destination
+    """Refuse unwritable destinations and unknown plot formats before any work; the plot goes to
+    stdout only when the text does not."""
+    from forecast.cli.output import STDOUT, check_destination, plot_format
 
     check_destination(output, "--output")
     check_destination(plot, "--plot", stdout=output not in (None, STDOUT))
+    if plot is not None:
+        plot_format(plot)
     if output not in (None, STDOUT) and plot is not None and os.path.realpath(output) == os.path.realpath(plot):
         raise ForecastError(f"--output and --plot both name {output!r}; one would overwrite the other. Name two files.")
 
 
-def _emit(text: str, output: str | None, log, note: str) -> None:
+def _emit(text: str | bytes, output: str | None, log, note: str) -> None:
     """Print `text`, or write it to `output` (see forecast.cli.output)."""
     from forecast.cli.output import STDOUT, write_output
 

@@ -101,7 +101,7 @@ def configure(log_format: str = "text", log_file: str | None = None) -> logging.
         file_handler = _File(log_file, console)
         file_handler.setFormatter(formatter(True))
         logger.addHandler(file_handler)
-        console.setLevel(logging.ERROR)
+        console.setLevel(logging.WARNING)  # warnings too: cron mails what reaches stderr
     console.setFormatter(formatter(not sys.stderr.isatty()))
     logger.addHandler(console)
     return logger

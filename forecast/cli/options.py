@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import math
 import typing
 from typing import Annotated, Optional
 
@@ -108,20 +109,41 @@ _DATA_PARAMETERS = [
 ]
 
 ModelDir = Annotated[str, typer.Option(envvar="FORECAST_MODEL_DIR", help="Model directory: one bundle per training run under versions/, and which one is current.")]
-Version = Annotated[Optional[str], typer.Option("--version", help="Use this version instead of the current one (see `forecast models list`).", show_default=False)]
+Version = Annotated[Optional[str], typer.Option("--model-version", help="Use this version instead of the current one (see `forecast models list`).", show_default=False)]
+# --model-version's spelling until it collided with the global --version: accepted with a warning.
+OldVersion = Annotated[Optional[str], typer.Option("--version", hidden=True, show_default=False)]
 LockTimeout = Annotated[float, typer.Option(help="Seconds to wait while another run holds the model directory; then exit 75.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no notes; results, warnings and errors still print.")]
-Plot = Annotated[Optional[str], typer.Option(help="Also draw a PNG plot to this file (written as --output is; - only when --output names a file).", show_default=False)]
+Plot = Annotated[Optional[str], typer.Option(help="Also draw a plot to this file: PNG, SVG or PDF as its extension says (PNG without one; another is refused). Written as --output is; - (PNG) only when --output names a file.", show_default=False)]
 Output = Annotated[Optional[str], typer.Option(
-    help="Write here instead of standard output (-). A regular file is replaced only once the new one is complete "
+    help="Write here instead of standard output (-), in the format the extension names: .csv, .json or .parquet "
+         "for tables (CSV without an extension; another is refused unless --format says). A regular file is replaced only once the new one is complete "
          "(a failed write leaves the old file), keeping its permissions; a new file gets the umask's. A symbolic link "
          "is followed; a FIFO or device (/dev/stdout) is written through, never replaced.", show_default=False)]
+BacktestOutput = Annotated[Optional[str], typer.Option(
+    "--output", help="Write here instead of standard output (-), as the extension says: the text report (.txt or no "
+                     "extension), JSON (.json, as --json), or every forecast row of every fold in one flat table (.csv "
+                     "or .parquet: [series id,] timestamp, cutoff, fold, actual, model, each baseline and statistical "
+                     "model, interval bounds), as cross-validation tables are. Written as predict's --output is.",
+    show_default=False)]
 Folds = Annotated[int, typer.Option(help="Forecast origins in the backtest; the last fold's horizon ends at the last row.")]
 Step = Annotated[Optional[int], typer.Option(help="Rows between consecutive origins (default: the horizon).", show_default=False)]
 Season = Annotated[Optional[int], typer.Option(
     help="Seasonal period for seasonal naive, AutoETS, AutoTheta and MASE (default: from the frequency: 24 hourly, 7 daily, 5 business-day, "
          "52 weekly, 12 monthly, 4 quarterly, 1 yearly).", show_default=False)]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the full result as JSON instead of tables.")]
+
+
+def percentage(text: str) -> int:
+    """An interval level as a whole percentage: 80, or 0.8 as Prophet and Darts write it."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    share = value * 100 if 0 < value < 1 else value
+    if not math.isfinite(share) or abs(share - round(share)) > 1e-9:
+        raise typer.BadParameter(f"a level is a whole percentage (80) or a share (0.8); received {text!r}")
+    return int(round(share))
 
 
 def shared_option_names() -> set[str]:

@@ -16,9 +16,66 @@ import stat
 import sys
 import tempfile
 
+from forecast.config import OutputFormat
 from forecast.errors import ConfigError, ForecastError
 
 STDOUT = "-"
+# What each file extension means for a table (forecasts, scored rows, backtests) and for a plot.
+TABLE_EXTENSIONS = {".csv": OutputFormat.csv, ".json": OutputFormat.json, ".parquet": OutputFormat.parquet,
+                    ".pq": OutputFormat.parquet}
+PLOT_EXTENSIONS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+REPORT = "report"  # evaluate's and compare's text tables, for standard output and .txt files
+
+
+def table_format(path: str | None, given: OutputFormat | None, flag: str = "--output") -> OutputFormat:
+    """`given` (--format), else what `path`'s extension names; CSV for standard output and a path
+    without an extension (a FIFO, /dev/stdout).
+
+    Raises:
+        ConfigError: an extension no table is written as, such as .xlsx.
+    """
+    if given is not None:
+        return given
+    extension = _extension(path)
+    if not extension:
+        return OutputFormat.csv
+    if extension not in TABLE_EXTENSIONS:
+        raise ConfigError(
+            f"{flag} {path!r}: tables are written as CSV, JSON or Parquet, not {extension}. "
+            "Name a .csv, .json or .parquet file, or give --format."
+        )
+    return TABLE_EXTENSIONS[extension]
+
+
+def report_format(path: str | None, as_json: bool) -> OutputFormat | str:
+    """How a backtest is written: JSON with --json or to a .json file, the flat table of every
+    forecast row to a .csv or .parquet file, else the text report (REPORT)."""
+    if as_json:
+        return OutputFormat.json
+    extension = _extension(path)
+    if extension in ("", ".txt", ".md"):
+        return REPORT
+    return table_format(path, None)
+
+
+def plot_format(path: str | None) -> str:
+    """The image format `path`'s extension names: png, svg or pdf (PNG without an extension).
+
+    Raises:
+        ConfigError: another extension, such as .jpg.
+    """
+    extension = _extension(path)
+    if not extension:
+        return "png"
+    if extension not in PLOT_EXTENSIONS:
+        raise ConfigError(f"--plot {path!r}: plots are drawn as PNG, SVG or PDF, not {extension}. Name a .png, .svg or .pdf file.")
+    return PLOT_EXTENSIONS[extension]
+
+
+def _extension(path: str | None) -> str:
+    if path in (None, STDOUT):
+        return ""
+    return os.path.splitext(os.path.basename(path))[1].lower()
 
 
 def check_destination(path: str | None, flag: str, *, stdout: bool = True) -> None:

@@ -7,7 +7,7 @@ import io
 import numpy as np
 import pandas as pd
 
-from forecast.cli.output import write_output
+from forecast.cli.output import plot_format, write_output
 
 _REFERENCE_STYLE = {"naive": ("tab:gray", ":", "naive"), "seasonal_naive": ("tab:green", "--", "seasonal naive"),
                     "drift": ("tab:purple", "-.", "drift"), "auto_ets": ("tab:red", (0, (5, 1, 1, 1)), "AutoETS")}
@@ -108,12 +108,13 @@ def _finish(axis, title: str, ylabel: str, dated: bool = True) -> None:
 
 
 def _save(figure, path: str) -> None:
-    """Render the PNG in memory, then write it as every output is written (forecast.cli.output)."""
+    """Render the image in memory, in the format the path's extension names (PNG, SVG or PDF),
+    then write it as every output is written (forecast.cli.output)."""
     import matplotlib.pyplot as plt
 
-    png = io.BytesIO()
+    image = io.BytesIO()
     try:
-        figure.savefig(png, format="png", dpi=110)
+        figure.savefig(image, format=plot_format(path), dpi=110)
     finally:
         plt.close(figure)
-    write_output(path, png.getvalue(), "--plot")
+    write_output(path, image.getvalue(), "--plot")

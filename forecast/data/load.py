@@ -64,6 +64,12 @@ class Panel:
         return next(iter(self.series.values()))
 
 
+def id_column(id_col: str, columns) -> str:
+    """The name of the series id column in an output table: the input's own (store, unique_id),
+    or `id` where that name is already one of the table's columns."""
+    return "id" if id_col in columns else id_col
+
+
 def load_panel(config: DataConfig, log: Log = lambda message: None) -> Panel:
     """Load every series that `config` describes: one, or one per value of the id column
     (`config.id_col`, or a column named as in `ID_NAMES` whose values repeat, with a note).

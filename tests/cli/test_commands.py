@@ -5,10 +5,12 @@ import subprocess
 import sys
 
 import keras
+import numpy as np
 import pandas as pd
 import pytest
 
 from conftest import error_line, ROOT, SAMPLE, TINY, invoke, snapshot
+from forecast.cli.commands import globals_first
 from forecast.predict import predict
 
 
@@ -263,6 +265,14 @@ def test_impossible_levels_exit_2(monthly_bundle, args, message):
     assert re.search(message, result.stderr), result.stderr
 
 
+def test_a_level_may_be_given_as_a_share_as_prophet_and_darts_write_it(monthly_bundle):
+    as_share = invoke("predict", "--model-dir", monthly_bundle, "--level", "0.8", "--quiet")
+    assert as_share.exit_code == 0, as_share.stderr
+    assert as_share.stdout == invoke("predict", "--model-dir", monthly_bundle, "--level", "80", "--quiet").stdout
+    refused = invoke("predict", "--model-dir", monthly_bundle, "--level", "0.855")
+    assert refused.exit_code == 2 and "a level is a whole percentage (80) or a share (0.8); received '0.855'" in refused.stderr
+
+
 EVALUATE = ["evaluate", SAMPLE / "airline-passengers.csv", "--lookback", "12", "--horizon", "12", "--folds", "2", *TINY]
 
 
@@ -279,6 +289,22 @@ def test_evaluate_table_and_json_report_the_same_numbers():
     assert re.search(r"^AutoETS +[\d.]+", table.stdout, re.M) and set(report["scores"]) >= {"auto_ets", "auto_theta"}
     assert re.search(r"coverage over 24 forecasts: 80% interval [\d.]+%; 95% interval [\d.]+%", table.stdout)
     assert len(report["by_step_mae"]["model"]) == 12 and set(report["coverage"]) == {"80", "95"}
+
+
+def test_evaluate_writes_every_forecast_row_as_a_flat_table(tmp_path):
+    report = json.loads(invoke(*EVALUATE, "--json").stdout)
+    assert invoke(*EVALUATE, "--output", tmp_path / "bt.csv").exit_code == 0
+    assert invoke(*EVALUATE, "--output", tmp_path / "bt.parquet").exit_code == 0
+    rows = pd.read_csv(tmp_path / "bt.csv")
+    assert list(rows.columns) == ["timestamp", "cutoff", "fold", "actual", "model", "naive", "seasonal_naive", "drift",
+                                  "auto_ets", "auto_theta", "lower_80", "upper_80", "lower_95", "upper_95"]
+    assert len(rows) == 24 and rows.groupby("fold")["cutoff"].nunique().tolist() == [1, 1]
+    assert rows["cutoff"].iloc[0] == "1958-12-01" and rows["timestamp"].iloc[0] == "1959-01-01"
+    for method in ("model", "naive", "auto_ets"):  # the same numbers the report scores
+        assert (rows["actual"] - rows[method]).abs().mean() == pytest.approx(report["scores"][method]["mae"], rel=1e-4)
+    typed = pd.read_parquet(tmp_path / "bt.parquet")
+    assert list(typed.columns) == list(rows.columns)
+    np.testing.assert_allclose(typed["model"], rows["model"], rtol=1e-5)
 
 
 def test_compare_prints_the_three_cell_table():
@@ -331,3 +357,22 @@ def test_the_summary_of_a_version_that_kept_seasonal_naive_says_so():
     result.fitted.selection = close
     assert ("the revin network beat seasonal naive on validation by less than one standard error, so this version "
             "forecasts seasonal naive") in training_summary(result, TrainConfig())
+
+
+def test_global_options_work_after_the_command_too(monthly_bundle, tmp_path):
+    log_file = tmp_path / "forecast.log"
+    result = invoke("predict", "--model-dir", monthly_bundle, "--log-format", "json", "--log-file", log_file, "--verbose")
+    assert result.exit_code == 0, result.stderr
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert lines and {"time", "level", "command", "message"} <= set(lines[0]) and lines[0]["command"] == "predict"
+    assert globals_first(["models", "list", "--log-file=x.log", "--model-dir", "m"]) == \
+        ["--log-file=x.log", "models", "list", "--model-dir", "m"]
+    assert globals_first(["--log-format", "json", "train", "a.csv", "--verbose", "--", "--log-file"]) == \
+        ["--verbose", "--log-format", "json", "train", "a.csv", "--", "--log-file"]
+
+
+def test_short_help_and_shell_completion():
+    assert invoke("-h").stdout == invoke("--help").stdout
+    assert "Forecast the next --horizon steps" in invoke("predict", "-h").stdout
+    completion = invoke("--show-completion", "bash")
+    assert completion.exit_code == 0 and "_FORECAST_COMPLETE=complete_bash" in completion.stdout

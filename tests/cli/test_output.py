@@ -1,10 +1,14 @@
 """Every file the tool writes: through special files and links, never replacing them, with the
 umask's permissions and nothing left behind by a failed write."""
 
+import io
+import json
 import os
 import stat
 import threading
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import SAMPLE, TINY, device, error_line, invoke
@@ -113,3 +117,31 @@ def test_output_and_plot_may_not_name_the_same_file(monthly_bundle, tmp_path):
     result = invoke("predict", "--model-dir", monthly_bundle, "--output", tmp_path / "f", "--plot", tmp_path / "f")
     assert result.exit_code == 2 and "--output and --plot both name" in error_line(result.stderr)
     assert not (tmp_path / "f").exists()
+
+
+def test_the_table_format_follows_the_extension(monthly_bundle, tmp_path):
+    plain = pd.read_csv(io.StringIO(forecasts(monthly_bundle, "--level", "80").stdout))
+    forecasts(monthly_bundle, "--level", "80", "--output", tmp_path / "f.parquet")
+    forecasts(monthly_bundle, "--level", "80", "--output", tmp_path / "f.JSON")
+    typed = pd.read_parquet(tmp_path / "f.parquet")
+    assert list(typed.columns) == ["timestamp", "forecast", "lower_80", "upper_80"]
+    np.testing.assert_allclose(typed["forecast"], plain["forecast"], rtol=1e-5)
+    assert len(json.loads((tmp_path / "f.JSON").read_text())["forecasts"]) == 12
+    forecasts(monthly_bundle, "--output", tmp_path / "forced.txt", "--format", "json")  # --format decides
+    assert json.loads((tmp_path / "forced.txt").read_text())["forecasts"]
+
+
+@pytest.mark.parametrize("flag, name, message", [
+    ("--output", "f.xlsx", "tables are written as CSV, JSON or Parquet, not .xlsx. Name a .csv, .json or .parquet file, or give --format."),
+    ("--plot", "p.jpg", "plots are drawn as PNG, SVG or PDF, not .jpg. Name a .png, .svg or .pdf file."),
+])
+def test_an_extension_it_does_not_write_is_refused_before_any_work(monthly_bundle, tmp_path, flag, name, message):
+    result = invoke("predict", "--model-dir", monthly_bundle, flag, tmp_path / name)
+    assert result.exit_code == 2 and message in error_line(result.stderr)
+    assert not (tmp_path / name).exists()
+
+
+@pytest.mark.parametrize("name, start", [("p.svg", b"<?xml"), ("p.pdf", b"%PDF"), ("p.png", b"\x89PNG")])
+def test_the_plot_format_follows_the_extension(monthly_bundle, tmp_path, name, start):
+    forecasts(monthly_bundle, "--plot", tmp_path / name, "--output", tmp_path / "f.csv")
+    assert (tmp_path / name).read_bytes().startswith(start)

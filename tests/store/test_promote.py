@@ -73,8 +73,11 @@ def test_a_worse_model_stays_a_candidate_and_a_better_one_takes_over(monthly_bun
 
     back = invoke("models", "use", good, "--model-dir", model_dir)  # roll back
     assert back.exit_code == 0 and store.current_id() == good
-    predicted = invoke("predict", "--model-dir", model_dir, "--version", junk, "--quiet")
+    predicted = invoke("predict", "--model-dir", model_dir, "--model-version", junk, "--quiet")
     assert predicted.exit_code == 0 and predicted.stdout != invoke("predict", "--model-dir", model_dir, "--quiet").stdout
+    old_spelling = invoke("predict", "--model-dir", model_dir, "--version", junk)  # the spelling before, for a release
+    assert old_spelling.exit_code == 0 and old_spelling.stdout == predicted.stdout
+    assert "warning: --version here is now --model-version" in old_spelling.stderr
 
     newest = store.ids()[-1]
     assert len(store.ids()) == 3
