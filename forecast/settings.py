@@ -21,11 +21,13 @@ from forecast.errors import ConfigError
 
 
 
-def read_config(path: str, allowed: set[str]) -> dict:
-    """The options in a TOML file, keyed by parameter name (underscores).
+def read_config(path: str, allowed: set[str], *, command: str = "train", shared: set[str] = frozenset()) -> dict:
+    """The options in a TOML file that `command` has (`allowed`), keyed by parameter name
+    (underscores). Options of the other commands that read the file (`shared`) are passed over,
+    so that one file serves `train`, `detect`, `evaluate` and `compare`.
 
     Raises:
-        ConfigError: the file is missing, not TOML, or names an option `train` does not have.
+        ConfigError: the file is missing, not TOML, or names an option no such command has.
     """
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -38,11 +40,13 @@ def read_config(path: str, allowed: set[str]) -> dict:
     options = {}
     for key, value in raw.items():
         name = key.replace("-", "_")
+        if name in shared and name not in allowed and not isinstance(value, dict):
+            continue
         if name not in allowed or isinstance(value, dict):
             raise ConfigError(
-                f"--config {path!r} sets {key!r}, which is not an option of `forecast train`. "
+                f"--config {path!r} sets {key!r}, which is not an option of `forecast {command}`. "
                 "Use the long option names, e.g. horizon = 30 or model-dir = \"model\"; "
-                "`forecast train --help` lists them."
+                f"`forecast {command} --help` lists them."
             )
         if isinstance(value, list):
             if not all(isinstance(v, str) for v in value):

@@ -292,12 +292,13 @@ def test_version_names_with_control_characters_are_escaped(existing):
 
 
 def test_several_series_in_one_file_say_use_id_col_even_with_fill(tmp_path):
+    # An id column under a name not taken for ids by itself (unique_id is: tests/data/test_load.py).
     stamps = pd.date_range("2020-01-01", periods=40, freq="D")
-    text = "unique_id,ds,y\n" + "".join(f"{s},{t:%Y-%m-%d},{v}\n" for s in "ABCD" for t, v in zip(stamps, GOOD))
+    text = "store,ds,y\n" + "".join(f"{s},{t:%Y-%m-%d},{v}\n" for s in "ABCD" for t, v in zip(stamps, GOOD))
     data = write(tmp_path, "long.csv", text)
     for extra in ([], ["--fill", "ffill"]):
         refused(invoke("train", data, "--model-dir", tmp_path / "m", *extra),
-                r"column 'unique_id' repeats its values: this looks like several series in one file. Pass --id-col unique_id")
+                r"column 'store' repeats its values: this looks like several series in one file. Pass --id-col store")
 
 
 def test_fill_never_drops_more_than_a_few_duplicates(tmp_path):

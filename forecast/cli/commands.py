@@ -14,11 +14,10 @@ import typer
 
 from forecast import __version__
 from forecast.cli import logs
-from forecast.cli.configfile import load_config_file
 from forecast.cli.output import REPORT, report_format, table_format
 from forecast.cli.options import (
-    AsJson, BacktestOutput, Folds, LockTimeout, ModelDir, OldVersion, Output, Plot, Quiet, Season, Step, Version,
-    data_options, percentage, training_options,
+    AsJson, BacktestOutput, ConfigFile, Folds, LockTimeout, ModelDir, OldVersion, Output, Plot, Quiet, Season, Step,
+    Version, data_options, percentage, training_options,
 )
 from forecast.config import Cell, DataConfig, Engine, LogFormat, OutputFormat, Promote, TrainConfig, config_to_dict
 from forecast.errors import ForecastError, printable
@@ -110,7 +109,7 @@ def train(
     model_dir: ModelDir = "model",
     promote: Annotated[Promote, typer.Option(help="When the new version becomes current. if-better: it and the current version forecast the same most recent windows (the new run's validation windows), each through its own scalers and lookback, and it is promoted only if its MAE is at most the current one's; otherwise it is kept as a candidate (exit 0). always: promote every complete run. Either way a model that does not beat naive there never replaces one that does.")] = Promote.if_better,
     lock_timeout: LockTimeout = 300.0,
-    config: Annotated[Optional[str], typer.Option(help="TOML file of any of these options, keyed by the long option names (horizon = 30, model-dir = \"/srv/m\", features = [\"Volume\"]). The command line wins, then environment variables, then the file, then the defaults; a value of the wrong type is refused (exit 2).", is_eager=True, callback=load_config_file, show_default=False)] = None,
+    config: ConfigFile = None,
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved options as TOML (the text saved as config.toml in each version) and exit without training.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Check the data, the options and --model-dir exactly as training would (before Keras is imported), print the windows it would train on, and exit without training or writing anything.")] = False,
     plot: Plot = None,
@@ -205,6 +204,7 @@ def predict(
 @data_options
 @training_options
 def detect(
+    ctx: typer.Context,
     data_config,
     train_config,
     model_dir: ModelDir = "model",
@@ -223,6 +223,7 @@ def detect(
     engine: Annotated[Engine, typer.Option(help="What runs the network: litert, keras or auto, as for predict. LiteRT forecasts one window per call (0.2 ms each here), keras 1,024 per call after TensorFlow's 6 s start-up: keras is faster above about 40,000 rows.")] = Engine.auto,
     lock_timeout: LockTimeout = 300.0,
     plot: Plot = None,
+    config: ConfigFile = None,
     quiet: Quiet = False,
 ) -> None:
     """Flag the rows of DATA that the model did not expect: each is forecast from the rows before it and scored by its distance outside the calibrated interval."""
@@ -235,7 +236,7 @@ def detect(
         chosen = table_format(output, format)
         detect_options = dict(step=step, level=level, threshold=threshold, sustained_threshold=sustained_threshold, ids=id or (), engine=engine, log=logs.notes(log))
         if train_fraction is None:
-            _refuse_training_options(data, options)
+            _refuse_training_options(ctx, data, options)
             from forecast.detect import detect as detect_rows
 
             result = detect_rows(model_dir, data.path, version=version, **detect_options)
@@ -277,12 +278,15 @@ def _model_version(given: str | None, old: str | None, log) -> str | None:
     return old
 
 
-def _refuse_training_options(data: DataConfig, options: TrainConfig) -> None:
-    """Without --train-fraction the model's own columns and settings apply: refuse any given."""
+def _refuse_training_options(ctx: typer.Context, data: DataConfig, options: TrainConfig) -> None:
+    """Without --train-fraction the model's own columns and settings apply: refuse any given on
+    the command line (a --config file's wait for a run that trains)."""
     if data.ticker is not None:
         raise ForecastError("detect scores the rows of a CSV file; a --ticker cannot be scored. Give DATA as a file.")
     defaults = {**config_to_dict(DataConfig(path=data.path)), **config_to_dict(TrainConfig())}
-    given = [name for name, value in {**config_to_dict(data), **config_to_dict(options)}.items() if value != defaults[name]]
+    from_file = {name for name in defaults if getattr(ctx.get_parameter_source(name), "name", None) == "DEFAULT_MAP"}
+    given = [name for name, value in {**config_to_dict(data), **config_to_dict(options)}.items()
+             if value != defaults[name] and name not in from_file]  # a --config file's training options wait for training
     if given:
         flag = "--" + given[0].replace("_", "-")
         raise ForecastError(
@@ -340,6 +344,7 @@ def evaluate(
     as_json: AsJson = False,
     output: BacktestOutput = None,
     plot: Plot = None,
+    config: ConfigFile = None,
     quiet: Quiet = False,
 ) -> None:
     """Backtest from several origins: the model against naive, seasonal naive, drift, AutoETS and AutoTheta."""
@@ -384,6 +389,7 @@ def compare(
     season: Season = None,
     as_json: AsJson = False,
     output: BacktestOutput = None,
+    config: ConfigFile = None,
     quiet: Quiet = False,
 ) -> None:
     """Backtest several cells on the same origins and tabulate them beside the baselines and statistical models."""

@@ -1,5 +1,6 @@
-"""`train --config FILE`: a TOML file's options become the command's defaults, each checked for
-its TOML type and converted exactly as the command line would convert it."""
+"""`--config FILE` (train, detect, evaluate, compare): a TOML file's options become the command's
+defaults, each checked for its TOML type and converted exactly as the command line would convert
+it. One file serves all four: each takes the options it has and passes over the others'."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ def load_config_file(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
     if value:
         from forecast.settings import read_config
 
-        params = {p.name: p for p in ctx.command.params if p.name not in ("config", "print_config")}
+        params = {p.name: p for p in ctx.command.params if p.name not in IGNORED}
         try:
-            options = read_config(value, set(params))
+            options = read_config(value, set(params), command=ctx.info_name or "train", shared=_shared_options(ctx))
             kinds = option_kinds(ctx.command)
             for name, setting in options.items():
                 check_config_type(value, name, setting, kinds[name])
@@ -36,6 +37,17 @@ def load_config_file(ctx: typer.Context, value: Optional[str]) -> Optional[str]:
             raise typer.Exit(exc.exit_code) from None
         ctx.default_map = {**(ctx.default_map or {}), **options}
     return value
+
+
+IGNORED = ("config", "print_config")  # options about the file itself
+
+
+def _shared_options(ctx: typer.Context) -> set[str]:
+    """The options of every command of the app that reads a --config file."""
+    group = ctx.parent.command if ctx.parent is not None else None
+    commands = getattr(group, "commands", {}).values() if group is not None else ()
+    return {p.name for command in commands if any(p.name == "config" for p in command.params)
+            for p in command.params if p.name not in IGNORED}
 
 
 def check_config_type(path: str, name: str, setting, kind: type) -> None:

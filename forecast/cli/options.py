@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from forecast.cli.configfile import load_config_file
 from forecast.config import DataConfig, Fill, TrainConfig
 
 # Help for every TrainConfig field; commands that train get them all through @training_options.
@@ -109,9 +110,10 @@ _DATA_PARAMETERS = [
 ]
 
 ModelDir = Annotated[str, typer.Option(envvar="FORECAST_MODEL_DIR", help="Model directory: one bundle per training run under versions/, and which one is current.")]
-Version = Annotated[Optional[str], typer.Option("--model-version", help="Use this version instead of the current one (see `forecast models list`).", show_default=False)]
+Version = Annotated[Optional[str], typer.Option("--model-version", help="Use this version instead of the current one (see `forecast models list`). Its old spelling, --version, still works for now, with a warning.", show_default=False)]
 # --model-version's spelling until it collided with the global --version: accepted with a warning.
-OldVersion = Annotated[Optional[str], typer.Option("--version", hidden=True, show_default=False)]
+OldVersion = Annotated[Optional[str], typer.Option("--version", hidden=True, show_default=False,
+                                                   help="The old spelling of --model-version (a warning says so).")]
 LockTimeout = Annotated[float, typer.Option(help="Seconds to wait while another run holds the model directory; then exit 75.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress and no notes; results, warnings and errors still print.")]
 Plot = Annotated[Optional[str], typer.Option(help="Also draw a plot to this file: PNG, SVG or PDF as its extension says (PNG without one; another is refused). Written as --output is; - (PNG) only when --output names a file.", show_default=False)]
@@ -120,6 +122,12 @@ Output = Annotated[Optional[str], typer.Option(
          "for tables (CSV without an extension; another is refused unless --format says). A regular file is replaced only once the new one is complete "
          "(a failed write leaves the old file), keeping its permissions; a new file gets the umask's. A symbolic link "
          "is followed; a FIFO or device (/dev/stdout) is written through, never replaced.", show_default=False)]
+ConfigFile = Annotated[Optional[str], typer.Option(
+    "--config", help="TOML file of any of these options, keyed by the long option names (horizon = 30, model-dir = "
+                     "\"/srv/m\", features = [\"Volume\"]). The command line wins, then environment variables, then the "
+                     "file, then the defaults; a value of the wrong type is refused (exit 2). One file serves train, "
+                     "detect, evaluate and compare: each takes the options it has.",
+    is_eager=True, callback=load_config_file, show_default=False)]
 BacktestOutput = Annotated[Optional[str], typer.Option(
     "--output", help="Write here instead of standard output (-), as the extension says: the text report (.txt or no "
                      "extension), JSON (.json, as --json), or every forecast row of every fold in one flat table (.csv "
