@@ -112,6 +112,7 @@ def train(
     config: ConfigFile = None,
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved options as TOML (the text saved as config.toml in each version) and exit without training.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Check the data, the options and --model-dir exactly as training would (before Keras is imported), print the windows it would train on, and exit without training or writing anything.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON instead of the summary: the version, whether it became current and why, its validation metrics, each baseline's, and whether the model beat them (beats_baselines).")] = False,
     plot: Plot = None,
     quiet: Quiet = False,
 ) -> None:
@@ -143,7 +144,12 @@ def train(
                              log=logs.notes(log), verbose=progress, saved_config=resolved)
         state = "current" if result.verdict.promote else "a candidate"
         _state["published"] = f"this run's version {result.version_id} is complete and {state}"
-        typer.echo(training_summary(result, options))
+        if as_json:
+            from forecast.cli.report import training_record
+
+            typer.echo(json.dumps(training_record(result), indent=2))
+        else:
+            typer.echo(training_summary(result, options))
         if plot:
             from forecast.cli.plots import plot_loss
 
@@ -170,6 +176,7 @@ def predict(
     id: Annotated[Optional[List[str]], typer.Option("--id", help="For a model of several series: forecast only this one (default: every series); repeat for several. The output starts with the series id column, under the name it has in the data.", show_default=False)] = None,
     output: Output = None,
     format: Annotated[Optional[OutputFormat], typer.Option(help="csv (timestamp,forecast[,lower_80,upper_80,...]), json ({\"forecasts\": [...]}) or parquet (default: from --output's extension, else csv).", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Write the forecasts as JSON: the same as --format json.")] = False,
     model_version: Version = None,
     old_version: OldVersion = None,
     engine: Annotated[Engine, typer.Option(help="What runs the network: litert (the bundle's model.tflite on the LiteRT interpreter, no TensorFlow, under a second), keras (model.keras, with TensorFlow), or auto (litert when the bundle has the artifact and ai-edge-litert is installed; an artifact that does not load falls back to Keras with a warning).")] = Engine.auto,
@@ -182,7 +189,9 @@ def predict(
         log = logs.start("predict", quiet)
         version = _model_version(model_version, old_version, log)
         _check_destinations(output, plot)
-        chosen = table_format(output, format)
+        if as_json and format not in (None, OutputFormat.json):
+            raise ForecastError(f"--json is --format json; --format {format.value} asks for another. Drop one of them.")
+        chosen = table_format(output, OutputFormat.json if as_json else format)
         from forecast.predict import predict as forecast_steps
 
         result = forecast_steps(model_dir, steps=horizon, data_path=data, levels=level or (), ids=id or (),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from forecast.config import EnsembleCells, TargetTransform, TrainConfig
 from forecast.errors import ForecastError, printable
 from forecast.evaluation.statistical import STATISTICAL
@@ -33,6 +35,25 @@ def training_summary(result, config) -> str:
         f"in {result.bundle_dir.parent.parent}",
     ]
     return "\n".join(lines)
+
+
+def training_record(result) -> dict:
+    """What `train --json` prints: the run's version and promotion, its metrics and the baselines'."""
+    m = result.metrics
+    baselines = m.baselines()
+    selection = result.fitted.selection
+    promotion = json.loads((result.bundle_dir / "metadata.json").read_text()).get("promotion")
+    return {
+        "version": result.version_id,
+        "current": result.verdict.promote,
+        "model_dir": str(result.bundle_dir.parent.parent),
+        "val_mae": m.val_mae,
+        "baseline_mae": baselines,
+        "beats_baselines": bool(baselines) and m.val_mae < min(baselines.values()),
+        "window_norm": None if selection is None else selection.chosen,
+        "metrics": m.to_dict(),
+        "promotion": promotion,
+    }
 
 
 def check_summary(prepared) -> str:

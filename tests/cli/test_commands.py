@@ -376,3 +376,24 @@ def test_short_help_and_shell_completion():
     assert "Forecast the next --horizon steps" in invoke("predict", "-h").stdout
     completion = invoke("--show-completion", "bash")
     assert completion.exit_code == 0 and "_FORECAST_COMPLETE=complete_bash" in completion.stdout
+
+
+def test_train_json_says_whether_the_model_beat_its_baselines(tmp_path):
+    result = invoke("train", SAMPLE / "airline-passengers.csv", "--lookback", "12", "--horizon", "6",
+                    "--model-dir", tmp_path / "m", "--json", *TINY)
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    meta = json.loads((tmp_path / "m" / "current" / "metadata.json").read_text())
+    assert record["version"] == (tmp_path / "m" / "current").resolve().name
+    assert record["current"] is True and record["promotion"]["promoted"] is True
+    assert record["promotion"]["reason"] == "first version in this directory"
+    assert set(record["baseline_mae"]) == {"naive", "seasonal_naive", "drift"}
+    assert record["beats_baselines"] == (record["val_mae"] < min(record["baseline_mae"].values()))
+    assert record["metrics"]["val_mae"] == record["val_mae"] == meta["metrics"]["val_mae"]
+
+
+def test_predict_json_is_format_json(monthly_bundle):
+    as_json = invoke("predict", "--model-dir", monthly_bundle, "--json", "--quiet")
+    assert as_json.exit_code == 0 and as_json.stdout == invoke("predict", "--model-dir", monthly_bundle, "--format", "json", "--quiet").stdout
+    both = invoke("predict", "--model-dir", monthly_bundle, "--json", "--format", "csv")
+    assert both.exit_code == 2 and "--json is --format json; --format csv asks for another" in error_line(both.stderr)
