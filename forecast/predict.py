@@ -11,7 +11,7 @@ import pandas as pd
 
 from forecast.config import DataConfig, Engine
 from forecast.data.frequency import check_forecast_end, describe_frequency, format_timestamp, same_frequency
-from forecast.data.load import Series, id_column, load_panel
+from forecast.data.load import Series, id_column, load_frame, load_panel
 from forecast.data.scaling import first_not_positive
 from forecast.errors import ConfigError, DataError
 from forecast.evaluation.intervals import interval_bounds
@@ -37,7 +37,7 @@ def predict(
     model_dir: str,
     *,
     steps: int | None = None,
-    data_path: str | None = None,
+    data_path: str | pd.DataFrame | None = None,
     levels: Sequence[int] = (),
     ids: Sequence[str] = (),
     version: str | None = None,
@@ -46,7 +46,7 @@ def predict(
     now: pd.Timestamp | None = None,
 ) -> Prediction:
     """Forecast `steps` steps (by default the trained horizon) after the end of the training data,
-    or of `data_path`.
+    or of `data_path` (a file, or a DataFrame from the Python API).
 
     Up to the trained horizon the model's direct output is sliced; beyond it, a univariate
     model is fed its own forecasts block by block. Each level in `levels` adds a conformal
@@ -144,7 +144,7 @@ def choose_ids(bundle: Bundle, ids: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
-def _inputs(bundle: Bundle, ids: list[str], data_path: str | None, log: Log) -> dict[str, SeriesInput]:
+def _inputs(bundle: Bundle, ids: list[str], data_path: str | pd.DataFrame | None, log: Log) -> dict[str, SeriesInput]:
     """Per series: the rows the forecast starts from, from the bundle or from --data."""
     meta = bundle.metadata
     if data_path is None:
@@ -166,10 +166,10 @@ def _inputs(bundle: Bundle, ids: list[str], data_path: str | None, log: Log) -> 
     return out
 
 
-def read_data(bundle: Bundle, ids: list[str], data_path: str, log: Log, name: str = "--data") -> dict[str, Series]:
-    """The series of `ids` in the file `data_path`, read with the training columns and checked
-    against the model: at its frequency, and only series it was trained on. Messages call the
-    file `name`.
+def read_data(bundle: Bundle, ids: list[str], data_path: str | pd.DataFrame, log: Log, name: str = "--data") -> dict[str, Series]:
+    """The series of `ids` in the file `data_path` (or a DataFrame), read with the training
+    columns and checked against the model: at its frequency, and only series it was trained on.
+    Messages call the data `name`.
 
     Raises:
         DataError: the file cannot be read as training read its data, is at another frequency,
@@ -177,21 +177,20 @@ def read_data(bundle: Bundle, ids: list[str], data_path: str, log: Log, name: st
     """
     meta = bundle.metadata
     trained = meta.data_config
+    frame = data_path if isinstance(data_path, pd.DataFrame) else None
     try:
-        panel = load_panel(
-            DataConfig(
-                path=data_path,
-                time_col=meta.time_col,
-                id_col=meta.id_col,
-                target=meta.target,
-                features=meta.features,
-                fill=None if trained is None else trained.fill,
-                sep=None if trained is None else trained.sep,
-                time_format=None if trained is None else trained.time_format,
-                dayfirst=False if trained is None else trained.dayfirst,
-            ),
-            log,
+        config = DataConfig(
+            path="<DataFrame>" if frame is not None else data_path,
+            time_col=meta.time_col,
+            id_col=meta.id_col,
+            target=meta.target,
+            features=meta.features,
+            fill=None if trained is None else trained.fill,
+            sep=None if trained is None else trained.sep,
+            time_format=None if trained is None else trained.time_format,
+            dayfirst=False if trained is None else trained.dayfirst,
         )
+        panel = load_panel(config, log) if frame is None else load_frame(frame, config, log)
     except DataError as exc:
         if "is not in the data" not in str(exc):
             raise

@@ -11,13 +11,13 @@ PACKAGE = ROOT / "forecast"
 
 # Top to bottom; a module may import its own layer and the ones below it, never one above.
 LAYERS = [
-    ("commands", ["forecast.cli", "forecast.__main__"]),
+    ("interfaces", ["forecast.cli", "forecast.__main__", "forecast.api"]),
     ("pipelines", ["forecast.train", "forecast.predict", "forecast.evaluate", "forecast.detect"]),
     ("store", ["forecast.store"]),
     ("model", ["forecast.model"]),
     ("evaluation", ["forecast.evaluation"]),
     ("data", ["forecast.data"]),
-    ("base", ["forecast.config", "forecast.settings", "forecast.errors", "forecast"]),
+    ("base", ["forecast.config", "forecast.settings", "forecast.errors", "forecast.version", "forecast"]),
 ]
 
 

@@ -12,7 +12,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from forecast import __version__
+from forecast.version import __version__
 from forecast.cli import logs
 from forecast.cli.output import REPORT, report_format, table_format
 from forecast.cli.options import (

@@ -86,10 +86,31 @@ def load_panel(config: DataConfig, log: Log = lambda message: None) -> Panel:
         panel = Panel({"": load_series(config, log)}, None)
         _log_read(panel, log)
         return panel
-    raw = read_table(config.path, config.sep, log)
+    return _panel(read_table(config.path, config.sep, log), config, _source(config), log)
+
+
+def load_frame(frame: pd.DataFrame, config: DataConfig, log: Log = lambda message: None) -> Panel:
+    """The series in a DataFrame, read and validated as a file's rows are by `load_panel`. A
+    DatetimeIndex (or any named index) is taken as a column; `config.path` only names the source.
+
+    Raises:
+        DataError: the frame cannot be used as given.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame or a file path. Received: {type(frame).__name__}.")
+    raw = frame.reset_index() if isinstance(frame.index, pd.DatetimeIndex) or frame.index.name is not None else frame
+    if raw.shape[1] < 2 or raw.empty:
+        raise DataError(f"the DataFrame has {raw.shape[1]} columns and {len(raw)} rows; forecast needs a time column, "
+                        "a value column and rows.")
+    raw = raw.set_axis(pd.RangeIndex(len(raw)))  # rows, counted from line 2 in messages as in a file
+    return _panel(raw, config, {"kind": "dataframe"}, log)
+
+
+def _panel(raw: pd.DataFrame, config: DataConfig, source: dict, log: Log) -> Panel:
+    """The series in the rows `raw` of a file or frame; see `load_panel`."""
     id_col = config.id_col or _named_id_column(raw, config, log)
     if id_col is None:
-        panel = Panel({"": _prepare_file(raw, config, _source(config), log)}, None)
+        panel = Panel({"": _prepare_file(raw, config, source, log)}, None)
         _log_read(panel, log)
         return panel
     if id_col not in raw.columns:
@@ -103,7 +124,7 @@ def load_panel(config: DataConfig, log: Log = lambda message: None) -> Panel:
     body = raw.drop(columns=[id_col])
     time_col = detect_time_column(body, config.time_col)
     target = choose_target(body, time_col, config.target, log, config.features)
-    source = {**_source(config), "id_col": id_col}
+    source = {**source, "id_col": id_col}
     series = {}
     for key, group in body.groupby(ids.astype(str), sort=False):
         note = lambda message, key=key: log(f"series {key}: {message}")  # noqa: E731
@@ -147,7 +168,8 @@ def _prepare_file(raw: pd.DataFrame, config: DataConfig, source: dict, log: Log)
 def _log_read(panel: Panel, log: Log) -> None:
     """One line saying what was read: source, rows, dates and frequency."""
     source = panel.first.source
-    where = source.get("path") or f"ticker {source.get('ticker')} ({source.get('interval')} bars)"
+    where = source.get("path") or ("a DataFrame" if source.get("kind") == "dataframe" else
+                                   f"ticker {source.get('ticker')} ({source.get('interval')} bars)")
     frames = [s.frame for s in panel.series.values()]
     first = min(f.index[0] for f in frames)
     last = max(f.index[-1] for f in frames)

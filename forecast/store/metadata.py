@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from forecast import __version__
+from forecast.version import __version__
 from forecast.config import DataConfig, TrainConfig, config_to_dict
 from forecast.data.cycles import CYCLES
 from forecast.data.frequency import format_timestamp
@@ -156,7 +156,9 @@ class Metadata:
 
     @property
     def source_text(self) -> str:
-        """Where the data came from, in words: its path, or the ticker and bar size."""
+        """Where the data came from, in words: its path, a DataFrame, or the ticker and bar size."""
+        if self.source.get("kind") == "dataframe":
+            return "a DataFrame (the Python API)"
         return self.source.get("path") or f"ticker {self.source.get('ticker')} ({self.source.get('interval')})"
 
     def to_dict(self) -> dict:

@@ -1,0 +1,76 @@
+"""The Python API: `train` and `predict` on pandas DataFrames (or files), as the command line
+runs them, returning the objects it prints from.
+
+    from forecast.api import predict, train
+    result = train(frame, model_dir="m", target="Passengers", horizon=12)
+    print(result.version_id, result.metrics.val_mae)
+    predict("m", levels=[80]).frame      # timestamp, forecast, lower_80, upper_80
+
+Options are the command line's, with underscores: any data option (target, time_col, id_col,
+features, fill, ...) and any training option (horizon, lookback, cell, epochs, ...). Errors are
+the command line's too, raised as `forecast.errors.ForecastError` (its `exit_code` is the one the
+command would exit with).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pandas as pd
+
+from forecast.config import DataConfig, Engine, Promote, TrainConfig
+from forecast.errors import ConfigError
+
+Log = Callable[[str], None]
+DATAFRAME = "<DataFrame>"  # the data path a model trained on a DataFrame records
+_DATA = {field.name for field in dataclasses.fields(DataConfig)} - {"path", "ticker", "start", "end", "interval", "offline"}
+_TRAIN = {field.name for field in dataclasses.fields(TrainConfig)}
+
+
+def train(data: pd.DataFrame | str | Path, *, model_dir: str | Path = "model", promote: str = "if-better",
+          lock_timeout: float = 300.0, log: Log = lambda message: None, **options):
+    """Train a model on `data` (a DataFrame with a time column or DatetimeIndex, or a data file)
+    and add it to `model_dir` as a new version, promoted as `promote` allows ("if-better" or
+    "always"). Returns a `forecast.train.TrainResult`: `version_id`, `metrics` (validation MAE and
+    the baselines'), `verdict` (promoted or not, and why), `bundle_dir`.
+
+    Raises:
+        ForecastError: unusable data or options, a busy model directory, ...
+    """
+    from forecast.data.load import load_frame
+    from forecast.train import train as train_model
+
+    unknown = sorted(set(options) - _DATA - _TRAIN)
+    if unknown:
+        raise ConfigError(f"train() has no option {unknown[0]!r}. Options are the command line's with underscores, "
+                          f"such as horizon, target or time_col.")
+    data_options = {name: value for name, value in options.items() if name in _DATA}
+    if isinstance(data_options.get("features"), str):
+        data_options["features"] = tuple(part.strip() for part in data_options["features"].split(",") if part.strip())
+    elif "features" in data_options:
+        data_options["features"] = tuple(data_options["features"])
+    train_config = TrainConfig(**{name: value for name, value in options.items() if name in _TRAIN})
+    frame = data if isinstance(data, pd.DataFrame) else None
+    data_config = DataConfig(path=DATAFRAME if frame is not None else str(data), **data_options)
+    panel = None if frame is None else load_frame(frame, data_config, log)
+    return train_model(data_config, train_config, str(model_dir), promote=Promote(promote), lock_timeout=lock_timeout,
+                       log=log, panel=panel)
+
+
+def predict(model_dir: str | Path = "model", *, horizon: int | None = None, data: pd.DataFrame | str | Path | None = None,
+            levels: Sequence[int] = (), ids: Sequence[str] = (), version: str | None = None, engine: str = "auto",
+            log: Log = lambda message: None):
+    """Forecast `horizon` steps (default: the trained horizon) after the end of the training
+    data, or of `data` (a DataFrame or file with the training columns). Returns a
+    `forecast.predict.Prediction`, whose `frame` is the table `forecast predict` prints.
+
+    Raises:
+        ForecastError: a missing or damaged model, unusable data, horizon, level or id.
+    """
+    from forecast.predict import predict as forecast_steps
+
+    path = data if data is None or isinstance(data, pd.DataFrame) else str(data)
+    return forecast_steps(str(model_dir), steps=horizon, data_path=path, levels=tuple(levels), ids=tuple(ids),
+                          version=version, engine=Engine(engine), log=log)

@@ -1,0 +1,52 @@
+"""The Python API: train and predict on DataFrames give what the command line gives on files."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import ROOT, SAMPLE, invoke
+from forecast import api
+from forecast.errors import ConfigError, DataError
+
+TINY = dict(layers=2, units=8, epochs=3, patience=2, batch_size=16, window_norm="revin", lookback=12, horizon=6)
+
+
+@pytest.fixture(scope="module")
+def airline():
+    return pd.read_csv(SAMPLE / "airline-passengers.csv", parse_dates=["Month"]).set_index("Month")
+
+
+def test_train_and_predict_on_a_dataframe_match_the_command_line_on_the_file(airline, tmp_path):
+    result = api.train(airline, model_dir=tmp_path / "api", **TINY)
+    assert result.verdict.promote and result.metrics.val_mae > 0
+    cli = invoke("train", SAMPLE / "airline-passengers.csv", "--model-dir", tmp_path / "cli", "--quiet",
+                 *[item for name, value in TINY.items() for item in (f"--{name.replace('_', '-')}", value)])
+    assert cli.exit_code == 0, cli.stderr
+    frame = api.predict(tmp_path / "api", levels=[80]).frame
+    assert list(frame.columns) == ["timestamp", "forecast", "lower_80", "upper_80"]
+    expected = pd.read_csv(pd.io.common.StringIO(invoke("predict", "--model-dir", tmp_path / "cli", "--level", "80").stdout))
+    pd.testing.assert_frame_equal(frame, expected, check_dtype=False, rtol=1e-5)  # the same training, the same forecast
+    # New rows as a DataFrame, read as --data reads a file
+    recent = airline.iloc[:-12]
+    from_frame = api.predict(tmp_path / "api", data=recent).frame
+    recent.reset_index().assign(Month=lambda f: f["Month"].dt.strftime("%Y-%m")).to_csv(tmp_path / "recent.csv", index=False)
+    pd.testing.assert_frame_equal(from_frame, api.predict(tmp_path / "api", data=tmp_path / "recent.csv").frame)
+    assert from_frame["timestamp"].iloc[0] == "1960-01-01"
+    assert "a DataFrame (the Python API)" in invoke("info", "--model-dir", tmp_path / "api").stdout
+
+
+def test_the_api_refuses_as_the_command_line_does(airline, tmp_path):
+    with pytest.raises(ConfigError, match="train\\(\\) has no option 'horizn'"):
+        api.train(airline, model_dir=tmp_path / "m", horizn=3)
+    with pytest.raises(DataError, match="column 'Passengers' has a non-numeric value 'many'") as caught:
+        api.train(airline.astype(object).assign(Passengers=lambda f: f["Passengers"].where(f.index.year != 1955, "many")),
+                       model_dir=tmp_path / "m")
+    assert caught.value.exit_code == 2 and not (tmp_path / "m").exists()
+
+
+def test_importing_the_api_loads_no_keras():
+    done = subprocess.run([sys.executable, "-c", "import sys; from forecast.api import train; print('keras' in sys.modules, callable(train))"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.stdout.split() == ["False", "True"], done.stderr
