@@ -81,7 +81,7 @@ def main(
     ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show TensorFlow's own log lines and, for unexpected errors, the full traceback.")] = False,
-    log_format: Annotated[LogFormat, typer.Option(envvar="FORECAST_LOG_FORMAT", help="Log lines as plain text or json: one object per line with time, level, command and message.")] = LogFormat.text,
+    log_format: Annotated[LogFormat, typer.Option(envvar="FORECAST_LOG_FORMAT", help="Log lines as plain text or json: one object per line with time, level, command and message; a run's summary line adds its facts as fields (train: version, current, promoted, reason, val_mae, baseline_mae, beats_baselines; detect: rows, anomalies, alarms).")] = LogFormat.text,
     log_file: Annotated[Optional[str], typer.Option(envvar="FORECAST_LOG_FILE", help="Append the log lines to this file; warnings and errors still also go to stderr (cron mails them). If it cannot be written (a full disk), one warning says so and the lines go to stderr.", show_default=False)] = None,
 ) -> None:
     if version:
@@ -136,7 +136,7 @@ def train(
 
             typer.echo(check_summary(check_training(data, options, model_dir, logs.notes(log))))
             return
-        from forecast.cli.report import training_summary
+        from forecast.cli.report import training_record, training_summary
         from forecast.train import train as train_model
 
         progress = (0 if quiet else 1) if sys.stdout.isatty() else 2  # a bar at a terminal, log lines elsewhere
@@ -144,10 +144,13 @@ def train(
                              log=logs.notes(log), verbose=progress, saved_config=resolved)
         state = "current" if result.verdict.promote else "a candidate"
         _state["published"] = f"this run's version {result.version_id} is complete and {state}"
+        record = training_record(result)
+        fields = {key: record[key] for key in ("version", "current", "val_mae", "baseline_mae", "beats_baselines")}
+        log.info(f"version {result.version_id} is {state}; validation MAE {record['val_mae']:.4g}, "
+                 f"{'beating' if record['beats_baselines'] else 'not beating'} its baselines",
+                 extra={"fields": {**fields, "promoted": result.verdict.promote, "reason": result.verdict.reason}})
         if as_json:
-            from forecast.cli.report import training_record
-
-            typer.echo(json.dumps(training_record(result), indent=2))
+            typer.echo(json.dumps(record, indent=2))
         else:
             typer.echo(training_summary(result, options))
         if plot:
@@ -261,7 +264,8 @@ def detect(
                                       saved_config=resolved, **detect_options)
         if plot and len(result.history) > 1:
             raise ForecastError(f"--plot draws one series; DATA has {len(result.history)}. Pick one with --id.")
-        log.info(_detection_summary(result))
+        log.info(_detection_summary(result), extra={"fields": {
+            "rows": len(result.frame), "anomalies": len(result.anomalies), "alarms": len(result.alarms)}})
         frame = result.anomalies if only_anomalies else result.frame
         _emit(_table(frame, chosen, "rows"), output, log, f"wrote {len(frame)} rows to {output}")
         if plot:

@@ -2,8 +2,8 @@
 
 At a terminal notes are plain lines on stderr. Otherwise every line carries its time, so a log
 file read the morning after says when each thing happened; `--log-format json` writes one JSON
-object per line for log collectors; `--log-file` appends there instead of stderr (errors still
-reach stderr, so cron mails a failure and nothing else).
+object per line for log collectors; `--log-file` appends there instead of stderr (warnings and
+errors still reach stderr, so cron mails a failure or what needs a look, and nothing else).
 """
 
 from __future__ import annotations
@@ -40,9 +40,13 @@ class _Text(logging.Formatter):
 
 
 class _Json(logging.Formatter):
+    """One object per line: time, level, command, message, and a summary line's own fields
+    (`extra={"fields": {...}}`: version, val_mae, baseline_mae, promoted, ...) for a collector to query."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps({"time": _stamp(record), "level": record.levelname.lower(),
-                           "command": getattr(record, "command", None) or _command, "message": record.getMessage()})
+        line = {"time": _stamp(record), "level": record.levelname.lower(),
+                "command": getattr(record, "command", None) or _command, "message": record.getMessage()}
+        return json.dumps({**getattr(record, "fields", {}), **line})
 
 
 _command = ""

@@ -374,15 +374,21 @@ def test_global_options_work_after_the_command_too(monthly_bundle, tmp_path):
 def test_short_help_and_shell_completion():
     assert invoke("-h").stdout == invoke("--help").stdout
     assert "Forecast the next --horizon steps" in invoke("predict", "-h").stdout
-    completion = invoke("--show-completion", "bash")
-    assert completion.exit_code == 0 and "_FORECAST_COMPLETE=complete_bash" in completion.stdout
+    # As a user's shell would run it: the installed command in a fresh process.
+    completion = subprocess.run([sys.executable, "-m", "forecast", "--show-completion", "bash"], capture_output=True,
+                                text=True, cwd=ROOT, timeout=60)
+    assert completion.returncode == 0 and "_FORECAST_COMPLETE=complete_bash" in completion.stdout, completion.stderr
 
 
 def test_train_json_says_whether_the_model_beat_its_baselines(tmp_path):
     result = invoke("train", SAMPLE / "airline-passengers.csv", "--lookback", "12", "--horizon", "6",
-                    "--model-dir", tmp_path / "m", "--json", *TINY)
+                    "--model-dir", tmp_path / "m", "--json", "--log-format", "json", *TINY[:-1])
     assert result.exit_code == 0, result.stderr
     record = json.loads(result.stdout)
+    # The log's summary line carries the same facts as fields a collector can query.
+    (line,) = [json.loads(text) for text in result.stderr.splitlines() if '"beats_baselines"' in text]
+    assert line["command"] == "train" and line["version"] == record["version"] and line["promoted"] is True
+    assert line["val_mae"] == record["val_mae"] and line["baseline_mae"] == record["baseline_mae"]
     meta = json.loads((tmp_path / "m" / "current" / "metadata.json").read_text())
     assert record["version"] == (tmp_path / "m" / "current").resolve().name
     assert record["current"] is True and record["promotion"]["promoted"] is True
