@@ -94,11 +94,8 @@ def read_csv(path: str, data: bytes, sep: str | None = None, log: Log = lambda m
 
 def _separator(path: str, text: str, sep: str | None, log: Log) -> str:
     """`sep` (--sep), else the separator the first lines agree on; comma when nothing else fits."""
-    if sep is not None:
-        chosen = "\t" if sep == "\\t" else sep
-        if chosen not in SEPARATORS:
-            raise DataError(f"--sep takes one of , ; \\t | (\\t for a tab). Received: {sep!r}.")
-        return chosen
+    if sep is not None:  # one of SEPARATORS, as DataConfig checked; \t spelt out on a command line is a tab
+        return "\t" if sep == "\\t" else sep
     sample = "\n".join(text.splitlines()[:20])
     try:
         found = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
@@ -136,13 +133,20 @@ def _parquet(path: str, data: bytes) -> pd.DataFrame:
     except Exception as exc:  # pyarrow raises its own error types for damaged files
         detail = quote(str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__, quotes=False)
         raise DataError(f"data file {path!r} is not a readable Parquet file ({detail}). Check the file.") from None
-    if isinstance(frame.index, pd.DatetimeIndex) or frame.index.name is not None:
-        frame = frame.reset_index()
+    frame = index_as_column(frame)
     if frame.shape[1] < 2:
         raise DataError(f"data file {path!r} has {frame.shape[1]} column; forecast needs a time column and a value column.")
     if frame.empty:
         raise DataError(f"data file {path!r} holds no rows. Add the series' rows.")
     frame.index = pd.RangeIndex(len(frame))  # rows, not file lines: messages count from line 2 as for CSV
+    return frame
+
+
+def index_as_column(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame whose timestamps (or any named index) are its index, with that index as a column,
+    as a file holds it; any other frame as it is."""
+    if isinstance(frame.index, pd.DatetimeIndex) or frame.index.name is not None:
+        return frame.reset_index()
     return frame
 
 

@@ -17,7 +17,7 @@ from forecast.data.frequency import (
     same_frequency,
     stamp_text,
 )
-from forecast.data.datafile import STDIN, line, line_of, read_table
+from forecast.data.datafile import STDIN, index_as_column, line, line_of, read_table
 from forecast.data.times import combine_time_parts, detect_time_column, parse_times, time_columns
 from forecast.errors import DataError, names, quote
 
@@ -98,7 +98,7 @@ def load_frame(frame: pd.DataFrame, config: DataConfig, log: Log = lambda messag
     """
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"data must be a pandas DataFrame or a file path. Received: {type(frame).__name__}.")
-    raw = frame.reset_index() if isinstance(frame.index, pd.DatetimeIndex) or frame.index.name is not None else frame
+    raw = index_as_column(frame)
     if raw.shape[1] < 2 or raw.empty:
         raise DataError(f"the DataFrame has {raw.shape[1]} columns and {len(raw)} rows; forecast needs a time column, "
                         "a value column and rows.")
