@@ -26,7 +26,7 @@ Log = Callable[[str], None]
 # Values beyond this are refused: errors between them would overflow float64 once squared (RMSE).
 LARGEST = 1e150
 # Columns taken as the series id of a long-format file when --id-col is not given and their
-# values repeat (compared lower-cased): NeuralForecast's and statsforecast's, and the usual others.
+# values repeat (compared lower-cased): NeuralForecast's and statsforecast's name, and two common others.
 ID_NAMES = ("unique_id", "series_id", "item_id")
 # Columns forecast by default, in this order, when present and --target is not given:
 # NeuralForecast's and statsforecast's target, and a price file's adjusted or plain close.
