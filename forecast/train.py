@@ -14,6 +14,7 @@ from forecast.data.load import Panel, load_panel
 from forecast.errors import ForecastError
 from forecast.model.fit import Fitted, Metrics, Prepared, fit, prepare
 from forecast.store.bundle import Bundle, write_bundle
+from forecast.store.metadata import Promotion
 from forecast.store.promote import Verdict, judge
 from forecast.store.versions import Store, new_version_id
 
@@ -28,6 +29,7 @@ class TrainResult:
     fitted: Fitted
     version_id: str
     verdict: Verdict
+    promotion: Promotion  # the decision as the bundle stores it
 
     @property
     def metrics(self) -> Metrics:
@@ -85,7 +87,8 @@ def train(
         version_id = new_version_id()
         staging = store.stage(version_id)
         try:
-            write_bundle(staging, fitted, data_config, verdict.record(promote, current_id), saved_config, log)
+            promotion = verdict.record(promote, current_id)
+            write_bundle(staging, fitted, data_config, promotion, saved_config, log)
             bundle_dir = store.commit(staging, version_id)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -96,7 +99,7 @@ def train(
             log(f"version {version_id} is now current: {verdict.reason}")
         else:
             log(f"kept version {version_id} as a candidate; {current_id} stays current: {verdict.reason}")
-    return TrainResult(bundle_dir, fitted, version_id, verdict)
+    return TrainResult(bundle_dir, fitted, version_id, verdict, promotion)
 
 
 def check(data_config: DataConfig, train_config: TrainConfig, model_dir: str, log: Log = lambda message: None,

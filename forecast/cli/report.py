@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from forecast.config import EnsembleCells, TargetTransform, TrainConfig
 from forecast.errors import ForecastError, printable
 from forecast.evaluation.statistical import STATISTICAL
@@ -42,7 +40,6 @@ def training_record(result) -> dict:
     m = result.metrics
     baselines = m.baselines()
     selection = result.fitted.selection
-    promotion = json.loads((result.bundle_dir / "metadata.json").read_text()).get("promotion")
     return {
         "version": result.version_id,
         "current": result.verdict.promote,
@@ -52,7 +49,7 @@ def training_record(result) -> dict:
         "beats_baselines": bool(baselines) and m.val_mae < min(baselines.values()),
         "window_norm": None if selection is None else selection.chosen,
         "metrics": m.to_dict(),
-        "promotion": promotion,
+        "promotion": result.promotion.to_dict(),
     }
 
 
