@@ -11,6 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PAGES = {  # which page of docs/ holds each benchmark's table
     "accuracy": "docs/accuracy.md",
     "samples": "docs/accuracy.md",
+    "intervals": "docs/accuracy.md",
     "throughput": "docs/performance.md",
     "memory": "docs/performance.md",
     "startup": "docs/performance.md",

@@ -55,7 +55,7 @@ from forecast.data.frequency import format_timestamp
 from forecast.data.load import Panel, Series, id_column, load_panel
 from forecast.data.scaling import scale_target
 from forecast.errors import ConfigError, DataError
-from forecast.evaluation.intervals import check_level, interval_bounds
+from forecast.evaluation.intervals import CONFORMAL, check_level, windows_needed
 from forecast.predict import choose_ids, read_data, refuse_not_positive
 from forecast.store.bundle import Bundle
 from forecast.store.versions import Store
@@ -145,9 +145,12 @@ def detect(
         raise ConfigError("this bundle holds no interval calibration, which scores are measured against. Retrain it.")
     if level is None:
         level = _default_level(meta.calibration, log)
-    interval_bounds(np.zeros(step), meta.calibration, level)  # refuses a level the calibration cannot give
-    width = max(float(meta.calibration.half_widths[str(level)][step - 1]), WIDTH_FLOOR)
-    memory = max(meta.calibration.windows, math.ceil(MEMORY_TAIL / (1 - level / 100)))
+    calibration = meta.calibration
+    width = max(float(calibration.widths(level, step)[step - 1]), WIDTH_FLOOR)  # refuses a level it cannot give
+    if calibration.basis(level, step) != CONFORMAL:
+        log(f"the model's {calibration.residuals[step - 1]} validation residuals at step {step} are too few for a "
+            f"split-conformal {level}% width ({windows_needed(level)} are needed): scoring against its Student t width")
+    memory = max(calibration.residuals[step - 1], math.ceil(MEMORY_TAIL / (1 - level / 100)))
     chosen = choose_ids(bundle, ids)
     if panel is None:
         data = read_data(bundle, chosen, data_path, log, name=str(data_path))
@@ -247,16 +250,13 @@ def train_and_detect(
 
 
 def _default_level(calibration, log: Log) -> int:
-    """`LEVEL`, or the highest level `calibration` holds when its windows are too few for it."""
+    """`LEVEL`, or the highest level a version calibrated before the Student t fallback holds
+    when its windows were too few for `LEVEL`."""
     if calibration.half_widths.get(str(LEVEL)) is not None:
         return LEVEL
-    held = [int(level) for level, widths in calibration.half_widths.items() if widths is not None]
-    if not held:
-        raise ConfigError(f"this model was calibrated on {calibration.windows} validation windows, too few for any interval. "
-                          "Retrain with more history or a larger --val-fraction.")
-    level = max(held)
-    log(f"the model's {calibration.windows} validation windows calibrate intervals up to {level}%, not {LEVEL}%: "
-        f"scoring against the {level}% interval (retrain with more history for {LEVEL}%)")
+    level = max(int(level) for level, widths in calibration.half_widths.items() if widths is not None)
+    log(f"this version's {calibration.residuals[0]} validation windows calibrate intervals up to {level}%, not {LEVEL}%: "
+        f"scoring against the {level}% interval (retrain it for {LEVEL}%)")
     return level
 
 

@@ -13,7 +13,7 @@ from forecast.data.frequency import format_timestamp, season_length
 from forecast.data.load import Panel, id_column
 from forecast.errors import ConfigError, DataError
 from forecast.evaluation.baselines import BASELINES, forecast_baseline
-from forecast.evaluation.intervals import check_level, coverage, windows_needed
+from forecast.evaluation.intervals import BASES, check_level, coverage
 from forecast.evaluation.metrics import mae, mape, mase, mase_scale, rmse, smape
 from forecast.evaluation.statistical import STATISTICAL, forecast_statistical
 from forecast.model.fit import choose_lookback, fit, prepare
@@ -36,6 +36,7 @@ class Fold:
     actual: np.ndarray  # (horizon,)
     forecasts: dict[str, np.ndarray]  # "model" and each of REFERENCES -> (horizon,); NaN where a model could not fit
     bounds: dict[int, tuple[np.ndarray, np.ndarray]]  # level -> (lower, upper) around the model's forecast
+    bases: dict[int, list[str]]  # level -> how each step's width was calibrated (intervals.BASES)
     scale: float  # MASE denominator from the rows before the origin
     training: dict  # epochs_run, best_val_loss, val_mae (data units, pooled), train_seconds, parameters, window_norm
 
@@ -50,8 +51,7 @@ class Backtest:
     frequency: str
     horizon: int
     season: int
-    levels: list[int]  # interval levels calibrated in every fold
-    unavailable: dict[int, str]  # levels that could not be, and why
+    levels: list[int]  # interval levels whose coverage is measured
     folds: list[Fold]
     config: dict
     targets: dict[str, pd.Series]  # each series' target on its DatetimeIndex, for plots
@@ -120,6 +120,17 @@ class Backtest:
             for level in self.levels
         }
 
+    def coverage_by_basis(self) -> dict[int, dict[str, tuple[float, int]]]:
+        """Per level, the coverage and count of the forecasts behind each way of calibrating a
+        width (split-conformal, Student t): whether each reached its level where it applied."""
+        out = {}
+        for level in self.levels:
+            inside = np.concatenate([(f.actual >= f.bounds[level][0]) & (f.actual <= f.bounds[level][1]) for f in self.folds])
+            bases = np.concatenate([f.bases[level] for f in self.folds])
+            out[level] = {basis: (float(inside[bases == basis].mean()), int(np.sum(bases == basis)))
+                          for basis in BASES if np.any(bases == basis)}
+        return out
+
     def training(self) -> dict[str, float]:
         """Parameters, total training time, mean epochs and mean best validation loss over the folds."""
         runs = list({fold.number: fold.training for fold in self.folds}.values())  # one model per fold
@@ -164,7 +175,10 @@ class Backtest:
             "series_scores": self.series_scores(),
             "by_step_mae": self.by_step(),
             "coverage": {str(level): value for level, value in self.coverage().items()},
-            "coverage_unavailable": {str(level): why for level, why in self.unavailable.items()},
+            "coverage_by_basis": {
+                str(level): {basis: {"coverage": share, "forecasts": count} for basis, (share, count) in bases.items()}
+                for level, bases in self.coverage_by_basis().items()
+            },
             "training": self.training(),
             "folds": [
                 {
@@ -247,8 +261,8 @@ def backtest(
         shortest = min(len(s.frame) for s in earliest.series.values())
         lookback = choose_lookback(season_length(first.frequency), train_config.horizon, shortest)
         train_config = dataclasses.replace(train_config, lookback=lookback)
-    unavailable = _check_earliest_fold(earliest, folds, train_config, levels)
-    levels = sorted(set(levels) - set(unavailable))
+    _check_earliest_fold(earliest, folds, train_config)
+    levels = sorted(set(levels))
 
     results = []
     for number in range(1, folds + 1):
@@ -277,6 +291,7 @@ def backtest(
                 actual=target[origin : origin + horizon],
                 forecasts=by_method,
                 bounds={level: forecaster.interval(key, forecast, level) for level in levels},
+                bases={level: [fitted.calibration.basis(level, s) for s in range(1, horizon + 1)] for level in levels},
                 scale=mase_scale(target[:origin], season),
                 training=training,
             ))
@@ -293,7 +308,6 @@ def backtest(
         horizon=horizon,
         season=season,
         levels=levels,
-        unavailable=unavailable,
         folds=results,
         config={**config_to_dict(config), "folds": folds, "step": step},
         targets={key: s.frame[s.target] for key, s in panel.series.items()},
@@ -334,22 +348,12 @@ def compare(
     return runs
 
 
-def _check_earliest_fold(earliest: Panel, folds: int, config: TrainConfig, levels: Sequence[int]) -> dict[int, str]:
-    """Refuse, before any training, folds that leave too little history.
-
-    Returns:
-        The levels whose intervals cannot be calibrated in every fold, with the reason.
-    """
+def _check_earliest_fold(earliest: Panel, folds: int, config: TrainConfig) -> None:
+    """Refuse, before any training, folds that leave too little history."""
     rows = min(len(s.frame) for s in earliest.series.values())
     try:
-        splits = prepare(earliest, config).splits
+        prepare(earliest, config)
     except DataError as exc:
         raise DataError(
             f"{exc} (The earliest of {folds} folds has {rows} rows of history: use fewer --folds or a smaller --step.)"
         ) from None
-    windows = sum(split.n_val for split in splits.values())
-    return {
-        level: f"needs {windows_needed(level)} validation windows, the earliest fold has {windows}"
-        for level in levels
-        if windows < windows_needed(level)
-    }

@@ -49,8 +49,8 @@ def predict(
     or of `data_path` (a file, or a DataFrame from the Python API).
 
     Up to the trained horizon the model's direct output is sliced; beyond it, a univariate
-    model is fed its own forecasts block by block. Each level in `levels` adds a conformal
-    prediction interval calibrated at training time. A model of several series forecasts each
+    model is fed its own forecasts block by block. Each level in `levels` adds a prediction
+    interval calibrated at training time (forecast.evaluation.intervals). A model of several series forecasts each
     of `ids`, or all of them. The current version of `model_dir` answers unless `version` names
     another; `engine` picks what runs the network (see `Bundle.forecaster`); `log` hears a
     "warning: " line when the newest data point is stale (older than `STALE_PERIODS` steps before
@@ -103,6 +103,8 @@ def predict(
         frames.append(frame)
     of = f" of {len(inputs)} series" if len(inputs) > 1 else ""
     log(f"forecast {steps} steps{of} with {bundle.path} ({engine_name})")
+    for level in sorted(set(levels)):
+        log(f"{level}% interval: {meta.calibration.describe(level, steps)}")
     _warn_if_stale(inputs, now, log)
     return Prediction(pd.concat(frames, ignore_index=True), {key: given.recent for key, given in inputs.items()}, meta.target)
 

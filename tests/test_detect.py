@@ -207,14 +207,13 @@ def test_data_that_cannot_be_scored_is_refused(detector, tmp_path):
         train_and_detect(DataConfig(path=str(short)), TrainConfig(), str(tmp_path / "m"), 1.5)
 
 
-def test_a_model_with_few_validation_windows_scores_against_the_highest_level_it_holds(monthly_bundle):
+def test_a_model_with_few_validation_windows_scores_against_a_student_t_width(monthly_bundle):
     notes = []
     result = detect(str(monthly_bundle), str(SAMPLE / "airline-passengers.csv"), log=notes.append)
-    assert result.level == 96  # 25 validation windows: ceil(26 * 0.96) = 25 of them, 97% would need 33
-    assert list(result.frame.columns) == ["timestamp", "actual", "forecast", "lower_96", "upper_96", "score", "sustained", "anomaly", "alarm"]
-    assert any("validation windows calibrate intervals up to 96%, not 99%" in note for note in notes)
-    with pytest.raises(ConfigError, match="a 99% interval needs at least 99 validation windows; this model was calibrated on 25"):
-        detect(str(monthly_bundle), str(SAMPLE / "airline-passengers.csv"), level=99)
+    assert result.level == 99
+    assert list(result.frame.columns) == ["timestamp", "actual", "forecast", "lower_99", "upper_99", "score", "sustained", "anomaly", "alarm"]
+    assert "the model's 36 validation residuals at step 1 are too few for a split-conformal 99% width (99 are needed): " \
+           "scoring against its Student t width" in notes
 
 
 def test_a_panel_scores_each_series_and_id_picks_one(tmp_path):

@@ -83,10 +83,13 @@ def test_scores_by_step_and_coverage_are_consistent(monkeypatch):
     assert re.search(r"^AutoTheta +n/a +n/a +n/a +n/a +n/a$", report, re.M)
 
 
-def test_levels_the_earliest_fold_cannot_calibrate_are_reported_not_fatal():
+def test_coverage_is_reported_for_each_way_the_widths_were_calibrated():
     result = backtest(series(), TINY, folds=1, levels=(80, 99))
-    assert result.levels == [80]
-    assert result.unavailable == {99: "needs 99 validation windows, the earliest fold has 22"}
+    assert result.levels == [80, 99]
+    by_basis = result.coverage_by_basis()
+    assert set(by_basis[80]) == {"split-conformal"} and set(by_basis[99]) == {"Student t"}  # 22 windows, 33 origins
+    share, count = by_basis[99]["Student t"]
+    assert count == 12 and share == pytest.approx(result.coverage()[99])
 
 
 def test_too_many_folds_for_the_history_is_refused_before_training():

@@ -137,7 +137,7 @@ def describe_bundle(bundle: Bundle) -> str:
             f"{metrics.epochs_run} epochs, {metrics.train_seconds:.1f} s"
         )
     if meta.calibration is not None:
-        lines.append(f"intervals:  {meta.calibration.method}, calibrated on {meta.calibration.windows} windows")
+        lines.append(f"intervals:  {meta.calibration.summary(config.horizon)}")
     return "\n".join(lines)
 
 
@@ -163,10 +163,13 @@ def backtest_report(result) -> str:
     by_step = result.by_step()
     for step in range(result.horizon):
         lines.append(_row([step + 1, *(by_step[method][step] for method in result.methods)], first=6))
-    if result.levels or result.unavailable:
+    if result.levels:
         points = len(result.folds) * result.horizon
-        covered = [f"{level}% interval {value:.1%}" for level, value in result.coverage().items()]
-        covered += [f"{level}% interval n/a ({why})" for level, why in result.unavailable.items()]
+        by_basis = result.coverage_by_basis()
+        covered = []
+        for level, value in result.coverage().items():
+            parts = [f"{basis} {share:.1%} of {count}" for basis, (share, count) in by_basis[level].items()]
+            covered.append(f"{level}% interval {value:.1%} ({', '.join(parts) if len(parts) > 1 else next(iter(by_basis[level]))})")
         lines += ["", f"coverage over {points} forecasts: {'; '.join(covered)}"]
     return "\n".join(lines)
 

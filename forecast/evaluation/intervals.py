@@ -1,4 +1,18 @@
-"""Prediction intervals by split-conformal calibration on residuals the model did not train on."""
+"""Prediction intervals from the residuals of forecasts the model made on data it did not train on.
+
+Each step of the horizon is calibrated on its own residuals, from the validation windows:
+
+- split-conformal (the k-th smallest absolute residual) wherever there are enough residuals for
+  the level: its coverage guarantee needs no assumption about their distribution;
+- Student t from the same residuals where there are too few (a short monthly series holds 15
+  validation windows; a 95% split-conformal width needs 19): the prediction interval for one more
+  draw of a zero-mean normal whose spread is estimated from n residuals;
+- past the steps the validation data can check (beyond the rolled forecasts of its windows), the
+  last calibrated step's width grown by √(step / that step), as a random walk's errors grow.
+
+Every width says which of the three it is and how many residuals back it (`Calibration.describe`),
+and `forecast evaluate` measures the coverage each reaches.
+"""
 
 from __future__ import annotations
 
@@ -10,44 +24,132 @@ import numpy as np
 from forecast.errors import ConfigError
 
 LEVELS = range(1, 100)  # every whole-percent level is calibrated, so predict can ask for any
-METHOD = "split-conformal, absolute residuals per step"
+METHOD = "per-step validation residuals: split-conformal, Student t where too few"
+MIN_RESIDUALS = 10  # a step past the trained horizon with fewer residuals is extrapolated, not calibrated
+
+CONFORMAL, STUDENT_T, EXTRAPOLATED = "split-conformal", "Student t", "extrapolated"
+BASES = (CONFORMAL, STUDENT_T, EXTRAPOLATED)
 
 
 @dataclasses.dataclass(frozen=True)
 class Calibration:
-    """Conformal half-widths per level and step, on the scaled target, from held-out windows."""
+    """Half-widths per level and step, on the scaled target, from held-out forecasts."""
 
-    windows: int  # calibration windows the widths come from
-    half_widths: dict[str, list[float] | None]  # "80" -> one width per trained step; None: too few windows
+    residuals: list[int]  # residuals behind each calibrated step (step 1 first)
+    half_widths: dict[str, list[float] | None]  # "80" -> one width per calibrated step; None: not calibrated
     method: str = METHOD
+
+    @property
+    def steps(self) -> int:
+        """Steps calibrated on residuals; later ones are extrapolated."""
+        return len(self.residuals)
 
     def to_dict(self) -> dict:
         """JSON-ready, as stored in a bundle's metadata."""
-        return {"method": self.method, "windows": self.windows, "half_widths": self.half_widths}
+        return {"method": self.method, "residuals": self.residuals, "half_widths": self.half_widths}
+
+    @classmethod
+    def from_dict(cls, entry: dict) -> Calibration:
+        """Reads `to_dict`'s form, or the form before residuals were counted per step (`windows`:
+        one count for every step, and null widths for the levels those windows could not hold)."""
+        widths = entry["half_widths"]
+        if "residuals" in entry:
+            return cls(list(entry["residuals"]), widths, entry["method"])
+        steps = max((len(w) for w in widths.values() if w is not None), default=0)
+        return cls([entry["windows"]] * steps, widths, entry["method"])
+
+    def basis(self, level: int, step: int) -> str:
+        """How the width at `level` percent and `step` (from 1) was made: one of BASES."""
+        if step > self.steps:
+            return EXTRAPOLATED
+        return CONFORMAL if self.residuals[step - 1] >= windows_needed(level) else STUDENT_T
+
+    def widths(self, level: int, steps: int) -> np.ndarray:
+        """Half-widths at `level` percent for steps 1..`steps`.
+
+        Raises:
+            ConfigError: the level is not a whole number in 1..99, or this calibration predates
+                per-step residual counts and its windows were too few for the level.
+        """
+        check_level(level)
+        widths = self.half_widths.get(str(level))
+        if widths is None:
+            raise ConfigError(
+                f"a {level}% interval needs at least {windows_needed(level)} validation windows; this version was "
+                f"calibrated on {self.residuals[0] if self.residuals else 0}, before intervals fell back to Student t. "
+                "Retrain it, or use a lower --level."
+            )
+        widths = np.asarray(widths, float)
+        if steps <= len(widths):
+            return widths[:steps]
+        later = np.arange(len(widths) + 1, steps + 1)
+        return np.concatenate([widths, widths[-1] * np.sqrt(later / len(widths))])
+
+    def summary(self, trained_horizon: int) -> str:
+        """One line on what backs every level, as `forecast info` shows it."""
+        most, fewest = self.residuals[0], self.residuals[-1]
+        counts = f"{most}" if most == fewest else f"{most} to {fewest}"
+        rolled = f", steps {trained_horizon + 1}-{self.steps} by rolled forecasts" if self.steps > trained_horizon else ""
+        return (f"per step on {counts} validation residuals{rolled}: {CONFORMAL}, {STUDENT_T} where too few for the level; "
+                f"{EXTRAPOLATED} by √step past step {self.steps}")
+
+    def describe(self, level: int, steps: int) -> str:
+        """Which basis backs each step of a `steps`-step interval at `level` percent, with the
+        residual counts, e.g. "split-conformal at steps 1-6 (26 to 21 residuals), Student t at
+        steps 7-12 (20 to 15)"."""
+        runs, step = [], 1
+        while step <= steps:
+            basis = self.basis(level, step)
+            end = step
+            while end < steps and self.basis(level, end + 1) == basis:
+                end += 1
+            where = f"step {step}" if end == step else f"steps {step}-{end}"
+            if basis == EXTRAPOLATED:
+                runs.append(f"{where} {basis} from step {self.steps} by √(step / {self.steps})")
+            else:
+                counts = sorted({self.residuals[s - 1] for s in range(step, end + 1)}, reverse=True)
+                count = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
+                runs.append(f"{basis} at {where} ({count} residuals)")
+            step = end + 1
+        return ", ".join(runs)
 
 
 def calibrate(actual: np.ndarray, forecast: np.ndarray) -> Calibration:
-    """Conformal half-widths per horizon step from held-out windows.
+    """Half-widths per step from held-out forecasts.
 
-    For level ℓ and n calibration windows, the half-width at step s is the k-th smallest
-    absolute residual at that step, with k = ceil((n + 1) · ℓ / 100). If the windows are
-    exchangeable with the future, the interval forecast ± half-width then covers at least ℓ%
-    of outcomes. A level needing k > n has no finite width and is stored as null.
+    For level ℓ and n residuals at a step, the split-conformal half-width is the k-th smallest
+    absolute residual, with k = ceil((n + 1) · ℓ / 100). If the forecasts are exchangeable with
+    future ones, the interval forecast ± half-width covers at least ℓ% of outcomes. Where k > n
+    the width is t(n) at (1 + ℓ) / 2 times the residuals' root mean square. Widths never shrink
+    as the level rises.
 
     Args:
-        actual, forecast: (windows, trained horizon) arrays on the scaled target.
+        actual, forecast: (forecasts, steps) arrays on the scaled target; NaN in `actual` where a
+            step lies past the data (a late origin's later steps).
     """
-    residuals = np.sort(np.abs(np.asarray(actual, float) - np.asarray(forecast, float)), axis=0)  # (n, horizon)
-    n = residuals.shape[0]
-    half_widths = {}
-    for level in LEVELS:
-        k = math.ceil((n + 1) * level / 100)
-        half_widths[str(level)] = residuals[k - 1].tolist() if k <= n else None
-    return Calibration(n, half_widths)
+    actual = np.asarray(actual, float)
+    errors = np.abs(actual - np.asarray(forecast, float))  # (forecasts, steps)
+    residuals = [np.sort(column[known]) for column, known in zip(errors.T, np.isfinite(actual).T)]
+    if not all(len(r) for r in residuals):
+        raise ValueError("every calibrated step needs at least one residual")
+    widths = np.array([[_width(r, level) for r in residuals] for level in LEVELS])  # (levels, steps)
+    widths = np.maximum.accumulate(widths, axis=0)
+    return Calibration([len(r) for r in residuals], {str(level): row.tolist() for level, row in zip(LEVELS, widths)})
+
+
+def _width(residuals: np.ndarray, level: int) -> float:
+    """One step's half-width at `level` percent from its sorted absolute residuals."""
+    from scipy import stats  # only training calibrates; predict stays clear of scipy's import time
+
+    n = len(residuals)
+    k = math.ceil((n + 1) * level / 100)
+    if k <= n:
+        return float(residuals[k - 1])
+    return float(stats.t.ppf((1 + level / 100) / 2, df=n) * np.sqrt(np.mean(residuals**2)))
 
 
 def windows_needed(level: int) -> int:
-    """The fewest calibration windows with a finite conformal width at `level` percent.
+    """The fewest residuals with a finite split-conformal width at `level` percent.
 
     ceil((n + 1) · ℓ / 100) <= n holds exactly when n >= ℓ / (100 − ℓ).
     """
@@ -61,28 +163,12 @@ def check_level(level: int) -> None:
 
 
 def interval_bounds(forecast: np.ndarray, calibration: Calibration, level: int) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper bounds at `level` percent around the first len(forecast) steps of a
-    forecast on the scaled target, where the half-widths were calibrated.
+    """Lower and upper bounds at `level` percent around a forecast on the scaled target.
 
     Raises:
-        ConfigError: the level is not a whole number in 1..99, the calibration has too few windows
-            for it, or the forecast runs past the calibrated horizon.
+        ConfigError: see `Calibration.widths`.
     """
-    check_level(level)
-    widths = calibration.half_widths.get(str(level))
-    n = calibration.windows
-    if widths is None:
-        raise ConfigError(
-            f"a {level}% interval needs at least {windows_needed(level)} validation windows; this model was "
-            f"calibrated on {n}. "
-            "Use a lower --level, or retrain with more history or a larger --val-fraction."
-        )
-    if len(forecast) > len(widths):
-        raise ConfigError(
-            f"intervals are calibrated for the trained horizon ({len(widths)} steps), not {len(forecast)}. "
-            f"Use --horizon {len(widths)} or less with --level."
-        )
-    widths = np.asarray(widths[: len(forecast)])
+    widths = calibration.widths(level, len(forecast))
     return forecast - widths, forecast + widths
 
 

@@ -12,6 +12,7 @@ import time
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
 from forecast.config import CycleInputs, TargetTransform, TrainConfig, WindowNorm
 from forecast.data.cycles import cycle_inputs, cycles_for
@@ -21,7 +22,7 @@ from forecast.data.scaling import Scaler, first_not_positive, fit_scaler
 from forecast.data.windowing import Split, input_windows, plan_split, target_windows
 from forecast.errors import DataError
 from forecast.evaluation.baselines import BASELINES, baseline_windows
-from forecast.evaluation.intervals import Calibration, calibrate
+from forecast.evaluation.intervals import MIN_RESIDUALS, Calibration, calibrate
 from forecast.model import stopping
 from forecast.model.backend import import_keras
 from forecast.model.forecaster import Forecaster
@@ -29,6 +30,8 @@ from forecast.model.runners import keras_runner
 
 Log = Callable[[str], None]
 PATIENCE_STEPS = 300  # gradient steps early stopping waits at least, however short an epoch is
+ROLLED_BLOCKS = 4  # interval calibration follows rolled forecasts up to this many trained horizons
+ROLLED_ORIGINS = 20_000  # at most this many validation origins are rolled for it, over all series
 BATCH_CEILING = {"cpu": 256}  # the fastest batch on 2 CPU cores (bench/throughput.py); accelerators: 1024
 
 
@@ -441,24 +444,62 @@ def _zero_correction(prepared: Prepared, placement, season: int):
 
 def _validate(prepared: Prepared, placement, model, loss_history: dict | None = None, train_seconds: float = 0.0) -> Fitted:
     """Forecast every validation window once, through the forecasting path predict uses, and
-    measure and calibrate on them."""
+    measure the model on them; calibrate its intervals on every origin of the validation part."""
     config = prepared.config
+    horizon = config.horizon
     keys = list(prepared.panel.series)
+    rows = {key: prepared.panel.series[key].frame.to_numpy() for key in keys}
+    # Every origin whose first step is a validation row, the last horizon − 1 included: their
+    # early steps add residuals where a short validation part has few.
+    origins = {key: np.arange(s.val_start + config.lookback, len(rows[key])) for key, s in prepared.splits.items()}
     with placement.scope():
         forecaster = make_forecaster(model, prepared)
-        rows = {key: prepared.panel.series[key].frame.to_numpy() for key in keys}
-        stamps = {key: prepared.panel.series[key].frame.index for key in keys}
-        origins = {key: np.arange(s.val_start, s.n_windows) + config.lookback for key, s in prepared.splits.items()}
-        predicted = forecaster.forecast_scaled(rows, config.horizon, origins, stamps)  # per series (val windows, horizon)
+        rolled = _rolled_origins(origins, rows, horizon) if not forecaster.features else {}
+        steps = _calibrated_steps(rolled, rows, horizon)
+        stamps = {key: _continued(prepared.panel.series[key], steps) for key in keys}
+        predicted = forecaster.forecast_scaled(rows, horizon, origins, stamps)  # per series (origins, horizon)
+        later = forecaster.forecast_scaled(rows, steps, rolled, stamps) if steps > horizon else {}
+    actual, forecast = [], []
+    for key in keys:
+        target = forecaster.scalers[key].transform(rows[key])[:, 0].astype("float32")
+        ahead = np.lib.stride_tricks.sliding_window_view(np.concatenate([target, np.full(steps, np.nan, "float32")]), steps)
+        made = np.full((len(origins[key]), steps), np.nan)
+        made[:, :horizon] = predicted[key]
+        if key in later:
+            made[np.searchsorted(origins[key], rolled[key]), horizon:] = later[key][:, horizon:]
+        actual.append(np.where(np.isnan(made), np.nan, ahead[origins[key]]))
+        forecast.append(made)
+    calibration = calibrate(np.concatenate(actual), np.concatenate(forecast))
+    n_val = {key: s.n_val for key, s in prepared.splits.items()}  # the first origins have every step
+    forecasts = {key: forecaster.unscale(key, predicted[key][: n_val[key]]) for key in keys}
     loss_history = loss_history or {"loss": [], "val_loss": [], "epoch_seconds": []}
-    actual = np.concatenate([
-        target_windows(forecaster.scalers[key].transform(rows[key])[:, 0].astype("float32"), config.lookback, config.horizon)[s.val_start :]
-        for key, s in prepared.splits.items()
-    ])  # (val windows of all series, horizon), scaled
-    calibration = calibrate(actual, np.concatenate([predicted[key] for key in keys]))
-    forecasts = {key: forecaster.unscale(key, predicted[key]) for key in keys}
     metrics, errors = _metrics(prepared, forecasts, loss_history, train_seconds, model)
     return Fitted(model, prepared, placement.description, metrics, loss_history, calibration, window_errors=errors)
+
+
+def _rolled_origins(origins: dict[str, np.ndarray], rows: dict[str, np.ndarray], horizon: int) -> dict[str, np.ndarray]:
+    """The validation origins whose rolled forecasts calibrate steps past the trained horizon:
+    those with a row after it, thinned evenly to at most ROLLED_ORIGINS over all series."""
+    kept = {key: at[at + horizon < len(rows[key])] for key, at in origins.items()}
+    stride = max(1, math.ceil(sum(len(at) for at in kept.values()) / ROLLED_ORIGINS))
+    return {key: at[::stride] for key, at in kept.items() if len(at)}
+
+
+def _calibrated_steps(rolled: dict[str, np.ndarray], rows: dict[str, np.ndarray], horizon: int) -> int:
+    """The trained horizon, or as far past it (up to ROLLED_BLOCKS horizons) as the rolled
+    forecasts leave at least MIN_RESIDUALS actual values at every step."""
+    steps = horizon
+    while steps < ROLLED_BLOCKS * horizon and sum(
+        int(np.sum(at + steps < len(rows[key]))) for key, at in rolled.items()
+    ) >= MIN_RESIDUALS:
+        steps += 1
+    return steps
+
+
+def _continued(series, steps: int):
+    """A series' timestamps continued `steps` past its end (rolled forecasts read their cycle positions)."""
+    index = series.frame.index
+    return index.append(pd.date_range(index[-1], periods=steps + 1, freq=series.frequency)[1:])
 
 
 def choose_batch_size(train_windows: int, device: str) -> int:

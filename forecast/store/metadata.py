@@ -222,7 +222,7 @@ class Metadata:
             data_config=data_config,
             source=meta.get("source") if isinstance(meta.get("source"), dict) else {},
             metrics=Metrics.from_dict(metrics) if metrics else None,
-            calibration=Calibration(intervals["windows"], intervals["half_widths"], intervals["method"]) if intervals else None,
+            calibration=Calibration.from_dict(intervals) if intervals else None,
             loss_history=meta.get("loss_history") or {},
             strategy=meta.get("strategy"),
             promotion=Promotion.from_dict(promotion) if isinstance(promotion, dict) else None,
@@ -332,10 +332,13 @@ def schema_problem(meta: dict) -> str | None:
             return f"has no first and last timestamps for {name}"
     intervals = meta.get("intervals")
     if intervals is not None:
-        widths = intervals.get("half_widths") if isinstance(intervals, dict) else None
-        if not isinstance(widths, dict) or not whole(intervals.get("windows")) or not all(
-            w is None or (finite(w, (horizon,)) and min(w) >= 0) for w in widths.values()
-        ) or not isinstance(intervals.get("method"), str):
+        stored = intervals if isinstance(intervals, dict) else {}
+        widths = stored.get("half_widths")
+        counts = stored.get("residuals", [stored.get("windows")] * horizon)  # per step; one count before residuals
+        if not isinstance(widths, dict) or not isinstance(counts, list) or len(counts) < horizon \
+                or not all(whole(count) for count in counts) \
+                or not all(w is None or (finite(w, (len(counts),)) and min(w) >= 0) for w in widths.values()) \
+                or not isinstance(stored.get("method"), str):
             return "has damaged interval calibration"
     metrics = meta.get("metrics", {})
     if not isinstance(metrics, dict) or not all(

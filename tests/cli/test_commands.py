@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import error_line, ROOT, SAMPLE, TINY, invoke, snapshot
+from conftest import error_line, ROOT, SAMPLE, TINY, invoke, reseal, snapshot
 from forecast.cli.commands import globals_first
 from forecast.predict import predict
 
@@ -248,21 +248,46 @@ def test_predict_levels_add_calibrated_bounds(monthly_bundle):
     widths = json.loads((monthly_bundle / "current" / "metadata.json").read_text())["intervals"]["half_widths"]["80"]
     scaler = json.loads((monthly_bundle / "current" / "scaler.json").read_text())["series"][""]
     scale = 1 / (scaler["data_max_"][0] - scaler["data_min_"][0])
-    assert (frame["upper_80"] - frame["forecast"]).tolist() == pytest.approx([w / scale for w in widths], rel=1e-4)
+    assert (frame["upper_80"] - frame["forecast"]).tolist() == pytest.approx([w / scale for w in widths[:12]], rel=1e-4)
 
 
-@pytest.mark.parametrize(
-    "args,message",
-    [
-        (["--level", "99"], "a 99% interval needs at least 99 validation windows; this model was calibrated on 25"),
-        (["--level", "100"], "--level must be a whole percentage from 1 to 99. Received: 100."),
-        (["--level", "80", "--horizon", "24"], r"intervals are calibrated for the trained horizon \(12 steps\), not 24"),
-    ],
-)
-def test_impossible_levels_exit_2(monthly_bundle, args, message):
-    result = invoke("predict", "--model-dir", monthly_bundle, *args)
+def test_levels_beyond_the_validation_windows_and_steps_past_the_trained_horizon_get_intervals_that_say_how(monthly_bundle):
+    # 25 validation windows, 36 validation origins: too few residuals for a split-conformal 99% width at
+    # any step, enough for 80% everywhere they reach; rolled forecasts of them calibrate steps 13 to 27.
+    result = invoke("predict", "--model-dir", monthly_bundle, "--level", "80", "--level", "99", "--horizon", "36")
+    assert result.exit_code == 0, result.stderr
+    frame = pd.read_csv(io.StringIO(result.stdout))
+    assert len(frame) == 36 and (frame["lower_99"] <= frame["lower_80"]).all() and (frame["upper_80"] <= frame["upper_99"]).all()
+    assert "80% interval: split-conformal at steps 1-27 (36 to 10 residuals), steps 28-36 extrapolated from step 27 by √(step / 27)" in result.stderr
+    assert "99% interval: Student t at steps 1-27 (36 to 10 residuals), steps 28-36 extrapolated" in result.stderr
+    stored = json.loads((monthly_bundle / "current" / "metadata.json").read_text())["intervals"]
+    assert stored["residuals"] == list(range(36, 9, -1))
+    info = invoke("info", "--model-dir", monthly_bundle)
+    assert "intervals:  per step on 36 to 10 validation residuals, steps 13-27 by rolled forecasts" in info.stdout
+
+
+def test_a_version_calibrated_before_residuals_were_counted_per_step_still_forecasts(existing):
+    from forecast.evaluation.intervals import windows_needed
+
+    version = existing / "current"
+    meta = json.loads((version / "metadata.json").read_text())
+    widths = meta["intervals"]["half_widths"]
+    meta["intervals"] = {"method": "split-conformal, absolute residuals per step", "windows": 25,
+                         "half_widths": {level: w[:12] if windows_needed(int(level)) <= 25 else None for level, w in widths.items()}}
+    (version / "metadata.json").write_text(json.dumps(meta))
+    reseal(version.resolve())
+    assert invoke("predict", "--model-dir", existing, "--level", "80").exit_code == 0
+    refused = invoke("predict", "--model-dir", existing, "--level", "99")
+    assert refused.exit_code == 2 and "a 99% interval needs at least 99 validation windows; this version was calibrated on 25, " \
+        "before intervals fell back to Student t. Retrain it, or use a lower --level." in refused.stderr
+    scored = invoke("detect", SAMPLE / "airline-passengers.csv", "--model-dir", existing)
+    assert scored.exit_code == 0 and "this version's 25 validation windows calibrate intervals up to 96%" in scored.stderr
+
+
+def test_a_level_outside_1_to_99_exits_2(monthly_bundle):
+    result = invoke("predict", "--model-dir", monthly_bundle, "--level", "100")
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
-    assert re.search(message, result.stderr), result.stderr
+    assert "--level must be a whole percentage from 1 to 99. Received: 100." in result.stderr
 
 
 def test_a_level_may_be_given_as_a_share_as_prophet_and_darts_write_it(monthly_bundle):
@@ -287,8 +312,9 @@ def test_evaluate_table_and_json_report_the_same_numbers():
         assert numbers == [f"{score[k]:.4g}" for k in ("mae", "rmse", "smape", "mape", "mase")]
     assert "seasonal naive" in table.stdout and "MAE by step:" in table.stdout
     assert re.search(r"^AutoETS +[\d.]+", table.stdout, re.M) and set(report["scores"]) >= {"auto_ets", "auto_theta"}
-    assert re.search(r"coverage over 24 forecasts: 80% interval [\d.]+%; 95% interval [\d.]+%", table.stdout)
+    assert re.search(r"coverage over 24 forecasts: 80% interval [\d.]+% \(split-conformal\); 95% interval [\d.]+% \(", table.stdout)
     assert len(report["by_step_mae"]["model"]) == 12 and set(report["coverage"]) == {"80", "95"}
+    assert sum(basis["forecasts"] for basis in report["coverage_by_basis"]["95"].values()) == 24
 
 
 def test_evaluate_writes_every_forecast_row_as_a_flat_table(tmp_path):

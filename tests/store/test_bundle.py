@@ -77,6 +77,9 @@ def damage_metadata(path, change):
         (lambda p: damage_metadata(p, lambda m: m.update(features="Volume")), "features entry that is not a list"),
         (lambda p: damage_metadata(p, lambda m: m.update(metrics={"val_mae": "low"})), "metrics that are not finite numbers"),
         (lambda p: damage_metadata(p, lambda m: m.update(intervals={"half_widths": {"80": [1.0, -1.0]}, "windows": 5, "method": "x"})), "damaged interval calibration"),
+        (lambda p: damage_metadata(p, lambda m: m["intervals"].update(residuals=[5])), "damaged interval calibration"),
+        (lambda p: damage_metadata(p, lambda m: m["intervals"]["residuals"].__setitem__(0, 0)), "damaged interval calibration"),
+        (lambda p: damage_metadata(p, lambda m: m["intervals"]["half_widths"]["80"].pop()), "damaged interval calibration"),
     ],
 )
 def test_wrong_contents_behind_a_valid_manifest_are_refused_before_loading_keras(saved, damage, message):

@@ -1,0 +1,130 @@
+"""Coverage the prediction intervals reach, by how each width was calibrated.
+
+For every sample series of bench/samples.py, trains a default model (horizon 12) on the rows
+before each of 4 origins, 12 rows apart, the last 24 rows before the end, and forecasts 24 steps
+from it: 12 within the trained horizon and 12 rolled past it. Each step's 80% and 95% bounds
+are scored against what happened, grouped by how their width was made: split-conformal or
+Student t, on the direct steps or on the rolled ones, or extrapolated by √step. Nothing is chosen
+on these folds; they are test windows.
+
+    python bench/intervals.py                      # every series (see docs/accuracy.md for its wall time)
+    python bench/intervals.py --only airline car-sales --json bench/intervals.json
+    python bench/intervals.py --json bench/intervals.json --table-only --docs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from publish import stamp, write_section  # noqa: E402
+from samples import DATASETS, SERIES, _dated  # noqa: E402
+
+HORIZON, STEPS, FOLDS = 12, 24, 4
+LEVELS = (80, 95)
+GROUPS = ("direct split-conformal", "direct Student t", "rolled split-conformal", "rolled Student t", "extrapolated")
+
+
+def run(name: str) -> dict:
+    from forecast.config import DataConfig, TrainConfig
+    from forecast.data.load import load_panel
+    from forecast.evaluate import _truncate
+    from forecast.model.fit import fit, prepare
+
+    file, options = SERIES[name]
+    with tempfile.TemporaryDirectory() as tmp:
+        panel = load_panel(DataConfig(path=_dated(DATASETS / file, Path(tmp)), **options))
+    series = panel.first
+    rows = len(series.frame)
+    target = series.frame[series.target].to_numpy()
+    started = time.perf_counter()
+    points = []  # (level, group, inside)
+    residuals = []
+    for k in reversed(range(FOLDS)):
+        origin = rows - STEPS - k * HORIZON
+        fitted = fit(prepare(_truncate(panel, {"": origin}), TrainConfig(horizon=HORIZON)))
+        forecaster, calibration = fitted.forecaster(), fitted.calibration
+        index = series.frame.index
+        (forecast,) = forecaster.forecast({"": series.frame.to_numpy()}, STEPS, {"": [origin]}, {"": index})[""]
+        actual = target[origin : origin + STEPS]
+        residuals.append(calibration.residuals)
+        for level in LEVELS:
+            lower, upper = forecaster.interval("", forecast, level)
+            for step in range(1, STEPS + 1):
+                basis = calibration.basis(level, step)
+                group = basis if basis == "extrapolated" else f"{'direct' if step <= HORIZON else 'rolled'} {basis}"
+                inside = bool(lower[step - 1] <= actual[step - 1] <= upper[step - 1])
+                points.append((level, group, inside))
+        print(f"{name}: origin {origin} of {rows}, {calibration.steps} steps calibrated "
+              f"({calibration.residuals[0]} to {calibration.residuals[-1]} residuals)", file=sys.stderr, flush=True)
+    return {
+        "file": file,
+        "rows": rows,
+        "residuals": residuals,  # per fold, per calibrated step
+        "coverage": {
+            str(level): {group: [sum(i for lv, g, i in points if lv == level and g == group),
+                                 sum(1 for lv, g, _ in points if lv == level and g == group)]
+                         for group in GROUPS}
+            for level in LEVELS
+        },
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def table(results: dict) -> str:
+    def cell(counts: list[list[int]]) -> str:
+        inside, total = (sum(c[0] for c in counts), sum(c[1] for c in counts))
+        return f"{inside / total:.0%} of {total}" if total else "-"
+
+    lines = ["| series | rows | residuals at step 1 / 12 | "
+             + " | ".join(f"{level}%: {group}" for level in LEVELS for group in GROUPS) + " |",
+             "|---|---|---|" + "---|" * (len(LEVELS) * len(GROUPS))]
+    for name, r in results.items():
+        first = r["residuals"][0]
+        lines.append(f"| {name} | {r['rows']} | {first[0]} / {first[HORIZON - 1]} | "
+                     + " | ".join(cell([r["coverage"][str(level)][group]]) for level in LEVELS for group in GROUPS) + " |")
+    lines.append("| **all** | | | " + " | ".join(
+        cell([r["coverage"][str(level)][group] for r in results.values()]) for level in LEVELS for group in GROUPS) + " |")
+    total = sum(r["seconds"] for r in results.values()) / 60
+    lines += ["", f"Share of actual values inside the interval, over {FOLDS} origins {HORIZON} rows apart per series, "
+              f"{STEPS} steps each from a model trained on horizon {HORIZON} (default settings); the residual counts are "
+              f"the earliest fold's. Wall time {total:.0f} min in all.", "", stamp()]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=list(SERIES), help="run only these series")
+    parser.add_argument("--json", help="keep results in this file; series in it and not run again are kept")
+    parser.add_argument("--table-only", action="store_true", help="run nothing: the table from --json")
+    parser.add_argument("--docs", action="store_true", help="write the table into docs/accuracy.md")
+    args = parser.parse_args()
+    if not DATASETS.is_dir():
+        sys.exit(f"error: {DATASETS} is missing; put the shared datasets beside the checkout.")
+    results = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).is_file() else {}
+    for name in [] if args.table_only else (args.only or list(SERIES)):
+        results[name] = run(name)
+        print(f"{name}: done in {results[name]['seconds']:.0f} s", file=sys.stderr, flush=True)
+        if args.json:  # keep what is finished even if a later series is interrupted
+            Path(args.json).write_text(json.dumps(results, indent=2))
+    results = {name: results[name] for name in SERIES if name in results}
+    text = table(results)
+    print(text)
+    if args.docs:
+        write_section("intervals", text)
+
+
+if __name__ == "__main__":
+    main()
