@@ -488,12 +488,9 @@ def _rolled_origins(origins: dict[str, np.ndarray], rows: dict[str, np.ndarray],
 def _calibrated_steps(rolled: dict[str, np.ndarray], rows: dict[str, np.ndarray], horizon: int) -> int:
     """The trained horizon, or as far past it (up to ROLLED_BLOCKS horizons) as the rolled
     forecasts leave at least MIN_RESIDUALS actual values at every step."""
-    steps = horizon
-    while steps < ROLLED_BLOCKS * horizon and sum(
-        int(np.sum(at + steps < len(rows[key]))) for key, at in rolled.items()
-    ) >= MIN_RESIDUALS:
-        steps += 1
-    return steps
+    reach = np.sort(np.concatenate([len(rows[key]) - at for key, at in rolled.items()] or [[]]))[::-1]  # steps with an actual
+    far = int(reach[MIN_RESIDUALS - 1]) if len(reach) >= MIN_RESIDUALS else 0
+    return min(ROLLED_BLOCKS * horizon, max(horizon, far))
 
 
 def _continued(series, steps: int):
