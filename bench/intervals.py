@@ -14,8 +14,6 @@ on these folds; they are test windows.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import tempfile
@@ -27,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from publish import stamp, write_section  # noqa: E402
-from samples import DATASETS, SERIES, _dated  # noqa: E402
+from publish import stamp  # noqa: E402
+from samples import DATASETS, SERIES, _dated, series_main  # noqa: E402
 
 HORIZON, STEPS, FOLDS = 12, 24, 4
 LEVELS = (80, 95)
@@ -49,7 +47,7 @@ def run(name: str) -> dict:
     target = series.frame[series.target].to_numpy()
     started = time.perf_counter()
     points = []  # (level, group, inside)
-    residuals = []
+    errors = []  # per fold: the validation errors behind steps 1 and HORIZON, and the steps calibrated
     for k in reversed(range(FOLDS)):
         origin = rows - STEPS - k * HORIZON
         fitted = fit(prepare(_truncate(panel, {"": origin}), TrainConfig(horizon=HORIZON)))
@@ -57,7 +55,8 @@ def run(name: str) -> dict:
         index = series.frame.index
         (forecast,) = forecaster.forecast({"": series.frame.to_numpy()}, STEPS, {"": [origin]}, {"": index})[""]
         actual = target[origin : origin + STEPS]
-        residuals.append(calibration.residuals)
+        errors.append({"step_1": calibration.residuals[0], f"step_{HORIZON}": calibration.residuals[HORIZON - 1],
+                       "steps": calibration.steps})
         for level in LEVELS:
             lower, upper = forecaster.interval("", forecast, level)
             for step in range(1, STEPS + 1):
@@ -70,7 +69,7 @@ def run(name: str) -> dict:
     return {
         "file": file,
         "rows": rows,
-        "residuals": residuals,  # per fold, per calibrated step
+        "errors": errors,
         "coverage": {
             str(level): {group: [sum(i for lv, g, i in points if lv == level and g == group),
                                  sum(1 for lv, g, _ in points if lv == level and g == group)]
@@ -100,8 +99,8 @@ def table(results: dict) -> str:
         f"{level}% steps 1-{HORIZON} | {level}% steps {HORIZON + 1}-{STEPS}" for level in LEVELS) + " |",
               "|---|---|---|" + "---|" * (2 * len(LEVELS))]
     for name, r in results.items():
-        first = r["residuals"][0]
-        lines.append(f"| {name} | {r['rows']} | {first[0]} / {first[HORIZON - 1]} | " + " | ".join(
+        first = r["errors"][0]
+        lines.append(f"| {name} | {r['rows']} | {first['step_1']} / {first[f'step_{HORIZON}']} | " + " | ".join(
             f"{pooled(level, direct, [r])} | {pooled(level, past, [r])}" for level in LEVELS) + " |")
     total = sum(r["seconds"] for r in runs) / 60
     lines += ["", f"Share of actual values inside the interval: {FOLDS} origins {HORIZON} rows apart per series, "
@@ -110,27 +109,5 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", choices=list(SERIES), help="run only these series")
-    parser.add_argument("--json", help="keep results in this file; series in it and not run again are kept")
-    parser.add_argument("--table-only", action="store_true", help="run nothing: the table from --json")
-    parser.add_argument("--docs", action="store_true", help="write the table into docs/accuracy.md")
-    args = parser.parse_args()
-    if not DATASETS.is_dir():
-        sys.exit(f"error: {DATASETS} is missing; put the shared datasets beside the checkout.")
-    results = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).is_file() else {}
-    for name in [] if args.table_only else (args.only or list(SERIES)):
-        results[name] = run(name)
-        print(f"{name}: done in {results[name]['seconds']:.0f} s", file=sys.stderr, flush=True)
-        if args.json:  # keep what is finished even if a later series is interrupted
-            Path(args.json).write_text(json.dumps(results, indent=2))
-    results = {name: results[name] for name in SERIES if name in results}
-    text = table(results)
-    print(text)
-    if args.docs:
-        write_section("intervals", text)
-
-
 if __name__ == "__main__":
-    main()
+    series_main(__doc__.splitlines()[0], run, table, "intervals")

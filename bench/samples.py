@@ -116,8 +116,10 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def series_main(description: str, run, table, section: str) -> None:
+    """The command line of a benchmark over SERIES: `run(name)` gives one series' results,
+    `table(results)` the text written into docs/accuracy.md's `section`."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--only", nargs="+", choices=list(SERIES), help="run only these series")
     parser.add_argument("--json", help="keep results in this file; series in it and not run again are kept")
     parser.add_argument("--table-only", action="store_true", help="run nothing: the table from --json")
@@ -135,8 +137,8 @@ def main() -> None:
     text = table(results)
     print(text)
     if args.docs:
-        write_section("samples", text)
+        write_section(section, text)
 
 
 if __name__ == "__main__":
-    main()
+    series_main(__doc__.splitlines()[0], run, table, "samples")
