@@ -36,7 +36,6 @@ GROUPS = ("direct split-conformal", "direct Student t", "rolled split-conformal"
 def run(name: str) -> dict:
     from forecast.config import DataConfig, TrainConfig
     from forecast.data.load import load_panel
-    from forecast.evaluate import _truncate
     from forecast.model.fit import fit, prepare
 
     file, options = SERIES[name]
@@ -50,7 +49,7 @@ def run(name: str) -> dict:
     errors = []  # per fold: the validation errors behind steps 1 and HORIZON, and the steps calibrated
     for k in reversed(range(FOLDS)):
         origin = rows - STEPS - k * HORIZON
-        fitted = fit(prepare(_truncate(panel, {"": origin}), TrainConfig(horizon=HORIZON)))
+        fitted = fit(prepare(panel.head({"": origin}), TrainConfig(horizon=HORIZON)))
         forecaster, calibration = fitted.forecaster(), fitted.calibration
         index = series.frame.index
         (forecast,) = forecaster.forecast({"": series.frame.to_numpy()}, STEPS, {"": [origin]}, {"": index})[""]

@@ -194,6 +194,7 @@ class TrainConfig:
     patience: int = 10  # epochs without a better validation loss before stopping
     batch_size: int | None = None  # windows per gradient step; None: chosen for the data and device
     epoch_windows: int = 20000  # training windows drawn at random per epoch, bounding an epoch's time
+    interval_refits: int | None = None  # models retrained at earlier cutoffs to calibrate intervals; None: auto
     seed: int = 42  # fixes initial weights, dropout masks and shuffling
     strategy: Strategy = Strategy.auto  # device placement
 
@@ -207,6 +208,10 @@ class TrainConfig:
         for name in ("lookback", "batch_size"):  # None: chosen at training time
             if getattr(self, name) is not None:
                 _require_positive_int(name, getattr(self, name))
+        if self.interval_refits is not None and (isinstance(self.interval_refits, bool) or not isinstance(self.interval_refits, int)
+                                                 or self.interval_refits < 0):
+            raise ConfigError(f"--interval-refits must be a whole number, 0 or more. Received: {self.interval_refits}. "
+                              "Use 0 to calibrate intervals on the validation errors alone.")
         if not isinstance(self.patience, int) or self.patience < 0:
             raise ConfigError(
                 f"--patience must be 0 or more. Received: {self.patience}. "

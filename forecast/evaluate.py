@@ -255,7 +255,7 @@ def backtest(
     for level in levels:
         check_level(level)
     origins = {key: plan_origins(len(s.frame), train_config.horizon, folds, step) for key, s in panel.series.items()}
-    earliest = _truncate(panel, {key: o[0] for key, o in origins.items()})
+    earliest = panel.head({key: o[0] for key, o in origins.items()})
     if train_config.lookback is None:
         # One lookback for every fold: the one training would choose on the earliest fold's data.
         shortest = min(len(s.frame) for s in earliest.series.values())
@@ -267,7 +267,7 @@ def backtest(
     results = []
     for number in range(1, folds + 1):
         cut = {key: o[number - 1] for key, o in origins.items()}
-        fitted = fit(prepare(_truncate(panel, cut), train_config))  # nothing at or after any origin
+        fitted = fit(prepare(panel.head(cut), train_config))  # nothing at or after any origin
         config = fitted.prepared.config
         horizon = config.horizon
         forecaster = fitted.forecaster()
@@ -320,10 +320,6 @@ def reference_forecasts(history: np.ndarray, horizon: int, season: int) -> dict[
         **{name: forecast_baseline(name, history, horizon, season) for name in BASELINES},
         **{name: forecast_statistical(name, history, horizon, season) for name in STATISTICAL},
     }
-
-
-def _truncate(panel: Panel, cut: dict[str, int]) -> Panel:
-    return Panel({key: dataclasses.replace(s, frame=s.frame.iloc[: max(cut[key], 0)]) for key, s in panel.series.items()}, panel.id_col)
 
 
 def compare(

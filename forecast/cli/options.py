@@ -63,6 +63,11 @@ _TRAIN_HELP = {
     "epoch_windows": "Training windows drawn at random for each epoch (all of them when there are fewer), so an epoch "
                      "of a large file takes bounded time; early stopping watches a fixed sample of this many "
                      "validation windows, the metrics and intervals use them all.",
+    "interval_refits": "Models retrained on the rows before each of the last K blocks of horizon origins, whose forecasts "
+                       "from them calibrate the intervals: errors of the whole training recipe on data it never saw, "
+                       "where the validation windows' errors run small because they chose the epoch and the window norm. "
+                       "Costs K more trainings. Default: 3 when the validation part has fewer than 99 origins "
+                       "(as many as the history allows), else 0, which calibrates on the validation errors.",
     "seed": "Fixes initial weights, dropout and shuffling: the same data, machine and seed give the same model "
             "(0 to 4294967295).",
     "strategy": "Where training runs: auto picks a TPU, several workers (TF_CONFIG), several GPUs, or one device; "

@@ -63,6 +63,11 @@ class Panel:
     def first(self) -> Series:
         return next(iter(self.series.values()))
 
+    def head(self, rows: dict[str, int]) -> Panel:
+        """Each series cut to its first `rows[id]` rows: what was known before those points."""
+        return Panel({key: dataclasses.replace(s, frame=s.frame.iloc[: max(rows[key], 0)]) for key, s in self.series.items()},
+                     self.id_col)
+
 
 def id_column(id_col: str, columns) -> str:
     """The name of the series id column in an output table: the input's own (store, unique_id),

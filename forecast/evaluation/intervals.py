@@ -1,6 +1,8 @@
 """Prediction intervals from the residuals of forecasts the model made on data it did not train on.
 
-Each step of the horizon is calibrated on its own residuals, from the validation windows:
+Each step of the horizon is calibrated on its own residuals: those of the validation windows, or
+(on a short series, where those run small because they chose the epoch and the window norm) of
+models retrained at earlier cutoffs, forecasting the rows after each (forecast.model.fit):
 
 - split-conformal (the k-th smallest absolute residual) wherever there are enough residuals for
   the level: its coverage guarantee needs no assumption about their distribution;
@@ -38,6 +40,7 @@ class Calibration:
     residuals: list[int]  # residuals behind each calibrated step (step 1 first)
     half_widths: dict[str, list[float] | None]  # "80" -> one width per calibrated step; None: not calibrated
     method: str = METHOD
+    refits: int = 0  # models retrained at earlier cutoffs whose forecasts gave the residuals; 0: the validation windows
 
     @property
     def steps(self) -> int:
@@ -46,7 +49,7 @@ class Calibration:
 
     def to_dict(self) -> dict:
         """JSON-ready, as stored in a bundle's metadata."""
-        return {"method": self.method, "residuals": self.residuals, "half_widths": self.half_widths}
+        return {"method": self.method, "residuals": self.residuals, "refits": self.refits, "half_widths": self.half_widths}
 
     @classmethod
     def from_dict(cls, entry: dict) -> Calibration:
@@ -54,7 +57,7 @@ class Calibration:
         one count for every step, and null widths for the levels those windows could not hold)."""
         widths = entry["half_widths"]
         if "residuals" in entry:
-            return cls(list(entry["residuals"]), widths, entry["method"])
+            return cls(list(entry["residuals"]), widths, entry["method"], entry.get("refits", 0))
         steps = max((len(w) for w in widths.values() if w is not None), default=0)
         return cls([entry["windows"]] * steps, widths, entry["method"])
 
@@ -90,8 +93,12 @@ class Calibration:
         most, fewest = self.residuals[0], self.residuals[-1]
         counts = f"{most}" if most == fewest else f"{most} to {fewest}"
         rolled = f", steps {trained_horizon + 1}-{self.steps} by rolled forecasts" if self.steps > trained_horizon else ""
-        return (f"per step on {counts} validation residuals{rolled}: {CONFORMAL}, {STUDENT_T} where too few for the level; "
+        return (f"per step on {counts} {self._source}{rolled}: {CONFORMAL}, {STUDENT_T} where too few for the level; "
                 f"{EXTRAPOLATED} by √step past step {self.steps}")
+
+    @property
+    def _source(self) -> str:
+        return f"residuals of {self.refits} refits at earlier cutoffs" if self.refits else "validation residuals"
 
     def describe(self, level: int, steps: int) -> str:
         """Which basis backs each step of a `steps`-step interval at `level` percent, with the
@@ -109,12 +116,12 @@ class Calibration:
             else:
                 counts = sorted({self.residuals[s - 1] for s in range(step, end + 1)}, reverse=True)
                 count = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]} to {counts[-1]}"
-                runs.append(f"{basis} at {where} ({count} residuals)")
+                runs.append(f"{basis} at {where} ({count} residuals{f' of {self.refits} refits' if self.refits else ''})")
             step = end + 1
         return ", ".join(runs)
 
 
-def calibrate(actual: np.ndarray, forecast: np.ndarray) -> Calibration:
+def calibrate(actual: np.ndarray, forecast: np.ndarray, refits: int = 0) -> Calibration:
     """Half-widths per step from held-out forecasts.
 
     For level ℓ and n residuals at a step, the split-conformal half-width is the k-th smallest
@@ -126,6 +133,7 @@ def calibrate(actual: np.ndarray, forecast: np.ndarray) -> Calibration:
     Args:
         actual, forecast: (forecasts, steps) arrays on the scaled target; NaN in `actual` where a
             step lies past the data (a late origin's later steps).
+        refits: how many retrained models made the forecasts (0: the validation windows' model).
     """
     actual = np.asarray(actual, float)
     errors = np.abs(actual - np.asarray(forecast, float))  # (forecasts, steps)
@@ -134,7 +142,8 @@ def calibrate(actual: np.ndarray, forecast: np.ndarray) -> Calibration:
         raise ValueError("every calibrated step needs at least one residual")
     widths = np.array([[_width(r, level) for r in residuals] for level in LEVELS])  # (levels, steps)
     widths = np.maximum.accumulate(widths, axis=0)
-    return Calibration([len(r) for r in residuals], {str(level): row.tolist() for level, row in zip(LEVELS, widths)})
+    return Calibration([len(r) for r in residuals], {str(level): row.tolist() for level, row in zip(LEVELS, widths)},
+                       refits=refits)
 
 
 def _width(residuals: np.ndarray, level: int) -> float:

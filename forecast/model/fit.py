@@ -16,9 +16,9 @@ import pandas as pd
 
 from forecast.config import CycleInputs, TargetTransform, TrainConfig, WindowNorm
 from forecast.data.cycles import cycle_inputs, cycles_for
-from forecast.data.frequency import check_forecast_end, season_length
+from forecast.data.frequency import check_forecast_end, format_timestamp, season_length
 from forecast.data.load import Panel
-from forecast.data.scaling import Scaler, first_not_positive, fit_scaler
+from forecast.data.scaling import Scaler, first_not_positive, fit_scaler, scale_target
 from forecast.data.windowing import Split, input_windows, plan_split, target_windows
 from forecast.errors import DataError
 from forecast.evaluation.baselines import BASELINES, baseline_windows
@@ -30,6 +30,7 @@ from forecast.model.runners import keras_runner
 
 Log = Callable[[str], None]
 PATIENCE_STEPS = 300  # gradient steps early stopping waits at least, however short an epoch is
+REFITS, REFIT_BELOW = 3, 99  # default --interval-refits, when the validation part has fewer origins
 ROLLED_BLOCKS = 4  # interval calibration follows rolled forecasts up to this many trained horizons
 ROLLED_ORIGINS = 20_000  # at most this many validation origins are rolled for it, over all series
 BATCH_CEILING = {"cpu": 256}  # the fastest batch on 2 CPU cores (bench/throughput.py); accelerators: 1024
@@ -172,6 +173,18 @@ def _check_positive(panel: Panel) -> None:
 
 
 def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> Fitted:
+    """Build and train one model on every prepared series, score it on validation, and calibrate
+    its intervals: on the validation errors, or on those of `--interval-refits` models retrained
+    at earlier cutoffs (`_refit_calibration`). See `_fit_once` for the training.
+    """
+    refits = _refits(prepared, log)
+    fitted = _fit_once(prepared, log=log, verbose=verbose)
+    if refits:
+        fitted = dataclasses.replace(fitted, calibration=_refit_calibration(prepared, refits, log))
+    return fitted
+
+
+def _fit_once(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> Fitted:
     """Build and train one model on every prepared series, then score and calibrate it on validation.
 
     With `--window-norm auto` two networks are raced (`_race`), one normalising each window (revin)
@@ -447,8 +460,7 @@ def _validate(prepared: Prepared, placement, model, loss_history: dict | None = 
     measure the model on them; calibrate its intervals on every origin of the validation part."""
     config = prepared.config
     horizon = config.horizon
-    keys = list(prepared.panel.series)
-    rows = {key: prepared.panel.series[key].frame.to_numpy() for key in keys}
+    rows = {key: s.frame.to_numpy() for key, s in prepared.panel.series.items()}
     # Every origin whose first step is a validation row, the last horizon − 1 included: their
     # early steps add residuals where a short validation part has few.
     origins = {key: np.arange(s.val_start + config.lookback, len(rows[key])) for key, s in prepared.splits.items()}
@@ -456,25 +468,109 @@ def _validate(prepared: Prepared, placement, model, loss_history: dict | None = 
         forecaster = make_forecaster(model, prepared)
         rolled = _rolled_origins(origins, rows, horizon) if not forecaster.features else {}
         steps = _calibrated_steps(rolled, rows, horizon)
-        stamps = {key: _continued(prepared.panel.series[key], steps) for key in keys}
-        predicted = forecaster.forecast_scaled(rows, horizon, origins, stamps)  # per series (origins, horizon)
-        later = forecaster.forecast_scaled(rows, steps, rolled, stamps) if steps > horizon else {}
+        stamps = {key: _continued(s, steps) for key, s in prepared.panel.series.items()}
+        direct = _ahead(forecaster, rows, stamps, origins, horizon, prepared.scalers)  # per series (actual, forecast), scaled
+        later = _ahead(forecaster, rows, stamps, rolled, steps, prepared.scalers) if steps > horizon else {}
     actual, forecast = [], []
-    for key in keys:
-        target = forecaster.scalers[key].transform(rows[key])[:, 0].astype("float32")
-        ahead = np.lib.stride_tricks.sliding_window_view(np.concatenate([target, np.full(steps, np.nan, "float32")]), steps)
-        made = np.full((len(origins[key]), steps), np.nan)
-        made[:, :horizon] = predicted[key]
+    for key, (seen, made) in direct.items():
+        pad = np.full((len(made), steps - horizon), np.nan)
+        seen, made = np.concatenate([seen, pad], axis=1), np.concatenate([made, pad], axis=1)
         if key in later:
-            made[np.searchsorted(origins[key], rolled[key]), horizon:] = later[key][:, horizon:]
-        actual.append(np.where(np.isnan(made), np.nan, ahead[origins[key]]))
+            at = np.searchsorted(origins[key], rolled[key])
+            seen[at, horizon:], made[at, horizon:] = later[key][0][:, horizon:], later[key][1][:, horizon:]
+        actual.append(seen)
         forecast.append(made)
     calibration = calibrate(np.concatenate(actual), np.concatenate(forecast))
-    n_val = {key: s.n_val for key, s in prepared.splits.items()}  # the first origins have every step
-    forecasts = {key: forecaster.unscale(key, predicted[key][: n_val[key]]) for key in keys}
+    # The first n_val origins are the validation windows, which have every step.
+    forecasts = {key: forecaster.unscale(key, direct[key][1][: prepared.splits[key].n_val]) for key in rows}
     loss_history = loss_history or {"loss": [], "val_loss": [], "epoch_seconds": []}
     metrics, errors = _metrics(prepared, forecasts, loss_history, train_seconds, model)
     return Fitted(model, prepared, placement.description, metrics, loss_history, calibration, window_errors=errors)
+
+
+def _ahead(forecaster: Forecaster, rows: dict[str, np.ndarray], stamps: dict, origins: dict[str, np.ndarray],
+           steps: int, scalers: dict[str, Scaler]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per series, what happened and what was forecast `steps` ahead of each origin, both
+    (origins, steps) on the target as `scalers` scale it (the model the intervals are for, which
+    a refit is not); the actual value is NaN past the data's end."""
+    predicted = forecaster.forecast({key: rows[key] for key in origins}, steps, origins, stamps)
+    out = {}
+    for key, at in origins.items():
+        target = np.concatenate([rows[key][:, 0], np.full(steps, np.nan)])
+        ahead = np.lib.stride_tricks.sliding_window_view(target, steps)[at]
+        with np.errstate(invalid="ignore"):
+            out[key] = (scale_target(scalers[key], ahead), scale_target(scalers[key], predicted[key]))
+    return out
+
+
+def _refits(prepared: Prepared, log: Log) -> int:
+    """How many models `--interval-refits` retrains: as asked, or by default REFITS when the
+    validation part has fewer than REFIT_BELOW origins, as many as the history allows.
+
+    Raises:
+        DataError: the refits asked for leave the earliest too little history to train on.
+    """
+    config = prepared.config
+    asked = config.interval_refits
+    if asked == 0:
+        return 0
+    if asked is None:
+        origins = sum(len(s.frame) - split.val_start - config.lookback
+                      for s, split in zip(prepared.panel.series.values(), prepared.splits.values()))
+        if origins >= REFIT_BELOW:
+            return 0
+    wanted = REFITS if asked is None else asked
+    for refits in range(wanted, 0, -1):
+        earliest = prepared.panel.head(_refit_origins(prepared.panel, config.horizon, refits))
+        try:
+            prepare(earliest, _refit_config(config))
+        except DataError as exc:
+            if asked is not None:
+                rows = min(len(s.frame) for s in earliest.series.values())
+                raise DataError(f"{exc} (The earliest of {asked} --interval-refits learns from {rows} rows: "
+                                "use fewer, or 0 to calibrate on the validation errors.)") from None
+            continue
+        if refits < wanted:
+            log(f"intervals: the history allows {refits} of {wanted} refits")
+        return refits
+    log("intervals: the history is too short to retrain at earlier cutoffs; calibrating on the validation errors")
+    return 0
+
+
+def _refit_origins(panel: Panel, horizon: int, refit: int) -> dict[str, int]:
+    """The first of the `horizon` origins refit number `refit` (from 1, the latest) forecasts from,
+    per series: the blocks count back from the last window that ends on the last row."""
+    return {key: len(s.frame) - (refit + 1) * horizon + 1 for key, s in panel.series.items()}
+
+
+def _refit_config(config: TrainConfig) -> TrainConfig:
+    return dataclasses.replace(config, interval_refits=0, batch_size=None)
+
+
+def _refit_calibration(prepared: Prepared, refits: int, log: Log) -> Calibration:
+    """Intervals from `refits` models, each trained as `fit` trains (window norm race, early
+    stopping) on the rows before a block of `horizon` origins and forecasting from each of them,
+    rolled past the horizon as far as the data reaches. Their errors are the whole recipe's on
+    data it never saw, where the validation windows' errors run small: they chose the epoch early
+    stopping restored and the network `--window-norm auto` kept."""
+    config, panel = prepared.config, prepared.panel
+    horizon = config.horizon
+    rows = {key: s.frame.to_numpy() for key, s in panel.series.items()}
+    firsts = [_refit_origins(panel, horizon, refit) for refit in range(1, refits + 1)]
+    blocks = [{key: np.arange(first[key], first[key] + horizon) for key in rows} for first in firsts]
+    pooled = {key: np.concatenate([block[key] for block in blocks]) for key in rows}
+    steps = _calibrated_steps(pooled, rows, horizon) if not panel.first.features else horizon
+    stamps = {key: _continued(s, steps) for key, s in panel.series.items()}
+    actual, forecast = [], []
+    for refit, (first, block) in enumerate(zip(firsts, blocks), start=1):
+        started = time.perf_counter()
+        fitted = _fit_once(prepare(panel.head(first), _refit_config(config)))
+        for seen, made in _ahead(fitted.forecaster(), rows, stamps, block, steps, prepared.scalers).values():
+            actual.append(seen)
+            forecast.append(made)
+        before = "each block" if len(panel.series) > 1 else format_timestamp(panel.first.frame.index[first[""]], panel.first.frequency)
+        log(f"interval refit {refit}/{refits}: trained on the rows before {before} in {time.perf_counter() - started:.1f} s")
+    return calibrate(np.concatenate(actual), np.concatenate(forecast), refits=refits)
 
 
 def _rolled_origins(origins: dict[str, np.ndarray], rows: dict[str, np.ndarray], horizon: int) -> dict[str, np.ndarray]:

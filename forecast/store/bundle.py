@@ -48,7 +48,7 @@ CONFIG_FILE = "config.toml"
 MANIFEST_FILE = "manifest.json"
 FILES = (MODEL_FILE, LITERT_FILE, SCALER_FILE, METADATA_FILE, CONFIG_FILE)  # what a manifest may list
 AGREEMENT = 1e-4  # largest |LiteRT - Keras| on the probe windows, in scaled units, for the export to be kept
-READABLE = (2, 3)  # format versions this forecast reads (see forecast.store.metadata)
+READABLE = (2, 3, 4)  # format versions this forecast reads (see forecast.store.metadata)
 
 Log = Callable[[str], None]
 

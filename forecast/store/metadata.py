@@ -22,7 +22,7 @@ from forecast.data.load import Series
 from forecast.evaluation.intervals import Calibration
 from forecast.model.fit import Fitted, Metrics, Selection
 
-FORMAT_VERSION = 3  # 3: manifest.json of digests; 2: per-series scalers and histories
+FORMAT_VERSION = 4  # 4: interval errors counted per step; 3: manifest.json of digests; 2: per-series scalers and histories
 RECENT_ROWS = 120  # target rows kept for plots beside the forecast
 REQUIRED = ("format_version", "target", "features", "frequency", "time_col", "series", "config")
 

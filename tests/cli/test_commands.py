@@ -266,12 +266,13 @@ def test_levels_beyond_the_validation_windows_and_steps_past_the_trained_horizon
     assert "intervals:  per step on 36 to 10 validation residuals, steps 13-27 by rolled forecasts" in info.stdout
 
 
-def test_a_version_calibrated_before_residuals_were_counted_per_step_still_forecasts(existing):
+def test_a_format_3_version_calibrated_before_errors_were_counted_per_step_still_forecasts(existing):
     from forecast.evaluation.intervals import windows_needed
 
     version = existing / "current"
     meta = json.loads((version / "metadata.json").read_text())
     widths = meta["intervals"]["half_widths"]
+    meta["format_version"] = 3
     meta["intervals"] = {"method": "split-conformal, absolute residuals per step", "windows": 25,
                          "half_widths": {level: w[:12] if windows_needed(int(level)) <= 25 else None for level, w in widths.items()}}
     (version / "metadata.json").write_text(json.dumps(meta))

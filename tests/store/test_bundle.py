@@ -61,7 +61,7 @@ def damage_metadata(path, change):
     [
         (lambda p: (p / "metadata.json").write_text("{truncated"), "metadata.json is not valid JSON"),
         (lambda p: (p / "metadata.json").write_text("[1, 2]"), "metadata.json is not a JSON object"),
-        (lambda p: damage_metadata(p, lambda m: m.update(format_version=99)), "has format version 99; this forecast reads versions 2, 3"),
+        (lambda p: damage_metadata(p, lambda m: m.update(format_version=99)), "has format version 99; this forecast reads versions 2, 3, 4"),
         (lambda p: damage_metadata(p, lambda m: m.pop("config")), "metadata.json lacks config"),
         (lambda p: (p / "scaler.json").write_text("{}"), "the saved scaler is damaged"),
         (lambda p: damage_metadata(p, lambda m: m["series"].update(other=m["series"][""])), "scalers and metadata name different series"),
