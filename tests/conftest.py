@@ -22,7 +22,8 @@ RECORDED_AAPL = Path(__file__).resolve().parent / "recorded" / "yfinance_AAPL_1d
 
 # Small enough to train in seconds on two CPU cores, still two stacked layers; one network, not
 # the two that the default --window-norm auto trains (its own tests train both).
-TINY = ["--layers", "2", "--units", "8", "--epochs", "3", "--patience", "2", "--batch-size", "16", "--window-norm", "revin", "--quiet"]
+TINY = ["--layers", "2", "--units", "8", "--epochs", "3", "--patience", "2", "--batch-size", "16", "--window-norm", "revin",
+        "--interval-refits", "0", "--quiet"]
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

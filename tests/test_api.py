@@ -10,7 +10,7 @@ from conftest import ROOT, SAMPLE, invoke
 from forecast import api
 from forecast.errors import ConfigError, DataError
 
-TINY = dict(layers=2, units=8, epochs=3, patience=2, batch_size=16, window_norm="revin", lookback=12, horizon=6)
+TINY = dict(layers=2, units=8, epochs=3, patience=2, batch_size=16, window_norm="revin", lookback=12, horizon=6, interval_refits=0)
 
 
 @pytest.fixture(scope="module")

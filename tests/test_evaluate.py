@@ -14,7 +14,7 @@ from forecast.evaluate import backtest, compare, plan_origins
 from forecast.evaluation.metrics import mase_scale
 from forecast.evaluation.statistical import forecast_statistical
 
-TINY = TrainConfig(lookback=12, horizon=12, layers=2, units=4, epochs=2, batch_size=16, window_norm="revin")
+TINY = TrainConfig(lookback=12, horizon=12, layers=2, units=4, epochs=2, batch_size=16, window_norm="revin", interval_refits=0)
 
 
 def series(name="airline-passengers.csv"):

@@ -11,7 +11,7 @@ from forecast.model.fit import Metrics
 from forecast.train import train
 from forecast.data.windowing import plan_split, target_windows
 
-TINY = dict(lookback=6, horizon=3, layers=2, units=4, epochs=2, batch_size=16, window_norm="revin")
+TINY = dict(lookback=6, horizon=3, layers=2, units=4, epochs=2, batch_size=16, window_norm="revin", interval_refits=0)
 
 
 def test_metadata_records_what_predict_needs(monthly_bundle):

@@ -266,6 +266,22 @@ def test_levels_beyond_the_validation_windows_and_steps_past_the_trained_horizon
     assert "intervals:  per step on 36 to 10 validation residuals, steps 13-27 by rolled forecasts" in info.stdout
 
 
+def test_interval_refits_calibrate_on_models_retrained_at_earlier_cutoffs(tmp_path):
+    loud = [arg for arg in TINY if arg != "--quiet"]
+    result = invoke("train", SAMPLE / "airline-passengers.csv", "--lookback", "12", "--horizon", "12",
+                    "--model-dir", tmp_path / "m", *loud, "--interval-refits", "2")
+    assert result.exit_code == 0, result.stderr
+    # Refit 1 forecasts from the 12 origins whose windows end on the last 12 rows, refit 2 from the 12 before.
+    assert re.search(r"interval refit 1/2: trained on the rows before 1959-02-01 in [\d.]+ s", result.stderr)
+    assert re.search(r"interval refit 2/2: trained on the rows before 1958-02-01 in [\d.]+ s", result.stderr)
+    stored = json.loads((tmp_path / "m" / "current" / "metadata.json").read_text())["intervals"]
+    # 24 origins, 12 to 35 rows before the end: every one reaches step 12, ten reach step 26.
+    assert stored["refits"] == 2 and stored["residuals"] == [24] * 12 + list(range(23, 9, -1))
+    forecast = invoke("predict", "--model-dir", tmp_path / "m", "--level", "95", "--horizon", "18")
+    assert "95% interval: split-conformal at steps 1-17 (24 to 19 residuals of 2 refits), Student t at step 18 " \
+           "(18 residuals of 2 refits)" in forecast.stderr
+
+
 def test_a_format_3_version_calibrated_before_errors_were_counted_per_step_still_forecasts(existing):
     from forecast.evaluation.intervals import windows_needed
 

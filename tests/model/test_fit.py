@@ -48,7 +48,7 @@ def _panel(values, freq="MS"):
     return Panel({"": Series(frame, "y", (), freq, "month", {"kind": "csv", "path": "y.csv"})}, None)
 
 
-AUTO = dict(lookback=24, horizon=12, layers=1, units=4, epochs=3, batch_size=16, window_norm="auto")
+AUTO = dict(lookback=24, horizon=12, layers=1, units=4, epochs=3, batch_size=16, window_norm="auto", interval_refits=0)
 
 
 def test_auto_on_a_purely_seasonal_series_forecasts_seasonal_naive_exactly():
@@ -164,7 +164,7 @@ def test_auto_moves_up_from_seasonal_naive_only_on_clear_wins():
                     SEASONAL_NAIVE: candidate(flat)}, prepared, notes.append) == ("revin", 0.0)
 
 
-RACE = dict(lookback=24, horizon=12, layers=1, units=4, epochs=6, patience=2, batch_size=4, window_norm="auto")
+RACE = dict(lookback=24, horizon=12, layers=1, units=4, epochs=6, patience=2, batch_size=4, window_norm="auto", interval_refits=0)
 
 
 def _long_noisy_season():
@@ -209,3 +209,21 @@ def test_auto_races_its_networks_and_trains_only_the_leader_to_the_end():
     at_rung = {name: float(value) for name, value in re.findall(r"(\w+) ([\d.]+)[,)]", lead)}
     assert at_rung[leader] <= at_rung[other] == pytest.approx(runs[other].metrics.val_mae, rel=1e-3)  # logged to 4 digits
 
+
+
+def test_interval_refits_by_default_only_where_the_validation_part_is_short_and_as_many_as_the_history_allows():
+    from forecast.config import TrainConfig
+    from forecast.errors import DataError
+    from forecast.model.fit import _refits, prepare
+
+    config = TrainConfig(lookback=24, horizon=12)
+    notes = []
+    assert _refits(prepare(_panel(np.arange(144.0)), config), notes.append) == 3  # 33 validation origins
+    assert _refits(prepare(_panel(np.arange(1000.0)), config), notes.append) == 0  # 200
+    assert _refits(prepare(_panel(np.arange(90.0)), config), notes.append) == 2
+    assert _refits(prepare(_panel(np.arange(70.0)), config), notes.append) == 0
+    assert notes == ["intervals: the history allows 2 of 3 refits",
+                     "intervals: the history is too short to retrain at earlier cutoffs; calibrating on the validation errors"]
+    assert _refits(prepare(_panel(np.arange(1000.0)), TrainConfig(lookback=24, horizon=12, interval_refits=2)), notes.append) == 2
+    with pytest.raises(DataError, match=r"\(The earliest of 3 --interval-refits learns from 43 rows: use fewer, or 0"):
+        _refits(prepare(_panel(np.arange(90.0)), TrainConfig(lookback=24, horizon=12, interval_refits=3)), notes.append)
