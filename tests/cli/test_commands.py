@@ -1,5 +1,6 @@
 import io
 import json
+import os
 import re
 import subprocess
 import sys
@@ -84,7 +85,7 @@ def test_info_readable_and_json(monthly_bundle):
     assert "lookback 12, horizon 12" in result.stdout and "batch 16" in result.stdout
     assert "predict:    LiteRT (model.tflite), Keras as fallback" in result.stdout
     meta = json.loads(invoke("info", "--model-dir", monthly_bundle, "--json").stdout)
-    assert meta["format_version"] == 3 and meta["target"] == "Passengers"
+    assert meta["format_version"] == 4 and meta["target"] == "Passengers"
 
 
 def test_ticker_training_through_the_cli(fake_yahoo, tmp_path):
@@ -417,9 +418,11 @@ def test_global_options_work_after_the_command_too(monthly_bundle, tmp_path):
 def test_short_help_and_shell_completion():
     assert invoke("-h").stdout == invoke("--help").stdout
     assert "Forecast the next --horizon steps" in invoke("predict", "-h").stdout
-    # As a user's shell would run it: the installed command in a fresh process.
+    # The installed command in a fresh process, told the shell: it would otherwise look for one among
+    # its parent processes, which a test run started outside a shell lacks.
     completion = subprocess.run([sys.executable, "-m", "forecast", "--show-completion", "bash"], capture_output=True,
-                                text=True, cwd=ROOT, timeout=60)
+                                text=True, cwd=ROOT, timeout=60,
+                                env={**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
     assert completion.returncode == 0 and "_FORECAST_COMPLETE=complete_bash" in completion.stdout, completion.stderr
 
 
