@@ -254,6 +254,8 @@ def backtest(
         raise ConfigError(f"--season must be a whole number of at least 1. Received: {season}.")
     for level in levels:
         check_level(level)
+    if not levels:  # refits only calibrate intervals; without them each fold's forecast is the same
+        train_config = dataclasses.replace(train_config, interval_refits=0)
     origins = {key: plan_origins(len(s.frame), train_config.horizon, folds, step) for key, s in panel.series.items()}
     earliest = panel.head({key: o[0] for key, o in origins.items()})
     if train_config.lookback is None:

@@ -544,7 +544,7 @@ def _refit_origins(panel: Panel, horizon: int, refit: int) -> dict[str, int]:
 
 
 def _refit_config(config: TrainConfig) -> TrainConfig:
-    return dataclasses.replace(config, interval_refits=0, batch_size=None)
+    return dataclasses.replace(config, interval_refits=0)
 
 
 def _refit_calibration(prepared: Prepared, refits: int, log: Log) -> Calibration:
