@@ -26,7 +26,7 @@ import numpy as np
 from forecast.errors import ConfigError
 
 LEVELS = range(1, 100)  # every whole-percent level is calibrated, so predict can ask for any
-METHOD = "per-step validation residuals: split-conformal, Student t where too few"
+METHOD = "per-step held-out residuals: split-conformal, Student t where too few"
 MIN_RESIDUALS = 10  # a step past the trained horizon with fewer residuals is extrapolated, not calibrated
 
 CONFORMAL, STUDENT_T, EXTRAPOLATED = "split-conformal", "Student t", "extrapolated"
@@ -103,7 +103,7 @@ class Calibration:
     def describe(self, level: int, steps: int) -> str:
         """Which basis backs each step of a `steps`-step interval at `level` percent, with the
         residual counts, e.g. "split-conformal at steps 1-6 (26 to 21 residuals), Student t at
-        steps 7-12 (20 to 15)"."""
+        steps 7-12 (20 to 15 residuals)"."""
         runs, step = [], 1
         while step <= steps:
             basis = self.basis(level, step)
