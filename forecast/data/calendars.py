@@ -1,0 +1,85 @@
+"""Exchange trading calendars: the weekdays a market is closed, so that a business-day series is
+dated on its sessions (a forecast never lands on a holiday, and a holiday in the history is a
+closed day, not a gap).
+
+The closures come from exchange-calendars, which knows each exchange's rules (holidays, their
+weekend substitutes, one-off closures) years ahead. They are stored with the model as a list of
+dates, so `predict` needs neither the network nor the library's import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pandas as pd
+
+from forecast.errors import ConfigError
+
+YEARS_AHEAD = 10  # closures are stored this far past the data, bounding how far a forecast can be dated
+WEEKMASK = "1111100"  # Monday to Friday: every exchange exchange-calendars covers for daily bars here
+# Yahoo Finance symbol suffixes and the exchange whose sessions they trade on; no suffix is a US listing.
+TICKER_SUFFIXES = {
+    "": "XNYS", ".TO": "XTSE", ".V": "XTSE", ".L": "XLON", ".DE": "XFRA", ".F": "XFRA", ".PA": "XPAR",
+    ".AS": "XAMS", ".MI": "XMIL", ".MC": "XMAD", ".SW": "XSWX", ".ST": "XSTO", ".HE": "XHEL", ".CO": "XCSE",
+    ".OL": "XOSL", ".T": "XTKS", ".HK": "XHKG", ".AX": "XASX", ".NZ": "XNZE", ".SI": "XSES", ".KS": "XKRX",
+    ".NS": "XBOM", ".BO": "XBOM", ".SA": "BVMF", ".JO": "XJSE",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Calendar:
+    """An exchange's closed weekdays from the first date of a series to YEARS_AHEAD past its last."""
+
+    name: str  # the exchange's ISO MIC, e.g. "XNYS"
+    closed: tuple[str, ...]  # ISO dates
+    until: str  # the last date the closures are known to
+
+    @property
+    def offset(self) -> pd.offsets.CustomBusinessDay:
+        """One session: pandas' business day without this exchange's closures."""
+        return pd.offsets.CustomBusinessDay(holidays=list(self.closed), weekmask=WEEKMASK)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "closed": list(self.closed), "until": self.until}
+
+    @classmethod
+    def from_dict(cls, entry: dict) -> Calendar:
+        return cls(entry["name"], tuple(entry["closed"]), entry["until"])
+
+
+def ticker_calendar(symbol: str) -> str | None:
+    """The exchange a Yahoo Finance symbol trades on, from its suffix ("7203.T" -> "XTKS", "AAPL"
+    -> "XNYS"); None for an unknown suffix and for what does not keep exchange sessions: crypto
+    pairs (BTC-USD), currencies (EURUSD=X) and futures (CL=F)."""
+    upper = symbol.upper()
+    if upper.endswith(("=X", "=F")) or re.search(r"-(USD|USDT|USDC|EUR|GBP|BTC|ETH)$", upper):
+        return None
+    base, dot, suffix = upper.rpartition(".")
+    return TICKER_SUFFIXES.get(f".{suffix}" if dot and base else "")
+
+
+def load_calendar(name: str, first: pd.Timestamp, last: pd.Timestamp) -> Calendar:
+    """The closed weekdays of exchange `name` from `first` to YEARS_AHEAD years after `last`.
+
+    Raises:
+        ConfigError: an exchange exchange-calendars does not know, or dates before its records.
+    """
+    import exchange_calendars
+
+    if name not in exchange_calendars.get_calendar_names(include_aliases=True):
+        known = exchange_calendars.get_calendar_names(include_aliases=False)
+        raise ConfigError(
+            f"--calendar takes an exchange's ISO code, such as XNYS (New York), XLON (London) or XTKS (Tokyo). "
+            f"Received: {name!r}. Use one of {', '.join(sorted(c for c in known if c.startswith('X'))[:12])}, ..., "
+            "or none for plain business days."
+        )
+    start, end = pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize() + pd.DateOffset(years=YEARS_AHEAD)
+    try:
+        calendar = exchange_calendars.get_calendar(name, start=start, end=end)
+    except (ValueError, exchange_calendars.errors.CalendarError) as exc:
+        raise ConfigError(f"the {name} calendar cannot cover {start:%Y-%m-%d} to {end:%Y-%m-%d}: {exc}. "
+                          "Use --calendar none for plain business days.") from None
+    sessions = pd.DatetimeIndex(calendar.sessions).tz_localize(None)
+    closed = pd.bdate_range(sessions[0], sessions[-1]).difference(sessions)
+    return Calendar(calendar.name, tuple(closed.strftime("%Y-%m-%d")), f"{sessions[-1]:%Y-%m-%d}")
