@@ -9,6 +9,7 @@ import re
 
 from forecast.errors import ConfigError
 
+CALENDAR = re.compile(r"[A-Za-z0-9_]{2,16}")  # exchange-calendars names (XNYS, XLON) or none
 TICKER = re.compile(r"[A-Za-z0-9.^=\-]{1,32}")  # Yahoo symbols: AAPL, BRK-B, ^GSPC, EURUSD=X, 0700.HK
 
 
@@ -128,6 +129,7 @@ class DataConfig:
     sep: str | None = None  # a CSV file's separator: , ; \t or |; None means the one its first lines use
     time_format: str | None = None  # strftime format of the time column; None means parse each value
     dayfirst: bool = False  # read 01/02/2020 as 1 February; without it, day-first only when a day above 12 says so
+    calendar: str | None = None  # exchange whose sessions date business days ("XNYS"); "none": plain weekdays; None: auto
 
     def __post_init__(self) -> None:
         _enums(self)
@@ -136,6 +138,8 @@ class DataConfig:
                 "give exactly one data source: a CSV path or --ticker. "
                 f"Received: path={self.path!r}, ticker={self.ticker!r}."
             )
+        if self.calendar is not None and not CALENDAR.fullmatch(self.calendar):
+            raise ConfigError(f"--calendar takes an exchange's ISO code such as XNYS, or none. Received: {self.calendar[:40]!r}.")
         if self.path is not None and not self.path.strip():
             raise ConfigError("the data path is empty. Name a CSV file.")
         if self.ticker is not None and not TICKER.fullmatch(self.ticker):

@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.config import DataConfig, Engine, Promote, TrainConfig
-from forecast.data.frequency import format_timestamp
+from forecast.data.frequency import format_timestamp, step_offset
 from forecast.data.load import Panel, Series, id_column, load_panel
 from forecast.data.scaling import scale_target
 from forecast.errors import ConfigError, DataError
@@ -303,7 +303,7 @@ def _with_history(bundle: Bundle, key: str, series: Series) -> tuple[np.ndarray,
     stored = bundle.metadata.series[key]
     known = pd.DatetimeIndex(stored.lookback_timestamps)
     first = series.frame.index[0]
-    after_known = known[-1] + pd.tseries.frequencies.to_offset(stored.frequency)
+    after_known = known[-1] + step_offset(stored.frequency, bundle.metadata.calendar)
     if known[0] < first <= after_known and (first in known or first == after_known):
         keep = known < first
         rows = np.concatenate([stored.lookback_rows[keep], series.frame.to_numpy()])

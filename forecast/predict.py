@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.config import DataConfig, Engine
-from forecast.data.frequency import check_forecast_end, describe_frequency, format_timestamp, same_frequency
+from forecast.data.frequency import check_forecast_end, describe_frequency, format_timestamp, same_frequency, step_offset
 from forecast.data.load import Series, id_column, load_frame, load_panel
 from forecast.data.scaling import first_not_positive
 from forecast.errors import ConfigError, DataError
@@ -78,10 +78,12 @@ def predict(
             f"horizon {steps} is beyond the trained {meta.trained_horizon}: feeding forecasts back in "
             f"{blocks(steps, meta.trained_horizon)} blocks (errors compound with each block)"
         )
-    future = {key: pd.date_range(given.recent.index[-1], periods=steps + 1, freq=given.frequency)[1:]
-              for key, given in inputs.items()}
+    step = {key: step_offset(given.frequency, meta.calendar) for key, given in inputs.items()}
+    future = {key: pd.date_range(given.recent.index[-1], periods=steps + 1, freq=step[key])[1:] for key, given in inputs.items()}
+    if meta.calendar is not None:
+        _check_calendar_reach(meta.calendar, future)
     # The rows' timestamps (the data is regular: they count back from the last), then the forecast's.
-    stamps = {key: pd.date_range(end=given.recent.index[-1], periods=len(given.rows), freq=given.frequency).append(future[key])
+    stamps = {key: pd.date_range(end=given.recent.index[-1], periods=len(given.rows), freq=step[key]).append(future[key])
               for key, given in inputs.items()}
     forecasts = forecaster.forecast({key: given.rows for key, given in inputs.items()}, steps, None, stamps)
     frames = []
@@ -116,6 +118,14 @@ class SeriesInput:
     rows: np.ndarray  # (at least lookback, columns) in the data's units; the forecaster reads the last lookback
     recent: pd.Series  # the recent target on a DatetimeIndex: dates the forecast, drawn beside it
     frequency: str  # dates the forecast (--data's own: its weeks may start on another day)
+
+
+def _check_calendar_reach(calendar, future: dict[str, pd.DatetimeIndex]) -> None:
+    """Refuse forecast dates past the exchange closures stored with the model."""
+    last = max(dates[-1] for dates in future.values())
+    if last > pd.Timestamp(calendar.until):
+        raise DataError(f"the forecast would run to {last:%Y-%m-%d}, past {calendar.until}, the last day this model knows "
+                        f"{calendar.name}'s holidays for. Use a smaller --horizon, or retrain to extend them.")
 
 
 def _warn_if_stale(inputs: dict[str, SeriesInput], now: pd.Timestamp | None, log: Log) -> None:

@@ -98,6 +98,11 @@ _DATA_PARAMETERS = [
              "own; offsets become UTC).", show_default=False)),
     ("dayfirst", bool, False, typer.Option("--dayfirst/--no-dayfirst", help="Read dates such as 01/02/2020 day first "
              "(1 February). Without it they are read day first only when some day is above 12 (a note says so).")),
+    ("calendar", Optional[str], None, typer.Option(
+        help="Exchange whose trading sessions date a business-day series, by ISO code (XNYS New York, XLON London, "
+             "XTKS Tokyo, ...; from exchange-calendars): its holidays in the history are closed days, not gaps, and "
+             "forecasts skip them. Default: a ticker's own exchange (by its suffix: AAPL XNYS, VOD.L XLON, 7203.T XTKS; "
+             "none for crypto and currencies), and none for a file. none: every weekday.", show_default=False)),
     ("id_col", Optional[str], None, typer.Option(
         help="Series id column of a long-format file (one row per series and step): one model learns every series, "
              "each scaled on its own training part; all share the target, features and frequency (default: a column "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import warnings
 
 import pandas as pd
 
@@ -76,10 +77,12 @@ def load_calendar(name: str, first: pd.Timestamp, last: pd.Timestamp) -> Calenda
         )
     start, end = pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize() + pd.DateOffset(years=YEARS_AHEAD)
     try:
-        calendar = exchange_calendars.get_calendar(name, start=start, end=end)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the library's own pandas deprecation notices
+            calendar = exchange_calendars.get_calendar(name, start=start, end=end)
+            sessions = pd.DatetimeIndex(calendar.sessions).tz_localize(None)
     except (ValueError, exchange_calendars.errors.CalendarError) as exc:
         raise ConfigError(f"the {name} calendar cannot cover {start:%Y-%m-%d} to {end:%Y-%m-%d}: {exc}. "
                           "Use --calendar none for plain business days.") from None
-    sessions = pd.DatetimeIndex(calendar.sessions).tz_localize(None)
     closed = pd.bdate_range(sessions[0], sessions[-1]).difference(sessions)
     return Calendar(calendar.name, tuple(closed.strftime("%Y-%m-%d")), f"{sessions[-1]:%Y-%m-%d}")

@@ -27,6 +27,12 @@ def season_length(frequency: str) -> int:
 
 
 
+def step_offset(frequency: str, calendar=None) -> pd.DateOffset:
+    """One step of a series: its frequency's offset, or one session of its exchange's `calendar`
+    (forecast.data.calendars.Calendar), which skips the exchange's holidays."""
+    return calendar.offset if calendar is not None else pd.tseries.frequencies.to_offset(frequency)
+
+
 def frequency_kind(frequency: str) -> str:
     """The kind of step of a frequency, without its anchor or multiple: "W-SUN" -> "W", "15min" -> "min"."""
     return pd.tseries.frequencies.to_offset(frequency).rule_code.split("-")[0]

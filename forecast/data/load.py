@@ -13,13 +13,16 @@ from forecast.config import DataConfig, Fill
 from forecast.data.frequency import (
     describe_frequency,
     format_timestamp,
+    frequency_kind,
     infer_frequency,
     same_frequency,
     stamp_text,
+    step_offset,
 )
+from forecast.data.calendars import Calendar, load_calendar, ticker_calendar
 from forecast.data.datafile import STDIN, index_as_column, line, line_of, read_table
 from forecast.data.times import combine_time_parts, detect_time_column, parse_times, time_columns
-from forecast.errors import DataError, names, quote
+from forecast.errors import ConfigError, DataError, names, quote
 
 Log = Callable[[str], None]
 
@@ -46,6 +49,12 @@ class Series:
     frequency: str  # pandas offset alias, e.g. "MS", "B", "h"
     time_col: str
     source: dict  # where the data came from, as recorded in the bundle
+    calendar: Calendar | None = None  # the exchange whose sessions a business-day series keeps
+
+    @property
+    def step(self) -> pd.DateOffset:
+        """One step of the series: its frequency, or one session of its exchange."""
+        return step_offset(self.frequency, self.calendar)
 
     @property
     def columns(self) -> list[str]:
@@ -167,7 +176,8 @@ def _source(config: DataConfig) -> dict:
 
 def _prepare_file(raw: pd.DataFrame, config: DataConfig, source: dict, log: Log) -> Series:
     return prepare(raw, time_col=config.time_col, target=config.target, features=config.features, fill=config.fill,
-                   source=source, log=log, time_format=config.time_format, dayfirst=config.dayfirst)
+                   source=source, log=log, time_format=config.time_format, dayfirst=config.dayfirst,
+                   calendar=None if config.calendar in (None, "none") else config.calendar)
 
 
 def _log_read(panel: Panel, log: Log) -> None:
@@ -202,8 +212,10 @@ def load_series(config: DataConfig, log: Log = lambda message: None) -> Series:
         return _prepare_file(read_table(config.path, config.sep, log), config, _source(config), log)
     from forecast.data.ticker import fetch_ticker, ticker_source
 
+    calendar = ticker_calendar(config.ticker) if config.calendar is None and config.interval == "1d" else config.calendar
     return prepare(fetch_ticker(config, log), time_col=config.time_col, target=config.target or "Close",
-                   features=config.features, fill=config.fill, source=ticker_source(config), log=log)
+                   features=config.features, fill=config.fill, source=ticker_source(config), log=log,
+                   calendar=None if calendar == "none" else calendar)
 
 
 def prepare(
@@ -217,6 +229,7 @@ def prepare(
     log: Log = lambda message: None,
     time_format: str | None = None,
     dayfirst: bool = False,
+    calendar: str | None = None,
 ) -> Series:
     """Validate a raw frame and turn it into a regular `Series`.
 
@@ -242,7 +255,8 @@ def prepare(
     several = _likely_id_column(raw, [*_time_parts(raw, time_col), *columns]) if values.index.has_duplicates else None
     values = _order(values, np.asarray(raw.index), fill, several, log)
     frequency = infer_frequency(values.index)
-    values = _regularise(values, frequency, fill, log)
+    sessions = _calendar(calendar, frequency, values.index, log) if calendar else None
+    values = _regularise(values, frequency, fill, log, sessions)
     return Series(
         frame=values.astype("float64"),
         target=target,
@@ -250,6 +264,7 @@ def prepare(
         frequency=frequency,
         time_col=time_col,
         source=source or {},
+        calendar=sessions,
     )
 
 
@@ -382,10 +397,28 @@ def _order(values: pd.DataFrame, lines: np.ndarray, fill: Fill | None, several: 
     )
 
 
-def _regularise(values: pd.DataFrame, frequency: str, fill: Fill | None, log: Log) -> pd.DataFrame:
-    """Refuse (or fill) gaps and missing values on the inferred frequency's grid."""
-    grid = pd.date_range(values.index[0], values.index[-1], freq=frequency)
+def _calendar(name: str, frequency: str, index: pd.DatetimeIndex, log: Log) -> Calendar:
+    """Exchange `name`'s sessions over the series, for business-day data only."""
+    if frequency_kind(frequency) not in ("B", "D") or pd.tseries.frequencies.to_offset(frequency).n != 1:
+        raise ConfigError(f"--calendar dates daily business-day data by an exchange's sessions; this series is "
+                          f"{describe_frequency(frequency)}. Drop --calendar, or pass --calendar none.")
+    calendar = load_calendar(name, index[0], index[-1])
+    inside = sum(index[0] <= pd.Timestamp(day) <= index[-1] for day in calendar.closed)
+    log(f"{calendar.name} sessions: {inside} weekdays the exchange was closed are not gaps; forecasts skip its holidays")
+    return calendar
+
+
+def _regularise(values: pd.DataFrame, frequency: str, fill: Fill | None, log: Log,
+                calendar: Calendar | None = None) -> pd.DataFrame:
+    """Refuse (or fill) gaps and missing values on the inferred frequency's grid, or on the
+    sessions of `calendar`."""
+    grid = pd.date_range(values.index[0], values.index[-1], freq=step_offset(frequency, calendar))
     off_grid = values.index.difference(grid)
+    if len(off_grid) and calendar is not None:
+        raise DataError(
+            f"the series has a row on {stamp_text(off_grid[0])}, when {calendar.name} was closed ({len(off_grid)} such "
+            "rows). Remove them, or pass --calendar none (or another exchange's code)."
+        )
     if len(off_grid):
         raise DataError(
             f"timestamp {stamp_text(off_grid[0])} does not fall on the series' {describe_frequency(frequency)} "
@@ -393,7 +426,7 @@ def _regularise(values: pd.DataFrame, frequency: str, fill: Fill | None, log: Lo
         )
     missing = grid.difference(values.index)
     empty = values.isna()  # missing values in the rows as given, before any reindexing
-    if len(missing) and frequency != "B":
+    if len(missing) and (frequency != "B" or calendar is not None):
         if fill is None:
             raise DataError(
                 f"{len(missing)} {describe_frequency(frequency)} timestamps are missing "

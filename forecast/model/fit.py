@@ -592,7 +592,7 @@ def _calibrated_steps(rolled: dict[str, np.ndarray], rows: dict[str, np.ndarray]
 def _continued(series, steps: int):
     """A series' timestamps continued `steps` past its end (rolled forecasts read their cycle positions)."""
     index = series.frame.index
-    return index.append(pd.date_range(index[-1], periods=steps + 1, freq=series.frequency)[1:])
+    return index.append(pd.date_range(index[-1], periods=steps + 1, freq=series.step)[1:])
 
 
 def choose_batch_size(train_windows: int, device: str) -> int:

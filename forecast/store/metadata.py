@@ -17,6 +17,7 @@ import pandas as pd
 from forecast.version import __version__
 from forecast.config import DataConfig, TrainConfig, config_to_dict
 from forecast.data.cycles import CYCLES
+from forecast.data.calendars import Calendar
 from forecast.data.frequency import format_timestamp
 from forecast.data.load import Series
 from forecast.evaluation.intervals import Calibration
@@ -126,6 +127,7 @@ class Metadata:
     promotion: Promotion | None
     selection: Selection | None = None  # what --window-norm auto chose
     cycles: tuple[str, ...] = ()  # cycle positions the network reads after the columns (--cycle-inputs)
+    calendar: Calendar | None = None  # the exchange whose sessions date the forecasts
     format_version: int = FORMAT_VERSION
     forecast_version: str | None = None
     keras_version: str | None = None
@@ -176,6 +178,7 @@ class Metadata:
             "target": self.target,
             "features": list(self.features),
             "cycles": list(self.cycles),
+            "calendar": None if self.calendar is None else self.calendar.to_dict(),
             "frequency": self.frequency,
             "series": {key: entry.to_dict() for key, entry in self.series.items()},
             "data_config": None if self.data_config is None else config_to_dict(self.data_config),
@@ -214,6 +217,7 @@ class Metadata:
             target=meta["target"],
             features=tuple(meta["features"]),
             cycles=tuple(meta.get("cycles") or ()),
+            calendar=Calendar.from_dict(meta["calendar"]) if meta.get("calendar") else None,
             time_col=meta["time_col"],
             id_col=meta.get("id_col"),
             frequency=meta["frequency"],
@@ -248,6 +252,7 @@ class Metadata:
             target=first.target,
             features=tuple(first.features),
             cycles=prepared.cycles,
+            calendar=first.calendar,
             time_col=first.time_col,
             id_col=prepared.panel.id_col,
             frequency=first.frequency,
@@ -306,6 +311,11 @@ def schema_problem(meta: dict) -> str | None:
     cycles = meta.get("cycles", [])
     if not isinstance(cycles, list) or not all(isinstance(c, str) and c in CYCLES for c in cycles):
         return f"has a cycles entry that is not a list of {', '.join(CYCLES)}"
+    calendar = meta.get("calendar")
+    if calendar is not None and not (isinstance(calendar, dict) and isinstance(calendar.get("name"), str)
+                                     and dates_ok(calendar.get("closed"), len(calendar.get("closed") or []))
+                                     and dates_ok([calendar.get("until")], 1)):
+        return "has a damaged exchange calendar"
     if not isinstance(meta["time_col"], str) or meta.get("id_col") is not None and not isinstance(meta["id_col"], str):
         return "has a time or id column that is not a name"
     if not frequency_ok(meta["frequency"]):

@@ -78,6 +78,8 @@ def damage_metadata(path, change):
         (lambda p: damage_metadata(p, lambda m: m.update(metrics={"val_mae": "low"})), "metrics that are not finite numbers"),
         (lambda p: damage_metadata(p, lambda m: m.update(intervals={"half_widths": {"80": [1.0, -1.0]}, "windows": 5, "method": "x"})), "damaged interval calibration"),
         (lambda p: damage_metadata(p, lambda m: m["intervals"].update(residuals=[5])), "damaged interval calibration"),
+        (lambda p: damage_metadata(p, lambda m: m.update(calendar={"name": "XNYS", "closed": ["soon"], "until": "2030-01-01"})), "damaged exchange calendar"),
+        (lambda p: damage_metadata(p, lambda m: m.update(calendar={"name": "XNYS", "closed": []})), "damaged exchange calendar"),
         (lambda p: damage_metadata(p, lambda m: m["intervals"]["residuals"].__setitem__(0, 0)), "damaged interval calibration"),
         (lambda p: damage_metadata(p, lambda m: m["intervals"]["half_widths"]["80"].pop()), "damaged interval calibration"),
     ],
