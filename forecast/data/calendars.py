@@ -10,6 +10,7 @@ dates, so `predict` needs neither the network nor the library's import time.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import warnings
 
@@ -17,7 +18,7 @@ import pandas as pd
 
 from forecast.errors import ConfigError
 
-YEARS_AHEAD = 10  # closures are stored this far past the data, bounding how far a forecast can be dated
+YEARS_AHEAD = 10  # years of closures stored past the data's, bounding how far a forecast can be dated
 WEEKMASK = "1111100"  # Monday to Friday: every exchange exchange-calendars covers for daily bars here
 # Yahoo Finance symbol suffixes and the exchange whose sessions they trade on; no suffix is a US listing.
 TICKER_SUFFIXES = {
@@ -61,7 +62,7 @@ def ticker_calendar(symbol: str) -> str | None:
 
 
 def load_calendar(name: str, first: pd.Timestamp, last: pd.Timestamp) -> Calendar:
-    """The closed weekdays of exchange `name` from `first` to YEARS_AHEAD years after `last`.
+    """The closed weekdays of exchange `name` from the year of `first` to YEARS_AHEAD years after `last`'s.
 
     Raises:
         ConfigError: an exchange exchange-calendars does not know, or dates before its records.
@@ -75,7 +76,15 @@ def load_calendar(name: str, first: pd.Timestamp, last: pd.Timestamp) -> Calenda
             f"Received: {name!r}. Use one of {', '.join(sorted(c for c in known if c.startswith('X'))[:12])}, ..., "
             "or none for plain business days."
         )
-    start, end = pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize() + pd.DateOffset(years=YEARS_AHEAD)
+    return _closures(name, pd.Timestamp(first).year, pd.Timestamp(last).year + YEARS_AHEAD)
+
+
+@functools.lru_cache(maxsize=8)
+def _closures(name: str, first_year: int, last_year: int) -> Calendar:
+    """Whole years, so that the series of a panel, which share their years, build the calendar once."""
+    import exchange_calendars
+
+    start, end = pd.Timestamp(first_year, 1, 1), pd.Timestamp(last_year, 12, 31)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the library's own pandas deprecation notices
