@@ -148,7 +148,8 @@ def detect(
     calibration = meta.calibration
     width = max(float(calibration.widths(level, step)[step - 1]), WIDTH_FLOOR)  # refuses a level it cannot give
     if calibration.basis(level, step) != CONFORMAL:
-        log(f"the model's {calibration.residuals[step - 1]} validation residuals at step {step} are too few for a "
+        source = "refit" if calibration.refits else "validation"
+        log(f"the model's {calibration.residuals[step - 1]} {source} residuals at step {step} are too few for a "
             f"split-conformal {level}% width ({windows_needed(level)} are needed): scoring against its Student t width")
     memory = max(calibration.residuals[step - 1], math.ceil(MEMORY_TAIL / (1 - level / 100)))
     chosen = choose_ids(bundle, ids)

@@ -168,8 +168,11 @@ def backtest_report(result) -> str:
         by_basis = result.coverage_by_basis()
         covered = []
         for level, value in result.coverage().items():
-            parts = [f"{basis} {share:.1%} of {count}" for basis, (share, count) in by_basis[level].items()]
-            covered.append(f"{level}% interval {value:.1%} ({', '.join(parts) if len(parts) > 1 else next(iter(by_basis[level]))})")
+            bases = by_basis[level]
+            # One way of calibrating: its name; several: each one's own coverage.
+            detail = ", ".join(f"{basis} {share:.1%} of {count}" for basis, (share, count) in bases.items()) \
+                if len(bases) > 1 else next(iter(bases))
+            covered.append(f"{level}% interval {value:.1%} ({detail})")
         lines += ["", f"coverage over {points} forecasts: {'; '.join(covered)}"]
     return "\n".join(lines)
 

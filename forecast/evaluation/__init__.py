@@ -1,1 +1,1 @@
-"""Scoring forecasts: error measures, baseline forecasters and conformal intervals (no Keras)."""
+"""Scoring forecasts: error measures, baseline forecasters and calibrated intervals (no Keras)."""

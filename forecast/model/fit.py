@@ -109,7 +109,7 @@ class Fitted:
     placement: str  # the strategy's description
     metrics: Metrics
     loss_history: dict[str, list[float]]  # per-epoch loss, val_loss and epoch_seconds
-    calibration: Calibration  # conformal half-widths on the scaled target
+    calibration: Calibration  # interval half-widths on the scaled target, per level and step
     selection: "Selection | None" = None  # what --window-norm auto chose, and why
     window_errors: np.ndarray | None = None  # (validation windows, horizon) absolute errors, data units; not stored
 

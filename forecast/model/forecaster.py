@@ -13,7 +13,7 @@ scripts. The chain, in order:
    the cycle positions of their timestamps, and run again (not for networks that read features:
    a feature's future values are unknown);
 5. undo the target's scaling;
-6. on request, add the conformal interval calibrated on the validation windows.
+6. on request, add the interval calibrated at training time (forecast.evaluation.intervals).
 
 A worked example of the indices: a series of 100 rows, lookback 24, origins [90, 100]. Origin 90
 forecasts rows 90.. from the window of rows 66..89; origin 100 (one past the last row, the
@@ -158,7 +158,7 @@ class Forecaster:
         """Lower and upper bounds at `level` percent around one forecast of series `key`.
 
         Raises:
-            ConfigError: no calibration, a level it cannot give, or steps past the trained horizon.
+            ConfigError: no calibration, or a level it cannot give.
         """
         if self.calibration is None:
             raise ConfigError("this bundle holds no interval calibration. Retrain it to use --level.")
