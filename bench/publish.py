@@ -12,6 +12,7 @@ PAGES = {  # which page of docs/ holds each benchmark's table
     "accuracy": "docs/accuracy.md",
     "samples": "docs/accuracy.md",
     "intervals": "docs/accuracy.md",
+    "known_inputs": "docs/accuracy.md",
     "throughput": "docs/performance.md",
     "memory": "docs/performance.md",
     "startup": "docs/performance.md",

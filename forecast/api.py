@@ -48,10 +48,11 @@ def train(data: pd.DataFrame | str | Path, *, model_dir: str | Path = "model", p
         raise ConfigError(f"train() has no option {unknown[0]!r}. Options are the command line's with underscores, "
                           f"such as horizon, target or time_col.")
     data_options = {name: value for name, value in options.items() if name in _DATA}
-    if isinstance(data_options.get("features"), str):
-        data_options["features"] = tuple(part.strip() for part in data_options["features"].split(",") if part.strip())
-    elif "features" in data_options:
-        data_options["features"] = tuple(data_options["features"])
+    for name in ("features", "future_features"):
+        if isinstance(data_options.get(name), str):
+            data_options[name] = tuple(part.strip() for part in data_options[name].split(",") if part.strip())
+        elif name in data_options:
+            data_options[name] = tuple(data_options[name])
     train_config = TrainConfig(**{name: value for name, value in options.items() if name in _TRAIN})
     frame = data if isinstance(data, pd.DataFrame) else None
     data_config = DataConfig(path=DATAFRAME if frame is not None else str(data), **data_options)
@@ -61,10 +62,11 @@ def train(data: pd.DataFrame | str | Path, *, model_dir: str | Path = "model", p
 
 
 def predict(model_dir: str | Path = "model", *, horizon: int | None = None, data: pd.DataFrame | str | Path | None = None,
-            levels: Sequence[int] = (), ids: Sequence[str] = (), version: str | None = None, engine: str = "auto",
+            future_data: pd.DataFrame | str | Path | None = None, levels: Sequence[int] = (), ids: Sequence[str] = (), version: str | None = None, engine: str = "auto",
             log: Log = lambda message: None):
     """Forecast `horizon` steps (default: the trained horizon) after the end of the training
-    data, or of `data` (a DataFrame or file with the training columns). Returns a
+    data, or of `data` (a DataFrame or file with the training columns); a model with future
+    features reads their values at each step from `future_data`. Returns a
     `forecast.predict.Prediction`, whose `frame` is the table `forecast predict` prints.
 
     Raises:
@@ -73,5 +75,6 @@ def predict(model_dir: str | Path = "model", *, horizon: int | None = None, data
     from forecast.predict import predict as forecast_steps
 
     path = data if data is None or isinstance(data, pd.DataFrame) else str(data)
-    return forecast_steps(str(model_dir), steps=horizon, data_path=path, levels=tuple(levels), ids=tuple(ids),
+    future = future_data if future_data is None or isinstance(future_data, pd.DataFrame) else str(future_data)
+    return forecast_steps(str(model_dir), steps=horizon, data_path=path, future_data=future, levels=tuple(levels), ids=tuple(ids),
                           version=version, engine=Engine(engine), log=log)

@@ -10,6 +10,7 @@ import re
 from forecast.errors import ConfigError
 
 CALENDAR = re.compile(r"[A-Za-z0-9_]{2,16}")  # exchange-calendars names (XNYS, XLON) or none
+HOLIDAYS = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,5})?")  # a country's ISO code, optionally -SUBDIVISION
 TICKER = re.compile(r"[A-Za-z0-9.^=\-]{1,32}")  # Yahoo symbols: AAPL, BRK-B, ^GSPC, EURUSD=X, 0700.HK
 
 
@@ -124,6 +125,7 @@ class DataConfig:
     id_col: str | None = None  # column naming the series in a long-format file of several
     target: str | None = None  # column to forecast; None means Close for tickers, else the last numeric
     features: tuple[str, ...] = ()  # extra input columns; the target is always an input too
+    future_features: tuple[str, ...] = ()  # input columns whose values over the forecast period are supplied too
     fill: Fill | None = None  # repair gaps and missing values instead of refusing them
     offline: bool = False  # a ticker's bars from the local cache only, no download
     sep: str | None = None  # a CSV file's separator: , ; \t or |; None means the one its first lines use
@@ -171,6 +173,25 @@ class DataConfig:
                 f"--features lists a column twice. Received: {','.join(self.features)}. "
                 "Name each column once."
             )
+        if self.target is not None and self.target in self.future_features:
+            raise ConfigError(
+                f"--future-features must not name the target: {self.target!r} is what is forecast, so its future "
+                "is not known. Remove it from --future-features."
+            )
+        if len(set(self.future_features)) != len(self.future_features):
+            raise ConfigError(f"--future-features lists a column twice. Received: {','.join(self.future_features)}. "
+                              "Name each column once.")
+        both = [column for column in self.future_features if column in self.features]
+        if both:
+            raise ConfigError(
+                f"{both[0]!r} is in both --features and --future-features. A future feature is already an input "
+                "(its past values are read too): name it in --future-features only."
+            )
+
+    @property
+    def input_columns(self) -> tuple[str, ...]:
+        """Every input column besides the target: the past-only features, then the future ones."""
+        return (*self.features, *self.future_features)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -186,6 +207,7 @@ class TrainConfig:
     dropout: float = 0.2  # dropout after each recurrent layer; 0 disables it
     window_norm: WindowNorm = WindowNorm.auto  # per-window normalisation inside the model (see README)
     cycle_inputs: CycleInputs = CycleInputs.auto  # sin/cos of the time of day, day of week or year as inputs
+    holidays: str | None = None  # public holidays of a country (US) or subdivision (US-CA) as inputs
     linear_path: bool = False  # a linear map of the window to the forecast beside the recurrent stack
     target_transform: TargetTransform = TargetTransform.none  # the target's logarithm, or itself, is scaled
     ensemble: int = 1  # stacks trained side by side from different initial weights
@@ -216,6 +238,9 @@ class TrainConfig:
                                                  or self.interval_refits < 0):
             raise ConfigError(f"--interval-refits must be a whole number, 0 or more. Received: {self.interval_refits}. "
                               "Use 0 to calibrate intervals on the validation errors alone.")
+        if self.holidays is not None and not HOLIDAYS.fullmatch(str(self.holidays)):
+            raise ConfigError(f"--holidays takes a country code, optionally with a subdivision: US, US-CA, GB-SCT, DE-BY. "
+                              f"Received: {str(self.holidays)[:40]!r}.")
         if not isinstance(self.patience, int) or self.patience < 0:
             raise ConfigError(
                 f"--patience must be 0 or more. Received: {self.patience}. "

@@ -11,7 +11,7 @@ import pandas as pd
 
 from forecast.config import DataConfig, Engine
 from forecast.data.frequency import check_forecast_end, describe_frequency, format_timestamp, same_frequency, step_offset
-from forecast.data.load import Series, id_column, load_frame, load_panel
+from forecast.data.load import Series, id_column, load_frame, load_future, load_panel
 from forecast.data.scaling import first_not_positive
 from forecast.errors import ConfigError, DataError
 from forecast.evaluation.intervals import interval_bounds
@@ -38,6 +38,7 @@ def predict(
     *,
     steps: int | None = None,
     data_path: str | pd.DataFrame | None = None,
+    future_data: str | pd.DataFrame | None = None,
     levels: Sequence[int] = (),
     ids: Sequence[str] = (),
     version: str | None = None,
@@ -46,10 +47,12 @@ def predict(
     now: pd.Timestamp | None = None,
 ) -> Prediction:
     """Forecast `steps` steps (by default the trained horizon) after the end of the training data,
-    or of `data_path` (a file, or a DataFrame from the Python API).
+    or of `data_path` (a file, or a DataFrame from the Python API). A model with future features
+    reads their values at every forecast step from `future_data` (a file or DataFrame with the
+    time column, the id column for several series, and those columns).
 
-    Up to the trained horizon the model's direct output is sliced; beyond it, a univariate
-    model is fed its own forecasts block by block. Each level in `levels` adds a prediction
+    Up to the trained horizon the model's direct output is sliced; beyond it, a model without
+    past-only features is fed its own forecasts block by block. Each level in `levels` adds a prediction
     interval calibrated at training time (forecast.evaluation.intervals). A model of several series forecasts each
     of `ids`, or all of them. The current version of `model_dir` answers unless `version` names
     another; `engine` picks what runs the network (see `Bundle.forecaster`); `log` hears a
@@ -62,7 +65,13 @@ def predict(
     bundle = Store(model_dir).open(version)
     meta = bundle.metadata
     steps = meta.trained_horizon if steps is None else steps
-    check_steps(steps, meta.trained_horizon, meta.features)
+    check_steps(steps, meta.trained_horizon, meta.features, meta.future_features)
+    if meta.future_features and future_data is None:
+        raise ConfigError(f"this model reads future values of {', '.join(meta.future_features)} at every forecast step. "
+                          f"Pass --future-data with a row per step holding {meta.time_col} and those columns.")
+    if future_data is not None and not meta.future_features:
+        raise ConfigError("--future-data supplies future features, but this model was trained without --future-features. "
+                          "Drop --future-data.")
     if levels and meta.calibration is None:
         raise ConfigError("this bundle holds no interval calibration. Retrain it to use --level.")
     for level in levels:  # refuse a bad level before loading the model
@@ -81,11 +90,17 @@ def predict(
     step = {key: step_offset(given.frequency, meta.calendar) for key, given in inputs.items()}
     future = {key: pd.date_range(given.recent.index[-1], periods=steps + 1, freq=step[key])[1:] for key, given in inputs.items()}
     if meta.calendar is not None:
-        _check_calendar_reach(meta.calendar, future)
+        _check_reach(future, meta.calendar.until, f"{meta.calendar.name}'s holidays")
+    if meta.holidays is not None:
+        _check_reach(future, meta.holidays.until, f"the public holidays of {meta.holidays.code}")
     # The rows' timestamps (the data is regular: they count back from the last), then the forecast's.
     stamps = {key: pd.date_range(end=given.recent.index[-1], periods=len(given.rows), freq=step[key]).append(future[key])
               for key, given in inputs.items()}
-    forecasts = forecaster.forecast({key: given.rows for key, given in inputs.items()}, steps, None, stamps)
+    rows = {key: given.rows for key, given in inputs.items()}
+    if meta.future_features:
+        rows = _with_future(bundle, rows, future, future_data, log)
+    origins = {key: np.array([len(given.rows)]) for key, given in inputs.items()}
+    forecasts = forecaster.forecast(rows, steps, origins, stamps)
     frames = []
     for key, given in inputs.items():
         (forecast,) = forecasts[key]
@@ -120,12 +135,32 @@ class SeriesInput:
     frequency: str  # dates the forecast (--data's own: its weeks may start on another day)
 
 
-def _check_calendar_reach(calendar, future: dict[str, pd.DatetimeIndex]) -> None:
-    """Refuse forecast dates past the exchange closures stored with the model."""
+def _check_reach(future: dict[str, pd.DatetimeIndex], until: str, what: str) -> None:
+    """Refuse forecast dates past `until`, the last day of the dates stored with the model as `what`."""
     last = max(dates[-1] for dates in future.values())
-    if last > pd.Timestamp(calendar.until):
-        raise DataError(f"the forecast would run to {last:%Y-%m-%d}, past {calendar.until}, the last day this model knows "
-                        f"{calendar.name}'s holidays for. Use a smaller --horizon, or retrain to extend them.")
+    if last.normalize() > pd.Timestamp(until):
+        raise DataError(f"the forecast would run to {last:%Y-%m-%d}, past {until}, the last day this model knows "
+                        f"{what} for. Use a smaller --horizon, or retrain to extend them.")
+
+
+def _with_future(bundle: Bundle, rows: dict[str, np.ndarray], future: dict[str, pd.DatetimeIndex],
+                 future_data: str | pd.DataFrame, log: Log) -> dict[str, np.ndarray]:
+    """Each series' rows continued by one row per forecast step holding the future features'
+    values from `future_data` (the target and past-only features, unknown there, are NaN)."""
+    meta = bundle.metadata
+    trained = meta.data_config
+    config = DataConfig(path="<future data>", time_col=meta.time_col, id_col=meta.id_col, target=meta.target,
+                        future_features=meta.future_features, sep=None if trained is None else trained.sep,
+                        time_format=None if trained is None else trained.time_format,
+                        dayfirst=False if trained is None else trained.dayfirst)
+    values = load_future(future_data, config, future, log)
+    out = {}
+    for key, given in rows.items():
+        later = np.full((len(future[key]), given.shape[1]), np.nan)
+        for column, name in enumerate(meta.future_features):
+            later[:, 1 + meta.features.index(name)] = values[key][:, column]
+        out[key] = np.concatenate([given, later])
+    return out
 
 
 def _warn_if_stale(inputs: dict[str, SeriesInput], now: pd.Timestamp | None, log: Log) -> None:

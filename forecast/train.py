@@ -111,7 +111,7 @@ def check(data_config: DataConfig, train_config: TrainConfig, model_dir: str, lo
         ForecastError: what training would refuse, with the fix in its message.
     """
     Store(model_dir).check_writable()
-    return prepare(load_panel(data_config, log) if panel is None else panel, train_config)
+    return prepare(load_panel(data_config, log) if panel is None else panel, train_config, log)
 
 
 def _check_finite(fitted: Fitted) -> None:

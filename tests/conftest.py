@@ -86,7 +86,7 @@ def tiny_fitted(seed=0):
     series = Series(frame, "y", (), "D", "date", {"kind": "csv", "path": "/data/y.csv"})
     prepared = prepare(Panel({"": series}, None), config)
     calibration = calibrate(np.zeros((9, 2)), np.ones((9, 2)))
-    return Fitted(build_model(config, n_features=prepared.n_inputs), prepared, "test", Metrics(val_mae=1.0),
+    return Fitted(build_model(config, n_features=prepared.n_inputs, n_known=len(prepared.known_columns)), prepared, "test", Metrics(val_mae=1.0),
                   {"loss": [1.0], "val_loss": [1.0]}, calibration)
 
 
@@ -211,3 +211,25 @@ def cycles_bundle(tmp_path_factory) -> Path:
                     "--lookback", "14", "--horizon", "7", "--epoch-windows", "512", "--model-dir", model_dir, *TINY)
     assert result.exit_code == 0, result.stderr
     return model_dir
+
+
+@pytest.fixture(scope="session")
+def known_bundle(tmp_path_factory) -> Path:
+    """A tiny LSTM trained once on Melbourne's daily minimum temperature that reads the maximum as
+    a future feature and Victoria's public holidays, besides the day of week and of year."""
+    model_dir = tmp_path_factory.mktemp("known") / "model"
+    result = invoke("train", SAMPLE / "melbourne-temperatures.csv", "--target", "MinTemp", "--future-features", "MaxTemp",
+                    "--holidays", "AU-VIC", "--fill", "interpolate", "--lookback", "14", "--horizon", "7",
+                    "--epoch-windows", "512", "--model-dir", model_dir, *TINY)
+    assert result.exit_code == 0, result.stderr
+    return model_dir
+
+
+def future_rows(start: str, days: int, column: str = "MaxTemp", **changes) -> pd.DataFrame:
+    """`days` rows of a daily future feature from `start` (a plausible Melbourne maximum), as
+    --future-data gives them; `changes` maps a row number to the value written there instead."""
+    frame = pd.DataFrame({"Date": pd.date_range(start, periods=days, freq="D").strftime("%Y-%m-%d"),
+                          column: [24.0 + (i % 5) for i in range(days)]}, dtype=object)
+    for row, value in changes.items():
+        frame.loc[int(row.lstrip("r")), column] = value
+    return frame

@@ -105,3 +105,24 @@ def test_compare_runs_each_cell_on_the_same_origins():
     # The statistical models are fitted once per fold and shared by every cell's backtest.
     assert runs[0].folds[0].forecasts["auto_ets"] is runs[1].folds[0].forecasts["auto_ets"]
     assert runs[0].training()["parameters"] != runs[1].training()["parameters"]
+
+
+def test_future_features_are_read_from_each_fold_s_actual_future_and_the_target_never_is():
+    def melbourne(**changes):
+        panel = load_panel(DataConfig(path=str(SAMPLE / "melbourne-temperatures.csv"), target="MinTemp",
+                                      future_features=("MaxTemp",), fill="interpolate"))
+        panel = panel.head({"": 400})
+        for column, value in changes.items():
+            panel.first.frame.loc[panel.first.frame.index[-5], column] = value  # inside the last fold's horizon only
+        return panel
+
+    config = TrainConfig(**{**TINY.__dict__, "horizon": 7, "lookback": 14})
+    plain = backtest(melbourne(), config, folds=2, levels=())
+    hotter = backtest(melbourne(MaxTemp=45.0), config, folds=2, levels=())
+    spiked = backtest(melbourne(MinTemp=45.0), config, folds=2, levels=())
+    np.testing.assert_array_equal(plain.folds[0].forecasts["model"], hotter.folds[0].forecasts["model"])
+    # The oracle: the last fold reads the changed maximum at its step 3, and only there...
+    changed = plain.folds[1].forecasts["model"] != hotter.folds[1].forecasts["model"]
+    assert changed.tolist() == [False, False, True, False, False, False, False]
+    # ...but never the target it forecasts.
+    np.testing.assert_array_equal(plain.folds[1].forecasts["model"], spiked.folds[1].forecasts["model"])

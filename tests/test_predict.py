@@ -19,15 +19,17 @@ def test_dated_by_month_after_the_last_observation(monthly_bundle):
 
 def test_forecast_reproduces_training_preprocessing_exactly(monthly_bundle):
     # Rebuild the preprocessing by hand: MinMax over the training rows, the last 12 values, and
-    # beside each the sine and cosine of its month (the last 12 rows are January to December).
+    # beside each the sine and cosine of its month (the last 12 rows are January to December);
+    # and as the known inputs of the 12 steps forecast, their months' (January to December again).
     passengers = pd.read_csv(SAMPLE / "airline-passengers.csv")["Passengers"].to_numpy(dtype=float)
     split = plan_split(len(passengers), 12, 12, 0.2)
     low, high = passengers[: split.boundary].min(), passengers[: split.boundary].max()
     month = 2 * np.pi * np.arange(12) / 12
     window = np.stack([(passengers[-12:] - low) / (high - low), np.sin(month), np.cos(month)], axis=1)
     window = window.astype("float32").reshape(1, 12, 3)
+    known = np.stack([np.sin(month), np.cos(month)], axis=1).astype("float32").reshape(1, 12, 2)
     model = keras.saving.load_model(monthly_bundle / "current" / "model.keras", safe_mode=True)
-    expected = keras.ops.convert_to_numpy(model(window))[0] * (high - low) + low
+    expected = keras.ops.convert_to_numpy(model((window, known)))[0] * (high - low) + low
     np.testing.assert_allclose(predict(str(monthly_bundle)).frame["forecast"], expected, rtol=1e-5)
 
 
@@ -111,3 +113,66 @@ def test_feature_model_refuses_to_forecast_past_its_horizon(ticker_bundle):
 def test_zero_horizon_is_refused(monthly_bundle):
     with pytest.raises(ConfigError, match="--horizon must be a whole number of at least 1. Received: 0"):
         predict(str(monthly_bundle), steps=0)
+
+
+def test_future_features_are_read_from_future_data_at_every_step(known_bundle, tmp_path):
+    from conftest import future_rows
+
+    path = tmp_path / "future.csv"
+    future_rows("1991-01-01", 7).to_csv(path, index=False)
+    frame = predict(str(known_bundle), future_data=str(path)).frame
+    assert frame["timestamp"].tolist() == [f"1991-01-0{d}" for d in range(1, 8)]
+    hotter = tmp_path / "hotter.csv"
+    future_rows("1991-01-01", 7).assign(MaxTemp=40.0).to_csv(hotter, index=False)
+    assert not np.allclose(predict(str(known_bundle), future_data=str(hotter)).frame["forecast"], frame["forecast"])
+    # Rows before and after the forecast's are ignored; a DataFrame serves as a file does.
+    padded = pd.concat([future_rows("1990-12-20", 11), future_rows("1991-01-01", 7), future_rows("1991-01-08", 30)])
+    assert predict(str(known_bundle), future_data=padded).frame.equals(frame)
+
+
+def test_future_features_let_the_model_roll_past_its_horizon_when_every_step_is_given(known_bundle, tmp_path):
+    from conftest import future_rows
+
+    path = tmp_path / "future.csv"
+    future_rows("1991-01-01", 10).to_csv(path, index=False)
+    notes = []
+    frame = predict(str(known_bundle), steps=10, future_data=str(path), log=notes.append).frame
+    assert len(frame) == 10 and frame["timestamp"].iloc[-1] == "1991-01-10"
+    assert frame.iloc[:7].equals(predict(str(known_bundle), future_data=str(path)).frame)
+    assert any("feeding forecasts back in 2 blocks" in note for note in notes)
+    with pytest.raises(DataError, match="has no row for 1991-01-10: the forecast needs the values of 'MaxTemp' at each "
+                                        "of its 10 steps, 1991-01-01 to 1991-01-10. Add the missing rows."):
+        predict(str(known_bundle), steps=10, future_data=future_rows("1991-01-01", 9))
+
+
+def test_future_data_is_required_checked_and_refused_where_it_has_no_use(known_bundle, monthly_bundle):
+    from conftest import future_rows
+
+    with pytest.raises(ConfigError, match="reads future values of MaxTemp at every forecast step. Pass --future-data"):
+        predict(str(known_bundle))
+    with pytest.raises(ConfigError, match="trained without --future-features. Drop --future-data"):
+        predict(str(monthly_bundle), future_data=future_rows("1961-01-01", 12))
+    refusals = {
+        "is empty at 1991-01-03": future_rows("1991-01-01", 7, r2=None),
+        "is 'warm', not a number at 1991-01-04": future_rows("1991-01-01", 7, r3="warm"),
+        "is 'inf', not a number it can model at 1991-01-02": future_rows("1991-01-01", 7, r1="inf"),
+        "gives 1991-01-02 twice": pd.concat([future_rows("1991-01-01", 7), future_rows("1991-01-02", 1)]),
+        "has no column 'MaxTemp'": future_rows("1991-01-01", 7, column="Max"),
+    }
+    for message, frame in refusals.items():
+        with pytest.raises(DataError, match=message):
+            predict(str(known_bundle), future_data=frame)
+
+
+def test_holidays_are_stored_and_bound_how_far_predict_can_see(known_bundle, tmp_path):
+    from conftest import future_rows
+    from forecast.store.versions import Store
+
+    meta = Store(known_bundle).open().metadata
+    assert meta.holidays.code == "AU-VIC" and meta.holidays.until == "2000-12-31"
+    assert {"1990-01-26", "1990-12-25", "1991-03-11"} <= set(meta.holidays.dates)  # Australia Day, Christmas, Labour Day
+    late = tmp_path / "late.csv"
+    pd.DataFrame({"Date": pd.date_range("1990-12-01", "2001-01-31").strftime("%Y-%m-%d"), "MinTemp": 12.0,
+                  "MaxTemp": 25.0}).to_csv(late, index=False)
+    with pytest.raises(DataError, match="past 2000-12-31, the last day this model knows the public holidays of AU-VIC for"):
+        predict(str(known_bundle), data_path=str(late), future_data=future_rows("2001-02-01", 7))

@@ -75,9 +75,10 @@ def test_an_ensemble_saves_as_one_model_and_loads_in_safe_mode(tmp_path):
     assert bundle.metadata.config.ensemble == 2 and bundle.metadata.config.ensemble_cells.value == "mixed"
     loaded = bundle.load_model()
     assert {layer.name for layer in loaded.layers} >= {"m1_lstm_1", "m2_gru_1", "ensemble"}
-    window = np.random.default_rng(0).random((3, *loaded.input_shape[1:])).astype("float32")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(window)),
-                               keras.ops.convert_to_numpy(result.fitted.model(window)), rtol=1e-6)
+    rng = np.random.default_rng(0)
+    inputs = tuple(rng.random((3, *shape[1:])).astype("float32") for shape in loaded.input_shape)  # window, known inputs
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(inputs)),
+                               keras.ops.convert_to_numpy(result.fitted.model(inputs)), rtol=1e-6)
     assert len(predict(str(tmp_path / "m")).frame) == 3
 
 
@@ -128,3 +129,41 @@ def test_a_seasonally_anchored_model_saves_loads_and_predicts_alike_on_both_engi
     light = predict(str(tmp_path / "m"), engine=Engine.litert).frame["forecast"].to_numpy()
     heavy = predict(str(tmp_path / "m"), engine=Engine.keras).frame["forecast"].to_numpy()
     np.testing.assert_allclose(light, heavy, rtol=1e-5)
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--holidays", "XX"], "--holidays XX: Country XX not available. Use an ISO 3166 country code"),
+    (["--holidays", "US-ZZ"], "--holidays US-ZZ: Entity `US` does not have subdivision ZZ. Use an ISO 3166"),
+    (["--holidays", "United States"], "--holidays takes a country code, optionally with a subdivision"),
+    (["--future-features", "Rain"], "feature column 'Rain' is not in the data. Columns: Date, MinTemp, MaxTemp. Fix --future-features."),
+    (["--future-features", "MinTemp"], "--future-features must not name the target: 'MinTemp' is what is forecast"),
+    (["--features", "MaxTemp", "--future-features", "MaxTemp"], "'MaxTemp' is in both --features and --future-features"),
+])
+def test_known_input_options_are_refused_before_training_with_the_fix(options, message, tmp_path):
+    from conftest import TINY, error_line, invoke
+
+    result = invoke("train", SAMPLE / "melbourne-temperatures.csv", "--target", "MinTemp", "--fill", "interpolate",
+                    *options, "--model-dir", tmp_path / "m", *TINY)
+    assert result.exit_code == 2 and message in error_line(result.stderr), result.stderr
+    assert not (tmp_path / "m").exists()
+
+
+def test_holidays_need_daily_or_finer_data(tmp_path):
+    from conftest import TINY, error_line, invoke
+
+    result = invoke("train", SAMPLE / "airline-passengers.csv", "--holidays", "US", "--model-dir", tmp_path / "m", *TINY)
+    assert result.exit_code == 2 and "--holidays marks days, so it needs daily or finer data; this series is monthly" \
+        in error_line(result.stderr)
+
+
+def test_a_known_inputs_model_records_them_and_its_network_reads_them_over_the_horizon(known_bundle):
+    from forecast.store.versions import Store
+
+    bundle = Store(known_bundle).open()
+    meta = bundle.metadata
+    assert meta.features == ("MaxTemp",) and meta.future_features == ("MaxTemp",)
+    assert meta.dates.names == ("day_of_week_sin", "day_of_week_cos", "day_of_year_sin", "day_of_year_cos",
+                                "holiday", "days_to_holiday", "days_since_holiday")
+    # The lookback: MinTemp, MaxTemp and the 7 date inputs; the 7 steps forecast: MaxTemp and the date inputs.
+    assert bundle.load_model().input_shape == [(None, 14, 9), (None, 7, 8)]
+    assert meta.data_config.future_features == ("MaxTemp",)

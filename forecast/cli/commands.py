@@ -173,8 +173,9 @@ def _resolved_options(data: DataConfig, options: TrainConfig, **extra) -> dict:
 @app.command()
 def predict(
     model_dir: ModelDir = "model",
-    horizon: Annotated[Optional[int], typer.Option(help="Steps to forecast (default: the trained horizon). Beyond it a univariate model feeds its forecasts back block by block (at most 1000 blocks); a model with --features refuses.", show_default=False)] = None,
+    horizon: Annotated[Optional[int], typer.Option(help="Steps to forecast (default: the trained horizon). Beyond it the model feeds its forecasts back block by block (at most 1000 blocks); a model with --features refuses (one with only --future-features goes on, given their values for every step).", show_default=False)] = None,
     data: Annotated[Optional[str], typer.Option(help="A CSV with the training columns at the training frequency to forecast from (default: the end of the training data); forecasts start after its last row, scaled with the saved scalers, dated by its own frequency. A forecast that is not a finite number is refused.")] = None,
+    future_data: Annotated[Optional[str], typer.Option(help="For a model trained with --future-features: a CSV or Parquet file with the time column (the id column for several series) and those columns, holding their values at every forecast step; other rows and columns are ignored. A missing row or empty value is refused (exit 2).", show_default=False)] = None,
     level: Annotated[Optional[List[int]], typer.Option(parser=percentage, help="Add a prediction interval at this percentage (1-99, or a share such as 0.8) as lower_<level> and upper_<level> columns; repeat for several. Calibrated on held-out errors at each step (the validation windows', or on a short series those of models retrained at earlier cutoffs: --interval-refits): split-conformal where there are enough for the level, Student t where too few, and past the steps the data reaches grown by the square root of the step; a note says which backs each step.", show_default=False)] = None,
     id: Annotated[Optional[List[str]], typer.Option("--id", help="For a model of several series: forecast only this one (default: every series); repeat for several. The output starts with the series id column, under the name it has in the data.", show_default=False)] = None,
     output: Output = None,
@@ -197,7 +198,7 @@ def predict(
         chosen = table_format(output, OutputFormat.json if as_json else format)
         from forecast.predict import predict as forecast_steps
 
-        result = forecast_steps(model_dir, steps=horizon, data_path=data, levels=level or (), ids=id or (),
+        result = forecast_steps(model_dir, steps=horizon, data_path=data, future_data=future_data, levels=level or (), ids=id or (),
                                 version=version, engine=engine, log=logs.notes(log))
         if plot and len(result.recent) > 1:
             raise ForecastError(f"--plot draws one series; this forecast has {len(result.recent)}. Pick one with --id.")
@@ -353,6 +354,7 @@ def evaluate(
     folds: Folds = 3,
     step: Step = None,
     season: Season = None,
+    future_data: Annotated[Optional[str], typer.Option(help="For a model trained with --future-features: a CSV or Parquet file with the time column (the id column for several series) and those columns, holding their values at every forecast step; other rows and columns are ignored. A missing row or empty value is refused (exit 2).", show_default=False)] = None,
     level: Annotated[Optional[List[int]], typer.Option(parser=percentage, help="Interval levels whose coverage is reported, as percentages or shares (default: 80 and 95), for each way their widths were calibrated (split-conformal, Student t); repeat for several.", show_default=False)] = None,
     as_json: AsJson = False,
     output: BacktestOutput = None,

@@ -38,7 +38,12 @@ _TRAIN_HELP = {
     "cycle_inputs": "auto: the network also reads where each step falls in the cycles its frequency has, as a sine "
                     "and cosine of the time of day and day of week (hourly and finer), the day of week and day of "
                     "year (daily), the day of year (weekly) or the month of year (monthly, quarterly), computed from "
-                    "the timestamps, so they are known for future steps too. none.",
+                    "the timestamps, so they are known for future steps too: the network reads them over the lookback "
+                    "and at every forecast step. none.",
+    "holidays": "Public holidays of a country or subdivision (US, US-CA, GB-SCT, DE-BY; from the holidays package) as "
+                "inputs for daily and finer data: per step, whether its date is a holiday and the days to the next "
+                "and since the last (up to a week), over the lookback and at every forecast step. The dates, to ten "
+                "years past the data, are stored with the model, so predict computes them offline.",
     "linear_path": "Add a linear map of the whole (normalised) window straight to the forecast beside the recurrent "
                    "stack's output, starting at zero (LSTNet's highway): it learns the linear part of the pattern, which "
                    "a stack reading hundreds of steps learns slowly. Off by default; its measured effect is in "
@@ -111,7 +116,13 @@ _DATA_PARAMETERS = [
         help="Column to forecast (default: Close for tickers; else a column named y, Adj Close or Close, in that "
              "order; else the only or last numeric column not named in --features; the choice is printed).")),
     ("features", Optional[str], None, typer.Option(
-        help="Extra input columns, comma-separated (Volume,Open); the target is always an input too.")),
+        help="Extra input columns, comma-separated (Volume,Open); the target is always an input too. Their future "
+             "values are unknown, so such a model forecasts at most its trained horizon.")),
+    ("future_features", Optional[str], None, typer.Option(
+        help="Input columns whose values over the forecast period you will supply, comma-separated (promo,price): "
+             "the network reads their past in the lookback and their future at every forecast step. predict then "
+             "needs --future-data; evaluate reads their actual future values from the data (an oracle setting: "
+             "its scores assume perfectly known futures).", show_default=False)),
     ("fill", Optional[Fill], None, typer.Option(
         help="ffill or interpolate (linear in time): fill missing timestamps and empty cells, keep the last of "
              "duplicated timestamps (up to 1% of the rows), drop leading rows with nothing to fill from "
@@ -173,8 +184,9 @@ def data_options(command):
     """Give `command` the data source options; it receives a `data_config()` factory."""
 
     def build(options: dict) -> DataConfig:
-        features = tuple(p.strip() for p in (options.pop("features") or "").split(",") if p.strip())
-        return DataConfig(path=options.pop("data"), features=features, **options)
+        lists = {name: tuple(p.strip() for p in (options.pop(name) or "").split(",") if p.strip())
+                 for name in ("features", "future_features")}
+        return DataConfig(path=options.pop("data"), **lists, **options)
 
     extra = [_parameter(name, kind, default, info) for name, kind, default, info in _DATA_PARAMETERS]
     return _inject(command, "data_config", extra, build)

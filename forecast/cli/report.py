@@ -112,7 +112,9 @@ def describe_bundle(bundle: Bundle) -> str:
     """The bundle's data, model and validation metrics, for `forecast info`."""
     meta = bundle.metadata
     config, metrics = meta.config, meta.metrics
-    features = f" with features {', '.join(meta.features)}" if meta.features else ""
+    past = [name for name in meta.features if name not in meta.future_features]
+    features = f" with features {', '.join(past)}" if past else ""
+    features += f"{' and' if past else ' with'} future features {', '.join(meta.future_features)}" if meta.future_features else ""
     if meta.id_col:
         names = ", ".join(meta.ids[:5]) + (", ..." if len(meta.ids) > 5 else "")
         shape = f"{len(meta.ids)} series by {meta.id_col} ({names}) at frequency {meta.frequency}"
@@ -127,6 +129,7 @@ def describe_bundle(bundle: Bundle) -> str:
         f"model:      {_network(config)}, lookback {config.lookback}, "
         f"horizon {config.horizon}, dropout {config.dropout}, window norm {_norm(meta)}, "
         f"{'cycle inputs ' + ' and '.join(c.replace('_', ' ') for c in meta.cycles) + ', ' if meta.cycles else ''}"
+        f"{'holidays ' + meta.holidays.code + ', ' if meta.holidays else ''}"
         f"loss {config.loss.value}, seed {config.seed}, batch {config.batch_size}",
         f"predict:    {'LiteRT (model.tflite), Keras as fallback' if bundle.has_litert else 'Keras (no model.tflite)'}",
     ]

@@ -45,11 +45,12 @@ class Series:
 
     frame: pd.DataFrame  # DatetimeIndex; columns [target, *features], float64, no NaN
     target: str
-    features: tuple[str, ...]
+    features: tuple[str, ...]  # every input column besides the target, the future features last
     frequency: str  # pandas offset alias, e.g. "MS", "B", "h"
     time_col: str
     source: dict  # where the data came from, as recorded in the bundle
     calendar: Calendar | None = None  # the exchange whose sessions a business-day series keeps
+    future_features: tuple[str, ...] = ()  # the features whose values over the forecast period are supplied
 
     @property
     def step(self) -> pd.DateOffset:
@@ -137,7 +138,7 @@ def _panel(raw: pd.DataFrame, config: DataConfig, source: dict, log: Log) -> Pan
         raise DataError(f"id column {quote(id_col)} is empty at line {line(ids, row)}. Give every row its series id.")
     body = raw.drop(columns=[id_col])
     time_col = detect_time_column(body, config.time_col)
-    target = choose_target(body, time_col, config.target, log, config.features)
+    target = choose_target(body, time_col, config.target, log, config.input_columns)
     source = {**source, "id_col": id_col}
     series = {}
     for key, group in body.groupby(ids.astype(str), sort=False):
@@ -161,7 +162,7 @@ def _panel(raw: pd.DataFrame, config: DataConfig, source: dict, log: Log) -> Pan
 def _named_id_column(raw: pd.DataFrame, config: DataConfig, log: Log) -> str | None:
     """A column named as series ids are (unique_id, ...) whose values repeat, unless it is the
     time, target or a feature column."""
-    used = {config.time_col, config.target, *config.features}
+    used = {config.time_col, config.target, *config.input_columns}
     for column in raw.columns:
         if str(column).strip().lower() in ID_NAMES and column not in used and raw[column].nunique() < len(raw):
             log(f"series ids: column {column} (by its name; --id-col names another)")
@@ -175,7 +176,8 @@ def _source(config: DataConfig) -> dict:
 
 
 def _prepare_file(raw: pd.DataFrame, config: DataConfig, source: dict, log: Log) -> Series:
-    return prepare(raw, time_col=config.time_col, target=config.target, features=config.features, fill=config.fill,
+    return prepare(raw, time_col=config.time_col, target=config.target, features=config.features,
+                   future_features=config.future_features, fill=config.fill,
                    source=source, log=log, time_format=config.time_format, dayfirst=config.dayfirst,
                    calendar=None if config.calendar in (None, "none") else config.calendar)
 
@@ -214,7 +216,8 @@ def load_series(config: DataConfig, log: Log = lambda message: None) -> Series:
 
     calendar = ticker_calendar(config.ticker) if config.calendar is None and config.interval == "1d" else config.calendar
     return prepare(fetch_ticker(config, log), time_col=config.time_col, target=config.target or "Close",
-                   features=config.features, fill=config.fill, source=ticker_source(config), log=log,
+                   features=config.features, future_features=config.future_features, fill=config.fill,
+                   source=ticker_source(config), log=log,
                    calendar=None if calendar == "none" else calendar)
 
 
@@ -224,6 +227,7 @@ def prepare(
     time_col: str | None,
     target: str | None,
     features: tuple[str, ...] = (),
+    future_features: tuple[str, ...] = (),
     fill: Fill | None = None,
     source: dict | None = None,
     log: Log = lambda message: None,
@@ -241,13 +245,13 @@ def prepare(
         times = parse_times(raw[time_col], time_col, log, time_format=time_format, dayfirst=dayfirst)
     else:
         times = combine_time_parts(raw, time_col)
-    target = choose_target(raw, time_col, target, log, features)
-    columns = [target, *features]
-    for column in features:
+    target = choose_target(raw, time_col, target, log, (*features, *future_features))
+    columns = [target, *features, *future_features]
+    for column, flag in [*((c, "--features") for c in features), *((c, "--future-features") for c in future_features)]:
         if column not in raw.columns:
             raise DataError(
                 f"feature column {quote(column)} is not in the data. Columns: {names(raw.columns)}. "
-                "Fix --features."
+                f"Fix {flag}."
             )
     values = pd.DataFrame({column: _numeric(raw[column], column, times) for column in columns})
     values.index = pd.DatetimeIndex(times, name=time_col)
@@ -260,7 +264,8 @@ def prepare(
     return Series(
         frame=values.astype("float64"),
         target=target,
-        features=tuple(features),
+        features=(*features, *future_features),
+        future_features=tuple(future_features),
         frequency=frequency,
         time_col=time_col,
         source=source or {},
@@ -458,3 +463,68 @@ def _regularise(values: pd.DataFrame, frequency: str, fill: Fill | None, log: Lo
             log(f"dropped {start} leading rows that had no earlier value to fill from")
             values = values.iloc[start:]
     return values
+
+
+def load_future(
+    source: str | pd.DataFrame,
+    config: DataConfig,
+    stamps: dict[str, pd.DatetimeIndex],
+    log: Log = lambda message: None,
+    name: str = "--future-data",
+) -> dict[str, np.ndarray]:
+    """The future features' values at the timestamps a forecast needs, from a file (or DataFrame)
+    holding the time column, the id column for several series, and `config.future_features`.
+    Rows at other timestamps, other columns and other series are ignored.
+
+    Args:
+        source: the file's path, or a DataFrame from the Python API.
+        config: the training data's columns and time parsing (time_col, id_col, future_features,
+            sep, time_format, dayfirst).
+        stamps: per series id, the forecast's timestamps.
+        name: what messages call the data.
+
+    Returns:
+        Per series id, (len(stamps), future features) in the data's units.
+
+    Raises:
+        DataError: an unreadable file, a missing column, series or row, a timestamp given twice,
+            or a value that is missing or not a number.
+    """
+    raw = index_as_column(source) if isinstance(source, pd.DataFrame) else read_table(source, config.sep, log)
+    columns = list(config.future_features)
+    wanted = [*time_columns(config.time_col), *([config.id_col] if config.id_col else []), *columns]
+    missing = [column for column in wanted if column not in raw.columns]
+    if missing:
+        raise DataError(f"{name} has no column {quote(missing[0])}. Columns: {names(raw.columns)}. It needs "
+                        f"{', '.join(quote(c) for c in wanted)}, one row per forecast step.")
+    if config.time_col in raw.columns:
+        times = parse_times(raw[config.time_col], config.time_col, log, time_format=config.time_format, dayfirst=config.dayfirst)
+    else:
+        times = combine_time_parts(raw, config.time_col)
+    keys = raw[config.id_col].astype(str) if config.id_col else pd.Series("", index=raw.index)
+    out = {}
+    for key, needed in stamps.items():
+        label = f"{name} for series {quote(key)}" if key else name
+        rows = np.flatnonzero((keys == key).to_numpy())
+        at = pd.DatetimeIndex(times[rows])
+        if at.has_duplicates:
+            raise DataError(f"{label} gives {stamp_text(at[at.duplicated()][0])} twice. Give each forecast step one row.")
+        where = at.get_indexer(needed)
+        if (where < 0).any():
+            first = needed[int(np.flatnonzero(where < 0)[0])]
+            raise DataError(
+                f"{label} has no row for {stamp_text(first)}: the forecast needs the values of "
+                f"{', '.join(quote(c) for c in columns)} at each of its {len(needed)} steps, "
+                f"{stamp_text(needed[0])} to {stamp_text(needed[-1])}. Add the missing rows."
+            )
+        picked = raw.iloc[rows[where]]
+        values = np.stack([_to_number(picked[column]).to_numpy() for column in columns], axis=1)
+        unusable = ~(np.abs(values) <= LARGEST)  # empty, text, infinite or too large
+        if unusable.any():
+            step, column = map(int, np.argwhere(unusable)[0])
+            cell = picked[columns[column]].iloc[step]
+            what = "empty" if pd.isna(cell) else f"{quote(cell)}, not a number {'' if np.isnan(values[step, column]) else 'it can model '}"
+            raise DataError(f"{label}: column {quote(columns[column])} is {what.rstrip()} at {stamp_text(needed[step])} "
+                            f"(line {line(picked[columns[column]], step)}). Every forecast step needs a number: fix it.")
+        out[key] = values
+    return out

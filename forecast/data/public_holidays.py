@@ -9,16 +9,15 @@ YEARS_AHEAD past its last, so `predict` computes the inputs offline without the 
 from __future__ import annotations
 
 import dataclasses
-import re
 
 import numpy as np
 import pandas as pd
 
+from forecast.config import HOLIDAYS
 from forecast.errors import ConfigError
 
 YEARS_AHEAD = 10  # years of holidays stored past the data's, bounding how far a forecast can see them
 NEAR_DAYS = 7  # the days-to and days-since inputs count up to this, then stay there
-CODE = re.compile(r"([A-Za-z]{2,3})(?:-([A-Za-z0-9]{1,5}))?")  # US, US-CA, GB-SCT, DE-BY
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,14 +65,13 @@ def load_holidays(code: str, first: pd.Timestamp, last: pd.Timestamp) -> Holiday
     """
     import holidays
 
-    match = CODE.fullmatch(code or "")
-    if match is None:
+    if not HOLIDAYS.fullmatch(code or ""):
         raise ConfigError(f"--holidays takes a country code, optionally with a subdivision: US, US-CA, GB-SCT, DE-BY. "
                           f"Received: {code!r}.")
-    country, subdivision = match.group(1).upper(), match.group(2) and match.group(2).upper()
+    country, _, subdivision = code.upper().partition("-")
     years = range(pd.Timestamp(first).year, pd.Timestamp(last).year + YEARS_AHEAD + 1)
     try:
-        found = holidays.country_holidays(country, subdiv=subdivision, years=years)
+        found = holidays.country_holidays(country, subdiv=subdivision or None, years=years)
     except NotImplementedError as exc:
         raise ConfigError(f"--holidays {code}: {exc}. Use an ISO 3166 country code the holidays package knows "
                           "(US, GB, DE, FR, JP, ...), with one of its subdivisions if any.") from None

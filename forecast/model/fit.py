@@ -15,17 +15,19 @@ import numpy as np
 import pandas as pd
 
 from forecast.config import CycleInputs, TargetTransform, TrainConfig, WindowNorm
-from forecast.data.cycles import cycle_inputs, cycles_for
-from forecast.data.frequency import check_forecast_end, format_timestamp, season_length
+from forecast.data.cycles import cycles_for
+from forecast.data.date_inputs import DateInputs
+from forecast.data.frequency import check_forecast_end, describe_frequency, format_timestamp, frequency_kind, season_length
 from forecast.data.load import Panel
+from forecast.data.public_holidays import load_holidays
 from forecast.data.scaling import Scaler, first_not_positive, fit_scaler, scale_target
 from forecast.data.windowing import Split, input_windows, plan_split, target_windows
-from forecast.errors import DataError
+from forecast.errors import ConfigError, DataError
 from forecast.evaluation.baselines import BASELINES, baseline_windows
 from forecast.evaluation.intervals import MIN_RESIDUALS, Calibration, calibrate
 from forecast.model import stopping
 from forecast.model.backend import import_keras
-from forecast.model.forecaster import Forecaster
+from forecast.model.forecaster import Forecaster, known_columns
 from forecast.model.runners import keras_runner
 
 Log = Callable[[str], None]
@@ -44,18 +46,23 @@ class Prepared:
     config: TrainConfig  # with the lookback resolved
     splits: dict[str, Split]
     scalers: dict[str, Scaler]
-    cycles: tuple[str, ...] = ()  # cycle positions the network reads (--cycle-inputs, resolved)
+    dates: DateInputs = DateInputs()  # cycle positions and holidays the network reads (resolved)
 
     @property
     def n_inputs(self) -> int:
-        """Inputs per window step: the columns (target first), then a sine and cosine per cycle."""
-        return len(self.panel.first.columns) + 2 * len(self.cycles)
+        """Inputs per window step: the columns (target first), then the date inputs."""
+        return len(self.panel.first.columns) + self.dates.width
+
+    @property
+    def known_columns(self) -> list[int]:
+        """Which of a row's inputs are known over the forecast period: the future features, then the date inputs."""
+        return known_columns(self.panel.first.features, self.panel.first.future_features, self.dates)
 
     def inputs(self, key: str) -> np.ndarray:
-        """Series `key`'s rows as the network reads them: scaled, then its cycle positions."""
+        """Series `key`'s rows as the network reads them: scaled, then its date inputs."""
         series = self.panel.series[key]
         scaled = self.scalers[key].transform(series.frame.to_numpy())
-        return np.concatenate([scaled, cycle_inputs(series.frame.index, self.cycles)], axis=1)
+        return np.concatenate([scaled, self.dates(series.frame.index)], axis=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,8 +128,9 @@ class Fitted:
 def make_forecaster(model, prepared: Prepared, calibration: Calibration | None = None) -> Forecaster:
     """A Keras model trained on `prepared` as a forecaster, with its scalers, lookback and horizon."""
     config = prepared.config
-    return Forecaster(keras_runner(model), prepared.scalers, config.lookback, config.horizon,
-                      tuple(prepared.panel.first.features), calibration, prepared.cycles)
+    first = prepared.panel.first
+    return Forecaster(keras_runner(model), prepared.scalers, config.lookback, config.horizon, tuple(first.features),
+                      calibration, prepared.dates, first.future_features)
 
 
 def choose_lookback(season: int, trained_horizon: int, shortest: int) -> int:
@@ -132,7 +140,7 @@ def choose_lookback(season: int, trained_horizon: int, shortest: int) -> int:
     return max(1, min(wanted, max(trained_horizon, shortest - 3 * trained_horizon)))
 
 
-def prepare(panel: Panel, train_config: TrainConfig) -> Prepared:
+def prepare(panel: Panel, train_config: TrainConfig, log: Log = lambda message: None) -> Prepared:
     """Split each series' windows and fit its scaler on its training rows only (no Keras).
 
     Raises:
@@ -157,7 +165,28 @@ def prepare(panel: Panel, train_config: TrainConfig) -> Prepared:
         except DataError as exc:
             raise DataError(f"series {key!r}: {exc}" if key else str(exc)) from None
     cycles = cycles_for(panel.first.frequency) if config.cycle_inputs is CycleInputs.auto else ()
-    return Prepared(panel, config, splits, scalers, cycles)
+    return Prepared(panel, config, splits, scalers, DateInputs(cycles, _holidays(panel, config.holidays, log)))
+
+
+def _holidays(panel: Panel, code: str | None, log: Log):
+    """The holidays of `code` over the panel's years and YEARS_AHEAD after, or None.
+
+    Raises:
+        ConfigError: an unknown code, or data whose steps are longer than a day (a holiday is a day).
+    """
+    if code is None:
+        return None
+    frequency = panel.first.frequency
+    if frequency_kind(frequency) not in ("s", "min", "h", "D", "B"):
+        raise ConfigError(f"--holidays marks days, so it needs daily or finer data; this series is "
+                          f"{describe_frequency(frequency)}. Drop --holidays, or add your own holiday column with --future-features.")
+    first = min(s.frame.index[0] for s in panel.series.values())
+    last = max(s.frame.index[-1] for s in panel.series.values())
+    holidays = load_holidays(code, first, last)
+    inside = [day for day in holidays.dates if first.normalize() <= pd.Timestamp(day) <= last]
+    log(f"holidays {code}: {len(inside)} in the data" + (f" ({inside[0]} to {inside[-1]})" if inside else "")
+        + f", known to {holidays.until} for forecasts")
+    return holidays
 
 
 def _check_positive(panel: Panel) -> None:
@@ -354,20 +383,25 @@ class _Run:
         scaled = np.concatenate(arrays).astype("float32")  # (rows of all series, columns)
         inputs = input_windows(scaled, config.lookback)  # (rows - lookback + 1, lookback, columns)
         targets = target_windows(scaled[:, 0], config.lookback, config.horizon)  # (windows, horizon)
+        columns = prepared.known_columns
+        # Window i's known inputs: those of the rows it forecasts, as a view like the windows.
+        known = input_windows(scaled[config.lookback :, columns], config.horizon) if columns else None
         splits = [prepared.splits[k] for k in keys]
         train_ids = np.concatenate([o + np.arange(s.n_train) for o, s in zip(offsets, splits)])
         val_ids = np.concatenate([o + np.arange(s.val_start, s.n_windows) for o, s in zip(offsets, splits)])
         batches = _window_batches(keras)
-        self.train_data = batches(inputs, targets, train_ids, config.batch_size, shuffle_seed=config.seed, draw=config.epoch_windows)
+        self.train_data = batches(inputs, known, targets, train_ids, config.batch_size, shuffle_seed=config.seed,
+                                  draw=config.epoch_windows)
         # Early stopping watches a fixed sample of the validation windows; the metrics use them all.
         monitored = np.sort(np.random.default_rng(config.seed).permutation(val_ids)[: config.epoch_windows])
-        self.val_data = batches(inputs, targets, monitored, max(config.batch_size, 256))
+        self.val_data = batches(inputs, known, targets, monitored, max(config.batch_size, 256))
 
         self.patience = effective_patience(config.patience, len(self.train_data))
         if self.patience > config.patience:
             log(f"patience: {self.patience} epochs (an epoch here is only {len(self.train_data)} gradient steps)")
         with placement.scope():
-            self.model = build_model(config, n_features=prepared.n_inputs, season=season_length(prepared.panel.first.frequency))
+            self.model = build_model(config, n_features=prepared.n_inputs, season=season_length(prepared.panel.first.frequency),
+                                     n_known=len(columns))
             self.members = training_view(self.model)  # the members of an ensemble, each fitted on its own
             compile_model(self.members, config)
         self.early_stopping = _staged(keras.callbacks.EarlyStopping)(monitor="val_loss", patience=self.patience, restore_best_weights=True)
@@ -452,7 +486,7 @@ def _zero_correction(prepared: Prepared, placement, season: int):
     from forecast.model.network import build_model
 
     with placement.scope():
-        return build_model(prepared.config, n_features=prepared.n_inputs, season=season)
+        return build_model(prepared.config, n_features=prepared.n_inputs, season=season, n_known=len(prepared.known_columns))
 
 
 def _validate(prepared: Prepared, placement, model, loss_history: dict | None = None, train_seconds: float = 0.0) -> Fitted:
@@ -466,7 +500,7 @@ def _validate(prepared: Prepared, placement, model, loss_history: dict | None = 
     origins = {key: np.arange(s.val_start + config.lookback, len(rows[key])) for key, s in prepared.splits.items()}
     with placement.scope():
         forecaster = make_forecaster(model, prepared)
-        rolled = _rolled_origins(origins, rows, horizon) if not forecaster.features else {}
+        rolled = _rolled_origins(origins, rows, horizon) if forecaster.rolls else {}
         steps = _calibrated_steps(rolled, rows, horizon)
         stamps = {key: _continued(s, steps) for key, s in prepared.panel.series.items()}
         direct = _ahead(forecaster, rows, stamps, origins, horizon, prepared.scalers)  # per series (actual, forecast), scaled
@@ -559,7 +593,8 @@ def _refit_calibration(prepared: Prepared, refits: int, log: Log) -> Calibration
     firsts = [_refit_origins(panel, horizon, refit) for refit in range(1, refits + 1)]
     blocks = [{key: np.arange(first[key], first[key] + horizon) for key in rows} for first in firsts]
     pooled = {key: np.concatenate([block[key] for block in blocks]) for key in rows}
-    steps = _calibrated_steps(pooled, rows, horizon) if not panel.first.features else horizon
+    first = panel.first
+    steps = _calibrated_steps(pooled, rows, horizon) if len(first.future_features) == len(first.features) else horizon
     stamps = {key: _continued(s, steps) for key, s in panel.series.items()}
     actual, forecast = [], []
     for refit, (first, block) in enumerate(zip(firsts, blocks), start=1):
@@ -590,7 +625,7 @@ def _calibrated_steps(rolled: dict[str, np.ndarray], rows: dict[str, np.ndarray]
 
 
 def _continued(series, steps: int):
-    """A series' timestamps continued `steps` past its end (rolled forecasts read their cycle positions)."""
+    """A series' timestamps continued `steps` past its end (forecasts past it read their date inputs)."""
     index = series.frame.index
     return index.append(pd.date_range(index[-1], periods=steps + 1, freq=series.step)[1:])
 
@@ -670,9 +705,9 @@ def _window_batches(keras):
         are more than `draw`, only the first `draw` of that order.
         """
 
-        def __init__(self, inputs, targets, ids, batch_size, shuffle_seed=None, draw=None):
+        def __init__(self, inputs, known, targets, ids, batch_size, shuffle_seed=None, draw=None):
             super().__init__()
-            self.inputs, self.targets = inputs, targets
+            self.inputs, self.known, self.targets = inputs, known, targets
             self.ids = np.array(ids)
             self.batch_size = batch_size
             self.size = len(self.ids) if draw is None else min(draw, len(self.ids))
@@ -683,7 +718,9 @@ def _window_batches(keras):
 
         def __getitem__(self, index):
             ids = self.ids[index * self.batch_size : min((index + 1) * self.batch_size, self.size)]
-            return self.inputs[ids], self.targets[ids]  # (batch, lookback, columns), (batch, horizon)
+            if self.known is None:
+                return self.inputs[ids], self.targets[ids]  # (batch, lookback, columns), (batch, horizon)
+            return (self.inputs[ids], self.known[ids]), self.targets[ids]  # known: (batch, horizon, known inputs)
 
         def on_epoch_begin(self):
             # At the start of each epoch, not the end: Keras also ends an epoch when a fit call

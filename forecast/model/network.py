@@ -103,13 +103,28 @@ class MemberMedian(keras.layers.Layer):
         return (ordered[..., (count - 1) // 2] + ordered[..., count // 2]) / 2
 
 
+@keras.saving.register_keras_serializable(package="forecast")
+class StepPositions(keras.layers.Layer):
+    """The known inputs (batch, horizon, k) with each step's place in the horizon appended, from
+    0 at the first step to 1 at the last, so an input's effect can differ with the lead."""
+
+    def call(self, known):
+        horizon = known.shape[1]
+        positions = ops.reshape(ops.linspace(0.0, 1.0, horizon) if horizon > 1 else ops.zeros((1,)), (1, horizon, 1))
+        return ops.concatenate([known, ops.zeros_like(known[:, :, :1]) + ops.cast(positions, known.dtype)], axis=-1)
+
+
 def anchor_season(season: int, lookback: int) -> int:
     """The season a seasonal anchor repeats: the data's, when it fits the lookback; else 1 (the last value)."""
     return season if 1 <= season <= lookback else 1
 
 
-def build_model(config: TrainConfig, n_features: int, season: int = 1) -> keras.Model:
+def build_model(config: TrainConfig, n_features: int, season: int = 1, n_known: int = 0) -> keras.Model:
     """Stack `config.layers` recurrent layers of `config.cell` and a Dense head of `horizon` outputs.
+
+    With known inputs (`n_known` > 0: date inputs and future features over the forecast period,
+    see forecast.data.date_inputs), a second input "known" of (horizon, n_known) joins the
+    recurrent state at every step (`_with_known_path`).
 
     Layers keep Keras's defaults (tanh, sigmoid gates, no recurrent_dropout, no unroll) so that
     LSTM and GRU stay eligible for the fused cuDNN kernels on a GPU. With `config.ensemble` above
@@ -121,15 +136,18 @@ def build_model(config: TrainConfig, n_features: int, season: int = 1) -> keras.
             window_norm, linear_path, ensemble, ensemble_cells).
         n_features: input columns per step, the target included.
         season: the data's seasonal period, for `--window-norm seasonal` (see `SeasonalAnchor`).
+        n_known: known inputs per forecast step; 0 for none (the model then has one input).
 
     Returns:
-        An uncompiled model mapping (batch, lookback, n_features) to (batch, horizon).
+        An uncompiled model mapping (batch, lookback, n_features) [and (batch, horizon, n_known)]
+        to (batch, horizon).
     """
     norm = config.window_norm
     if norm is WindowNorm.auto:
         raise ValueError("window_norm auto is resolved by fitting (forecast.model.fit); build one of its candidates")
-    inputs = keras.Input(shape=(config.lookback, n_features), name="window")
-    x, shift, scale = inputs, None, None
+    window = keras.Input(shape=(config.lookback, n_features), name="window")
+    known = keras.Input(shape=(config.horizon, n_known), name="known") if n_known else None
+    x, shift, scale = window, None, None
     if norm is WindowNorm.seasonal:
         x, shift, scale = SeasonalAnchor(anchor_season(season, config.lookback), config.horizon, name="anchor")(x)
     elif norm is not WindowNorm.none:
@@ -148,12 +166,16 @@ def build_model(config: TrainConfig, n_features: int, season: int = 1) -> keras.
         if norm is WindowNorm.seasonal:
             # A zero head: a fresh model forecasts the baseline, and training moves away from it
             # only as far as the loss rewards.
+            state = y
             y = keras.layers.Dense(config.horizon, kernel_initializer="zeros", name=f"{prefix}correction")(y)
             y = _with_linear_path(y, x, config, prefix)
+            y = _with_known_path(y, state, known, config, prefix)
             y = AddCorrection(name=f"{prefix}anchored")(y, shift, scale)
         else:
+            state = y
             y = keras.layers.Dense(config.horizon, name=f"{prefix}forecast")(y)  # (batch, horizon)
             y = _with_linear_path(y, x, config, prefix)
+            y = _with_known_path(y, state, known, config, prefix)
             if norm is not WindowNorm.none:
                 y = DenormalizeForecast(name=f"{prefix}denormalize")(y, shift, scale)
         forecasts.append(y)
@@ -164,7 +186,7 @@ def build_model(config: TrainConfig, n_features: int, season: int = 1) -> keras.
     else:
         outputs = keras.layers.Average(name="ensemble")(forecasts)
     name = f"stacked_{config.cell.value}" if len(cells) == 1 else f"ensemble_{len(cells)}"
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(window if known is None else [window, known], outputs, name=name)
 
 
 def _with_linear_path(head, window, config: TrainConfig, prefix: str):
@@ -177,6 +199,30 @@ def _with_linear_path(head, window, config: TrainConfig, prefix: str):
     flat = keras.layers.Flatten(name=f"{prefix}flatten")(window)
     linear = keras.layers.Dense(config.horizon, kernel_initializer="zeros", name=f"{prefix}linear")(flat)
     return keras.layers.Add(name=f"{prefix}head")([head, linear])
+
+
+def _with_known_path(head, state, known, config: TrainConfig, prefix: str):
+    """`head` plus, with known inputs, each step's effect of what is known about it.
+
+    At every forecast step the same small network reads that step's known inputs, its place in the
+    horizon and the recurrent state, and adds its output to the step's forecast (in the window's
+    normalised units, before they are undone). Shared across steps, it learns an effect such as a
+    holiday's from every step a holiday fell on, where a head per step would need each lead to
+    see one; and a step's forecast reads only that step's known values, so a value missing past the
+    end of the data touches no other step. Its last layer starts at zero, so a fresh model
+    forecasts what it would without it.
+    """
+    if known is None:
+        return head
+    horizon = config.horizon
+    context = keras.layers.RepeatVector(horizon, name=f"{prefix}known_context")(state)  # (batch, horizon, units)
+    joined = keras.layers.Concatenate(name=f"{prefix}known_joined")([StepPositions(name=f"{prefix}known_steps")(known), context])
+    hidden = keras.layers.Dense(config.units, activation="relu", name=f"{prefix}known_hidden")(joined)
+    if config.dropout > 0:
+        hidden = keras.layers.Dropout(config.dropout, name=f"{prefix}known_dropout")(hidden)
+    effect = keras.layers.Dense(1, kernel_initializer="zeros", name=f"{prefix}known_effect")(hidden)  # (batch, horizon, 1)
+    effect = keras.layers.Reshape((horizon,), name=f"{prefix}known_steps_effect")(effect)
+    return keras.layers.Add(name=f"{prefix}with_known")([head, effect])
 
 
 def member_cells(config: TrainConfig) -> list[Cell]:

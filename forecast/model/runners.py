@@ -1,7 +1,8 @@
 """What runs a network on scaled windows: Keras's compiled batch call, or the LiteRT interpreter.
 
-A runner maps a batch of scaled input windows, (windows, lookback, columns) float32, to the
-network's scaled output, (windows, trained horizon). Both kinds take a model already loaded (a
+A runner maps a batch of scaled input windows, (windows, lookback, columns) float32, and for a
+network with known inputs their values over the forecast period, (windows, trained horizon,
+known inputs), to the network's scaled output, (windows, trained horizon). Both kinds take a model already loaded (a
 `keras.Model`, or the path of a LiteRT artifact); which file of a bundle to load is the bundle's
 business (forecast.store.bundle), and what to do with the output is the forecaster's
 (forecast.model.forecaster).
@@ -21,7 +22,7 @@ import numpy as np
 
 from forecast.model.backend import silenced
 
-Runner = Callable[[np.ndarray], np.ndarray]  # (windows, lookback, columns) float32 -> (windows, trained horizon)
+Runner = Callable[[np.ndarray, np.ndarray | None], np.ndarray]  # windows, known inputs or None -> (windows, trained horizon)
 
 
 class LoadError(Exception):
@@ -35,7 +36,7 @@ def keras_runner(model) -> Runner:
     Calling the model eagerly would run each recurrent step from Python; the compiled step is
     the one training uses for its validation forecasts.
     """
-    return lambda windows: np.asarray(model.predict_on_batch(windows))
+    return lambda windows, known: np.asarray(model.predict_on_batch(windows if known is None else (windows, known)))
 
 
 def litert_installed() -> bool:
@@ -43,7 +44,8 @@ def litert_installed() -> bool:
     return importlib.util.find_spec("ai_edge_litert") is not None
 
 
-def litert_runner(path: Path, window: tuple[int, int] | None = None, trained_horizon: int | None = None) -> Runner:
+def litert_runner(path: Path, window: tuple[int, int] | None = None, trained_horizon: int | None = None,
+                  known: int = 0) -> Runner:
     """The runner of a LiteRT artifact; one window per invocation, as exported (the recurrent
     layers convert to fused LiteRT kernels only with a static batch of one).
 
@@ -51,9 +53,11 @@ def litert_runner(path: Path, window: tuple[int, int] | None = None, trained_hor
         path: the `.tflite` file.
         window: (lookback, columns) the artifact must read, when known.
         trained_horizon: the output width it must have, when known.
+        known: known inputs per forecast step it must read besides the window (0: no second input).
 
     Raises:
-        LoadError: the file does not load, or maps other shapes than (1, *window) to (1, trained_horizon).
+        LoadError: the file does not load, or maps other shapes than (1, *window) [and
+            (1, trained_horizon, known)] to (1, trained_horizon).
     """
     from ai_edge_litert.interpreter import Interpreter
 
@@ -64,17 +68,22 @@ def litert_runner(path: Path, window: tuple[int, int] | None = None, trained_hor
     except (ValueError, RuntimeError) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise LoadError(f"does not load ({detail[:160]})") from None
-    (source,), (sink,) = interpreter.get_input_details(), interpreter.get_output_details()
-    if window is not None and (tuple(source["shape"]) != (1, *window) or tuple(sink["shape"]) != (1, trained_horizon)):
-        raise LoadError(
-            f"maps {tuple(source['shape'])} to {tuple(sink['shape'])}, but its metadata says "
-            f"{(1, *window)} to {(1, trained_horizon)}"
-        )
+    sources, (sink,) = interpreter.get_input_details(), interpreter.get_output_details()
+    # The converter names the inputs after the Keras ones ("serving_default_known:0"); their order is its own.
+    sources = sorted(sources, key=lambda detail: "known" in detail["name"])  # the window, then the known inputs
+    if window is not None:
+        expected = [(1, *window)] + ([(1, trained_horizon, known)] if known else [])
+        shapes = [tuple(int(n) for n in detail["shape"]) for detail in sources]
+        if shapes != expected or tuple(sink["shape"]) != (1, trained_horizon):
+            raise LoadError(f"maps {', '.join(map(str, shapes))} to {tuple(int(n) for n in sink['shape'])}, but its metadata says "
+                            f"{', '.join(map(str, expected))} to {(1, trained_horizon)}")
 
-    def run(windows: np.ndarray) -> np.ndarray:
+    def run(windows: np.ndarray, known: np.ndarray | None = None) -> np.ndarray:
+        inputs = [np.asarray(windows, dtype=np.float32)] + ([] if known is None else [np.asarray(known, dtype=np.float32)])
         rows = []
-        for one in np.asarray(windows, dtype=np.float32):
-            interpreter.set_tensor(source["index"], one[None])
+        for i in range(len(inputs[0])):
+            for detail, values in zip(sources, inputs):
+                interpreter.set_tensor(detail["index"], values[i : i + 1])
             interpreter.invoke()
             rows.append(interpreter.get_tensor(sink["index"])[0].copy())
         return np.stack(rows)

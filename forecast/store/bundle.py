@@ -48,7 +48,7 @@ CONFIG_FILE = "config.toml"
 MANIFEST_FILE = "manifest.json"
 FILES = (MODEL_FILE, LITERT_FILE, SCALER_FILE, METADATA_FILE, CONFIG_FILE)  # what a manifest may list
 AGREEMENT = 1e-4  # largest |LiteRT - Keras| on the probe windows, in scaled units, for the export to be kept
-READABLE = (2, 3, 4)  # format versions this forecast reads (see forecast.store.metadata)
+READABLE = (2, 3, 4, 5)  # format versions this forecast reads (see forecast.store.metadata)
 
 Log = Callable[[str], None]
 
@@ -83,7 +83,10 @@ class Bundle:
             raise _damaged(self.path, f"{MODEL_FILE} does not load ({detail[:200]})") from None
         meta = self.metadata
         expected_in, expected_out = (None, meta.lookback, meta.n_inputs), (None, meta.trained_horizon)
-        if tuple(model.input_shape) != expected_in or tuple(model.output_shape) != expected_out:
+        if meta.n_known:
+            expected_in = [expected_in, (None, meta.trained_horizon, meta.n_known)]
+        shapes = [tuple(shape) for shape in model.input_shape] if isinstance(model.input_shape, list) else tuple(model.input_shape)
+        if shapes != expected_in or tuple(model.output_shape) != expected_out:
             raise BundleError(
                 f"bundle {str(self.path)!r} is damaged: the model maps {model.input_shape} to {model.output_shape} "
                 f"but its metadata says {expected_in} to {expected_out}. Retrain the model."
@@ -107,7 +110,7 @@ class Bundle:
                 problem = "ai-edge-litert is not installed"
             if problem is None:
                 try:
-                    run = litert_runner(self.path / LITERT_FILE, (meta.lookback, meta.n_inputs), meta.trained_horizon)
+                    run = litert_runner(self.path / LITERT_FILE, (meta.lookback, meta.n_inputs), meta.trained_horizon, meta.n_known)
                     return self._forecaster(run), "litert"
                 except LoadError as exc:
                     error = BundleError(f"bundle {str(self.path)!r} is damaged: {LITERT_FILE} {exc}.")
@@ -121,7 +124,7 @@ class Bundle:
     def _forecaster(self, run) -> Forecaster:
         meta = self.metadata
         return Forecaster(run, self.scalers, meta.lookback, meta.trained_horizon, meta.features, meta.calibration,
-                          meta.cycles)
+                          meta.dates, meta.future_features, meta.known_future)
 
 
 def write_bundle(
@@ -213,8 +216,9 @@ def read_bundle(directory: str | os.PathLike) -> Bundle:
 def export_litert(model, path: Path, log: Log) -> bool:
     """Write `model`'s LiteRT artifact to `path`, if it converts and agrees with Keras.
 
-    The export is for one window of fixed shape (recurrent layers convert to fused LiteRT kernels
-    only with a static batch), checked against Keras on probe windows before it is kept.
+    The export is for one window of fixed shape, and its known inputs when the model reads them
+    (recurrent layers convert to fused LiteRT kernels only with a static batch), checked against
+    Keras on probe windows before it is kept.
 
     Returns:
         Whether the artifact was written; a failure is logged as a warning, never raised: the
@@ -227,13 +231,14 @@ def export_litert(model, path: Path, log: Log) -> bool:
 
     from forecast.model.backend import silenced
 
-    _, lookback, columns = model.input_shape
-    signature = [keras.InputSpec(shape=(1, lookback, columns), dtype="float32")]
+    shapes = model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]
+    signature = [keras.InputSpec(shape=(1, *shape[1:]), dtype="float32") for shape in shapes]
     try:
         with silenced(1, 2):
-            model.export(str(path), format="litert", input_signature=signature)
-        probe = np.random.default_rng(0).random((2, lookback, columns), dtype=np.float32)
-        difference = float(np.max(np.abs(litert_runner(path)(probe) - keras_runner(model)(probe))))
+            model.export(str(path), format="litert", input_signature=[signature] if len(signature) > 1 else signature)
+        rng = np.random.default_rng(0)
+        probe = [rng.random((2, *shape[1:]), dtype=np.float32) for shape in shapes] + [None]
+        difference = float(np.max(np.abs(litert_runner(path)(*probe[:2]) - keras_runner(model)(*probe[:2]))))
     except Exception as exc:  # the converter raises many kinds; the bundle works without the artifact
         path.unlink(missing_ok=True)
         log(f"warning: no LiteRT artifact ({type(exc).__name__}: {str(exc).strip()[:160]}); predict will use Keras")

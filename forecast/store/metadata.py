@@ -18,12 +18,16 @@ from forecast.version import __version__
 from forecast.config import DataConfig, TrainConfig, config_to_dict
 from forecast.data.cycles import CYCLES
 from forecast.data.calendars import Calendar
+from forecast.data.date_inputs import DateInputs
 from forecast.data.frequency import format_timestamp
 from forecast.data.load import Series
+from forecast.data.public_holidays import Holidays
 from forecast.evaluation.intervals import Calibration
 from forecast.model.fit import Fitted, Metrics, Selection
 
-FORMAT_VERSION = 4  # 4: interval errors counted per step; 3: manifest.json of digests; 2: per-series scalers and histories
+# 5: known inputs over the forecast period (a second network input); 4: interval errors counted
+# per step; 3: manifest.json of digests; 2: per-series scalers and histories
+FORMAT_VERSION = 5
 RECENT_ROWS = 120  # target rows kept for plots beside the forecast
 REQUIRED = ("format_version", "target", "features", "frequency", "time_col", "series", "config")
 
@@ -127,6 +131,8 @@ class Metadata:
     promotion: Promotion | None
     selection: Selection | None = None  # what --window-norm auto chose
     cycles: tuple[str, ...] = ()  # cycle positions the network reads after the columns (--cycle-inputs)
+    holidays: Holidays | None = None  # the public holidays it reads after the cycles (--holidays)
+    future_features: tuple[str, ...] = ()  # features whose values over the forecast period it reads
     calendar: Calendar | None = None  # the exchange whose sessions date the forecasts
     format_version: int = FORMAT_VERSION
     forecast_version: str | None = None
@@ -148,9 +154,23 @@ class Metadata:
         return [self.target, *self.features]
 
     @property
+    def dates(self) -> DateInputs:
+        return DateInputs(self.cycles, self.holidays)
+
+    @property
     def n_inputs(self) -> int:
-        """Inputs per window step: the columns, then a sine and cosine per cycle."""
-        return len(self.columns) + 2 * len(self.cycles)
+        """Inputs per window step: the columns, then the date inputs."""
+        return len(self.columns) + self.dates.width
+
+    @property
+    def known_future(self) -> bool:
+        """Whether the network reads known inputs over the forecast period (bundles from format 5 on)."""
+        return self.format_version >= 5
+
+    @property
+    def n_known(self) -> int:
+        """Known inputs per forecast step the network reads: the future features, then the date inputs."""
+        return len(self.future_features) + self.dates.width if self.known_future else 0
 
     @property
     def ids(self) -> list[str]:
@@ -177,7 +197,9 @@ class Metadata:
             "time_col": self.time_col,
             "target": self.target,
             "features": list(self.features),
+            "future_features": list(self.future_features),
             "cycles": list(self.cycles),
+            "holidays": None if self.holidays is None else self.holidays.to_dict(),
             "calendar": None if self.calendar is None else self.calendar.to_dict(),
             "frequency": self.frequency,
             "series": {key: entry.to_dict() for key, entry in self.series.items()},
@@ -209,6 +231,7 @@ class Metadata:
         if isinstance(data, dict):
             data = {k: v for k, v in data.items() if k in data_known}
             data["features"] = tuple(data.get("features") or ())
+            data["future_features"] = tuple(data.get("future_features") or ())
             data_config = DataConfig(**data)
         metrics = meta.get("metrics")
         intervals = meta.get("intervals")
@@ -217,6 +240,8 @@ class Metadata:
             target=meta["target"],
             features=tuple(meta["features"]),
             cycles=tuple(meta.get("cycles") or ()),
+            holidays=Holidays.from_dict(meta["holidays"]) if meta.get("holidays") else None,
+            future_features=tuple(meta.get("future_features") or ()),
             calendar=Calendar.from_dict(meta["calendar"]) if meta.get("calendar") else None,
             time_col=meta["time_col"],
             id_col=meta.get("id_col"),
@@ -251,7 +276,9 @@ class Metadata:
         return cls(
             target=first.target,
             features=tuple(first.features),
-            cycles=prepared.cycles,
+            cycles=prepared.dates.cycles,
+            holidays=prepared.dates.holidays,
+            future_features=first.future_features,
             calendar=first.calendar,
             time_col=first.time_col,
             id_col=prepared.panel.id_col,
@@ -311,6 +338,14 @@ def schema_problem(meta: dict) -> str | None:
     cycles = meta.get("cycles", [])
     if not isinstance(cycles, list) or not all(isinstance(c, str) and c in CYCLES for c in cycles):
         return f"has a cycles entry that is not a list of {', '.join(CYCLES)}"
+    future = meta.get("future_features", [])
+    if not isinstance(future, list) or not all(isinstance(f, str) and f in features for f in future):
+        return "has a future_features entry that is not a list of its features"
+    holidays = meta.get("holidays")
+    if holidays is not None and not (isinstance(holidays, dict) and isinstance(holidays.get("code"), str)
+                                     and dates_ok(holidays.get("dates"), len(holidays.get("dates") or []))
+                                     and dates_ok([holidays.get("until")], 1)):
+        return "has damaged holidays"
     calendar = meta.get("calendar")
     if calendar is not None and not (isinstance(calendar, dict) and isinstance(calendar.get("name"), str)
                                      and dates_ok(calendar.get("closed"), len(calendar.get("closed") or []))

@@ -85,7 +85,7 @@ def test_info_readable_and_json(monthly_bundle):
     assert "lookback 12, horizon 12" in result.stdout and "batch 16" in result.stdout
     assert "predict:    LiteRT (model.tflite), Keras as fallback" in result.stdout
     meta = json.loads(invoke("info", "--model-dir", monthly_bundle, "--json").stdout)
-    assert meta["format_version"] == 4 and meta["target"] == "Passengers"
+    assert meta["format_version"] == 5 and meta["target"] == "Passengers"
 
 
 def test_ticker_training_through_the_cli(fake_yahoo, tmp_path):
@@ -286,10 +286,17 @@ def test_interval_refits_calibrate_on_models_retrained_at_earlier_cutoffs(tmp_pa
 def test_a_format_3_version_calibrated_before_errors_were_counted_per_step_still_forecasts(existing):
     from forecast.evaluation.intervals import windows_needed
 
+    from forecast.config import TrainConfig
+    from forecast.model.network import build_model
+
     version = existing / "current"
     meta = json.loads((version / "metadata.json").read_text())
     widths = meta["intervals"]["half_widths"]
     meta["format_version"] = 3
+    # Its network read the lookback alone (the cycle positions among its columns), as networks did before format 5.
+    config = TrainConfig(**{k: v for k, v in meta["config"].items() if k not in ("batch_size",)})
+    build_model(config, n_features=3).save(version / "model.keras")
+    (version / "model.tflite").unlink()
     meta["intervals"] = {"method": "split-conformal, absolute residuals per step", "windows": 25,
                          "half_widths": {level: w[:12] if windows_needed(int(level)) <= 25 else None for level, w in widths.items()}}
     (version / "metadata.json").write_text(json.dumps(meta))

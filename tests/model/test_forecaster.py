@@ -7,6 +7,7 @@ import pytest
 
 from forecast.config import TrainConfig, WindowNorm
 from forecast.data.cycles import cycle_inputs
+from forecast.data.date_inputs import DateInputs
 from forecast.data.scaling import fit_scaler
 from forecast.errors import ConfigError
 from forecast.evaluation.intervals import calibrate
@@ -17,7 +18,7 @@ from forecast.model.runners import keras_runner
 SCALER = fit_scaler(np.array([[0.0], [10.0]]), ["y"])  # x / 10
 
 
-def next_two(windows):
+def next_two(windows, known=None):
     """A stand-in network with known output: the window's last scaled value plus 0.1 and 0.2."""
     last = windows[:, -1, 0]
     return np.stack([last + 0.1, last + 0.2], axis=1)
@@ -91,19 +92,58 @@ def test_steps_a_network_cannot_forecast_are_refused():
         forecaster.forecast({"": np.ones((3, 2))}, 3)
 
 
-def test_fed_back_rows_carry_the_cycle_positions_of_their_own_timestamps():
+def test_fed_back_rows_carry_the_date_inputs_of_their_own_timestamps():
     # A stand-in network that forecasts the sine of the day of week of its window's last row.
-    def last_weekday(windows):
+    def last_weekday(windows, known):
         return np.repeat(windows[:, -1, 1:2], 2, axis=1)
 
-    forecaster = Forecaster(last_weekday, {"": SCALER}, lookback=2, trained_horizon=2, cycles=("day_of_week",))
+    forecaster = Forecaster(last_weekday, {"": SCALER}, lookback=2, trained_horizon=2, dates=DateInputs(("day_of_week",)))
     stamps = pd.date_range("2024-01-01", periods=16, freq="D")  # 10 rows, then the 6 steps forecast
     (forecast,) = forecaster.forecast({"": np.zeros((10, 1))}, 6, stamps={"": stamps})[""]
     sine = cycle_inputs(stamps, ["day_of_week"])[:, 0] * 10  # scaled back: x * 10
     # Block 1 reads rows 8-9, block 2 the fed-back rows 10-11, block 3 rows 12-13.
     np.testing.assert_allclose(forecast, sine[[9, 9, 11, 11, 13, 13]], rtol=1e-6)
 
-    with pytest.raises(ValueError, match="reads cycle positions: pass each series' timestamps"):
+    with pytest.raises(ValueError, match="reads date inputs: pass each series' timestamps"):
         forecaster.forecast({"": np.zeros((10, 1))}, 2)
-    with pytest.raises(ValueError, match="timestamps for 14 rows are needed"):
+    with pytest.raises(ValueError, match="timestamps for 16 rows are needed"):
         forecaster.forecast({"": np.zeros((10, 1))}, 6, stamps={"": stamps[:12]})
+
+
+def test_each_step_reads_the_known_inputs_of_its_own_timestamp():
+    def known_sine(windows, known):  # forecasts each step's own day-of-week sine
+        assert known.shape == (len(windows), 2, 2)  # (origins, trained horizon, sine and cosine)
+        return known[:, :, 0]
+
+    forecaster = Forecaster(known_sine, {"": SCALER}, lookback=2, trained_horizon=2, dates=DateInputs(("day_of_week",)))
+    stamps = pd.date_range("2024-01-01", periods=15, freq="D")  # 10 rows, then 5 steps: the last block's second is past them
+    (forecast,) = forecaster.forecast({"": np.zeros((10, 1))}, 5, stamps={"": stamps})[""]
+    np.testing.assert_allclose(forecast, cycle_inputs(stamps, ["day_of_week"])[10:, 0] * 10, rtol=1e-6)
+    # A network from before known inputs (bundle format 4) is called with none.
+    old = Forecaster(lambda windows, known: np.zeros((len(windows), 2)) if known is None else None, {"": SCALER},
+                     lookback=2, trained_horizon=2, dates=DateInputs(("day_of_week",)), known_future=False)
+    assert old.forecast({"": np.zeros((10, 1))}, 4, stamps={"": stamps})[""].shape == (1, 4)
+
+
+TWO = fit_scaler(np.array([[0.0, 0.0], [10.0, 10.0]]), ["y", "promo"])  # both columns x / 10
+
+
+def test_future_features_are_read_from_the_rows_after_each_origin_and_roll_on():
+    def promo(windows, known):  # forecasts each step's own promo value
+        return known[:, :, 0]
+
+    forecaster = Forecaster(promo, {"": TWO}, lookback=2, trained_horizon=2, features=("promo",), future_features=("promo",))
+    rows = np.stack([np.zeros(12), np.arange(12.0)], axis=1)  # promo 0..11
+    out = forecaster.forecast({"": rows}, 5, {"": [3, 7]})[""]
+    np.testing.assert_allclose(out, [[3, 4, 5, 6, 7], [7, 8, 9, 10, 11]], rtol=1e-6)
+    # Past the rows given (the last block's second step, never returned) the known values are zero, not NaN.
+    seen = []
+    forecaster = Forecaster(lambda w, k: seen.append(k) or k[:, :, 0], {"": TWO}, 2, 2, ("promo",), future_features=("promo",))
+    forecaster.forecast({"": rows[:10]}, 3, {"": [7]})
+    assert np.isfinite(seen[-1]).all() and seen[-1][0, 1, 0] == 0.0
+
+
+def test_a_past_only_feature_still_blocks_feeding_back():
+    with pytest.raises(ConfigError, match=r"reads features \(Volume\) whose future values are unknown.*--future-features"):
+        check_steps(13, 12, ("Volume", "promo"), ("promo",))
+    check_steps(13, 12, ("promo",), ("promo",))

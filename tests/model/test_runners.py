@@ -20,20 +20,26 @@ NETWORKS = {
     "mean of 3": TrainConfig(layers=1, units=4, lookback=9, horizon=4, ensemble=3, ensemble_combine="mean", window_norm=WindowNorm.revin),
     "gru with a feature, revin, linear path": TrainConfig(cell=Cell.gru, layers=1, units=4, lookback=9, horizon=4, window_norm=WindowNorm.revin, linear_path=True),
     "mean of 2, seasonal, linear path": TrainConfig(layers=1, units=4, lookback=9, horizon=4, ensemble=2, ensemble_combine="mean", window_norm=WindowNorm.seasonal, linear_path=True),
+    "lstm with a feature, revin, known inputs": TrainConfig(layers=2, units=6, lookback=9, horizon=4, window_norm=WindowNorm.revin),
+    "median of 3, seasonal, known inputs": TrainConfig(layers=1, units=4, lookback=9, horizon=4, ensemble=3, window_norm=WindowNorm.seasonal),
 }
 
 
 @pytest.mark.parametrize("name", NETWORKS)
 def test_exported_artifact_computes_what_keras_computes(name, tmp_path):
     features = 1 if "feature" in name else 0
-    model = build_model(NETWORKS[name], n_features=1 + features)
-    for layer in model.layers:  # anchored heads and linear paths start at zero: move them so the members differ
-        if layer.name.endswith(("correction", "linear")):
+    known = 3 if "known" in name else 0
+    model = build_model(NETWORKS[name], n_features=1 + features, n_known=known)
+    for layer in model.layers:  # anchored heads, linear and known paths start at zero: move them so the members differ
+        if layer.name.endswith(("correction", "linear", "known_effect")):
             layer.set_weights([w + np.random.default_rng(len(layer.name)).normal(0, 0.1, w.shape) for w in layer.get_weights()])
     notes = []
     assert export_litert(model, tmp_path / LITERT_FILE, notes.append), notes
-    windows = np.random.default_rng(1).random((5, 9, 1 + features), dtype=np.float32) * 3 - 1
-    np.testing.assert_allclose(litert_runner(tmp_path / LITERT_FILE)(windows), keras_runner(model)(windows), atol=1e-5)
+    rng = np.random.default_rng(1)
+    windows = rng.random((5, 9, 1 + features), dtype=np.float32) * 3 - 1
+    future = rng.random((5, 4, known), dtype=np.float32) * 3 - 1 if known else None
+    run = litert_runner(tmp_path / LITERT_FILE, (9, 1 + features), 4, known)
+    np.testing.assert_allclose(run(windows, future), keras_runner(model)(windows, future), atol=1e-5)
 
 
 def test_the_seasonal_anchor_exports_and_computes_what_keras_computes(tmp_path):
@@ -43,7 +49,7 @@ def test_the_seasonal_anchor_exports_and_computes_what_keras_computes(tmp_path):
     notes = []
     assert export_litert(model, tmp_path / LITERT_FILE, notes.append), notes
     windows = np.random.default_rng(2).random((5, 9, 2), dtype=np.float32)
-    np.testing.assert_allclose(litert_runner(tmp_path / LITERT_FILE)(windows), keras_runner(model)(windows), atol=1e-5)
+    np.testing.assert_allclose(litert_runner(tmp_path / LITERT_FILE)(windows), keras_runner(model)(windows, None), atol=1e-5)
 
 
 def test_a_failed_export_is_a_warning_and_leaves_no_file(tmp_path, monkeypatch):
@@ -126,7 +132,8 @@ def test_a_network_that_reads_cycle_positions_keeps_them_with_the_bundle(cycles_
 
     bundle = Store(cycles_bundle).open()
     assert bundle.metadata.cycles == ("day_of_week", "day_of_year")
-    assert bundle.load_model().input_shape == (None, 14, 5)  # the target, then a sine and cosine per cycle
-    # Fed back past the trained 7 steps, each block reads the cycle positions of the days it forecast.
+    # The lookback: the target, then a sine and cosine per cycle; the 7 steps forecast: the sines and cosines.
+    assert bundle.load_model().input_shape == [(None, 14, 5), (None, 7, 4)]
+    # Fed back past the trained 7 steps, each block reads the cycle positions of the days it forecasts.
     week, fortnight = (predict(str(cycles_bundle), steps=steps).frame for steps in (7, 14))
     np.testing.assert_allclose(fortnight["forecast"][:7], week["forecast"], rtol=1e-6)

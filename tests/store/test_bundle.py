@@ -24,9 +24,10 @@ def saved(tmp_path):
 def test_round_trip_gives_the_same_forecast(saved):
     path, model = saved
     window = np.linspace(0, 1, 4 * 5, dtype="float32").reshape(1, 4, 5)  # the target, then day of week and of year
+    known = np.linspace(1, 0, 2 * 4, dtype="float32").reshape(1, 2, 4)  # day of week and of year at the 2 steps
     loaded = read_bundle(path).load_model()
     np.testing.assert_array_equal(
-        keras.ops.convert_to_numpy(model(window)), keras.ops.convert_to_numpy(loaded(window))
+        keras.ops.convert_to_numpy(model((window, known))), keras.ops.convert_to_numpy(loaded((window, known)))
     )
 
 

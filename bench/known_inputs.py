@@ -1,0 +1,181 @@
+"""What known future inputs are worth: public holidays, and future features (an oracle experiment).
+
+Two experiments, each a pair of arms that differ in one option only, everything else default,
+scored by 3-fold rolling-origin backtests exactly as `forecast evaluate` makes them (each fold
+trains on the rows before its origin only). Nothing is chosen on these folds.
+
+holidays: NYC taxi passengers (sample_data/nyc-taxi.csv, NAB; half-hourly, 2014-07 to 2015-01),
+    horizon 48 (a day), with and without `--holidays US-NY`. For each New York holiday in the last
+    40% of the data, the data is cut at the end of the day after it, so the 3 folds (a day apart)
+    forecast the day before, the day itself and the day after; and once more at the data's end,
+    three ordinary days, to see what the inputs cost where no holiday falls.
+future: ETTh1's oil temperature OT (the first 14,400 rows, as the Informer protocol uses), horizon
+    24, with the six load columns as past-only `--features` against the same columns as
+    `--future-features`: the latter reads their actual values over the forecast period, which in
+    use would be a load forecast, so this is an oracle experiment. Folds a week (168 rows) apart.
+
+    python bench/known_inputs.py                      # both experiments (see docs/accuracy.md for the wall time)
+    python bench/known_inputs.py --only future --json bench/known_inputs.json
+    python bench/known_inputs.py --json bench/known_inputs.json --table-only --docs
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from publish import stamp, write_section  # noqa: E402
+
+DATASETS = ROOT.parent / "shared" / "datasets"
+TAXI, ETT = ROOT / "sample_data" / "nyc-taxi.csv", DATASETS / "ETTh1.csv"
+LOADS = ("HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL")
+FOLDS = 3
+EXPERIMENTS = {
+    "holidays": {"arms": {"without": {}, "--holidays US-NY": {"holidays": "US-NY"}}, "horizon": 48, "step": 48},
+    "future": {"arms": {"--features (past only)": {"features": LOADS}, "--future-features": {"future_features": LOADS}},
+               "horizon": 24, "step": 168},
+}
+
+
+def taxi_cuts(panel) -> dict[str, int]:
+    """Rows to cut the taxi series at, by name: the end of the day after each US-NY holiday in the
+    data's last 40%, and the data's end."""
+    import pandas as pd
+
+    from forecast.data.public_holidays import load_holidays
+
+    index = panel.first.frame.index
+    start = index[int(len(index) * 0.6)]
+    holidays = load_holidays("US-NY", index[0], index[-1])
+    cuts = {}
+    for day in map(pd.Timestamp, holidays.dates):
+        if start <= day and day + pd.Timedelta(days=2) <= index[-1]:
+            cuts[f"{day:%Y-%m-%d}"] = int(index.searchsorted(day + pd.Timedelta(days=2)))  # midnight after the day after
+    cuts["the last 3 days"] = len(index)
+    return cuts
+
+
+def load(experiment: str, arm: dict):
+    from forecast.config import DataConfig
+
+    from forecast.data.load import load_panel
+
+    if experiment == "holidays":
+        return load_panel(DataConfig(path=str(TAXI)))
+    data = {key: value for key, value in arm.items() if key in ("features", "future_features")}
+    panel = load_panel(DataConfig(path=str(ETT), target="OT", **data))
+    return panel.head({"": 14_400})
+
+
+REFERENCES: dict = {}  # the statistical models' forecasts by (experiment, cut): the same for both arms
+
+
+def run(experiment: str, arm_name: str, cut_name: str | None) -> dict:
+    from forecast.config import TrainConfig
+    from forecast.evaluate import backtest
+
+    spec = EXPERIMENTS[experiment]
+    arm = spec["arms"][arm_name]
+    panel = load(experiment, arm)
+    if cut_name is not None:
+        panel = panel.head({"": taxi_cuts(panel)[cut_name]})
+    options = {key: value for key, value in arm.items() if key not in ("features", "future_features")}
+    started = time.perf_counter()
+    references = REFERENCES.setdefault((experiment, cut_name), {})
+    result = backtest(panel, TrainConfig(horizon=spec["horizon"], **options), folds=FOLDS, step=spec["step"], levels=(),
+                      references=references)
+    scores = result.scores()
+    return {
+        "mase": scores["model"]["mase"],
+        "mse": scores["model"]["rmse"] ** 2 if experiment == "future" else None,
+        "mae": scores["model"]["mae"],
+        "seasonal_naive_mase": scores["seasonal_naive"]["mase"],
+        "val_mae": [fold.training["val_mae"] for fold in result.folds],
+        "window_norm": [fold.training["window_norm"] for fold in result.folds],
+        "origins": [fold.timestamps[0] for fold in result.folds],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def table(results: dict) -> str:
+    lines = []
+    holidays = results.get("holidays", {})
+    if holidays:
+        arms = list(EXPERIMENTS["holidays"]["arms"])
+        lines += ["NYC taxi passengers, horizon 48 (a day), 3 folds a day apart around each holiday:", "",
+                  "| folds | " + " | ".join(f"MASE {arm}" for arm in arms) + " | "
+                  + " | ".join(f"validation MAE {arm}" for arm in arms) + " | seasonal naive MASE |",
+                  "|---|" + "---|" * (2 * len(arms) + 1)]
+        cuts = list(next(iter(holidays.values())))
+        for cut in cuts:
+            runs = [holidays[arm].get(cut) for arm in arms]
+            if any(r is None for r in runs):
+                continue
+            label = f"days around {cut}" if cut[0].isdigit() else cut
+            lines.append(f"| {label} | " + " | ".join(f"{r['mase']:.3f}" for r in runs) + " | "
+                         + " | ".join(f"{sum(r['val_mae']) / len(r['val_mae']):.0f}" for r in runs)
+                         + f" | {runs[0]['seasonal_naive_mase']:.3f} |")
+        means = [_mean([holidays[arm][c]["mase"] for c in cuts if c[0].isdigit() and c in holidays[arm]]) for arm in arms]
+        lines += [f"| **mean over the holidays** | " + " | ".join(f"**{m:.3f}**" for m in means) + " | | | |", ""]
+    future = results.get("future", {})
+    if future:
+        arms = list(EXPERIMENTS["future"]["arms"])
+        runs = [future[arm].get("") for arm in arms]
+        if all(runs):
+            lines += ["ETTh1 OT (first 14,400 rows), horizon 24, 3 folds a week apart; the six load columns as inputs:", "",
+                      "| loads as | backtest MSE | MAE | MASE | validation MAE (per fold) |", "|---|---|---|---|---|"]
+            for arm, r in zip(arms, runs):
+                lines.append(f"| {arm} | {r['mse']:.4f} | {r['mae']:.4f} | {r['mase']:.3f} | "
+                             + ", ".join(f"{v:.4f}" for v in r["val_mae"]) + " |")
+            lines += ["", "The future features' arm reads the loads' actual values over the forecast period (an oracle: "
+                      "in use they would be forecasts themselves).", ""]
+    seconds = sum(r["seconds"] for arms in results.values() for cuts in arms.values() for r in cuts.values())
+    lines += [f"Every arm trained with default settings otherwise (each fold on the rows before its origin). "
+              f"Wall time {seconds / 60:.0f} min in all.", "", stamp()]
+    return "\n".join(lines)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=list(EXPERIMENTS), help="run only these experiments")
+    parser.add_argument("--json", help="keep results in this file; runs in it are not made again")
+    parser.add_argument("--table-only", action="store_true", help="run nothing: the table from --json")
+    parser.add_argument("--docs", action="store_true", help="write the table into docs/accuracy.md")
+    args = parser.parse_args()
+    if not DATASETS.is_dir():
+        sys.exit(f"error: {DATASETS} is missing; put the shared datasets beside the checkout.")
+    results = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).is_file() else {}
+    for experiment in [] if args.table_only else (args.only or list(EXPERIMENTS)):
+        spec = EXPERIMENTS[experiment]
+        cuts = list(taxi_cuts(load(experiment, {}))) if experiment == "holidays" else [None]
+        for cut in cuts:  # the arms side by side at each cut, so an interrupted run leaves pairs
+            for arm in spec["arms"]:
+                done = results.setdefault(experiment, {}).setdefault(arm, {})
+                if (cut or "") in done:
+                    continue
+                done[cut or ""] = run(experiment, arm, cut)
+                print(f"{experiment} {arm} {cut or ''}: MASE {done[cut or '']['mase']:.3f} "
+                      f"in {done[cut or '']['seconds']:.0f} s", file=sys.stderr, flush=True)
+                if args.json:
+                    Path(args.json).write_text(json.dumps(results, indent=2))
+    text = table(results)
+    print(text)
+    if args.docs:
+        write_section("known_inputs", text)
+
+
+if __name__ == "__main__":
+    main()
