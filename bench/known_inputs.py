@@ -125,7 +125,7 @@ def table(results: dict) -> str:
                          + " | ".join(f"{sum(r['val_mae']) / len(r['val_mae']):.0f}" for r in runs)
                          + f" | {runs[0]['seasonal_naive_mase']:.3f} |")
         means = [_mean([holidays[arm][c]["mase"] for c in cuts if c[0].isdigit() and c in holidays[arm]]) for arm in arms]
-        lines += [f"| **mean over the holidays** | " + " | ".join(f"**{m:.3f}**" for m in means) + " | | | |", ""]
+        lines += ["| **mean over the holidays** | " + " | ".join(f"**{m:.3f}**" for m in means) + " | | | |", ""]
     future = results.get("future", {})
     if future:
         arms = list(EXPERIMENTS["future"]["arms"])
