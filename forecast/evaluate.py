@@ -265,6 +265,9 @@ def backtest(
         train_config = dataclasses.replace(train_config, lookback=lookback)
     _check_earliest_fold(earliest, folds, train_config)
     levels = sorted(set(levels))
+    if first.future_features:
+        log(f"future features {', '.join(first.future_features)}: each fold reads their actual values after its origin "
+            "(an oracle setting; in use they would be forecasts, so expect larger errors)")
 
     results = []
     for number in range(1, folds + 1):

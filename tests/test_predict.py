@@ -1,3 +1,4 @@
+import io
 import json
 
 import keras
@@ -176,3 +177,21 @@ def test_holidays_are_stored_and_bound_how_far_predict_can_see(known_bundle, tmp
                   "MaxTemp": 25.0}).to_csv(late, index=False)
     with pytest.raises(DataError, match="past 2000-12-31, the last day this model knows the public holidays of AU-VIC for"):
         predict(str(known_bundle), data_path=str(late), future_data=future_rows("2001-02-01", 7))
+
+
+def test_a_known_inputs_model_predicts_on_litert_without_keras_or_the_holidays_package(known_bundle, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT, future_rows
+
+    path = tmp_path / "future.csv"
+    future_rows("1991-01-01", 7).to_csv(path, index=False)
+    script = ("import sys; from forecast.cli.commands import cli; sys.argv = ['forecast', 'predict', '--model-dir', "
+              f"{str(known_bundle)!r}, '--future-data', {str(path)!r}]\ntry:\n    cli()\nexcept SystemExit:\n    pass\n"
+              "print(sorted({m.split('.')[0] for m in sys.modules} & {'holidays', 'keras', 'tensorflow'}))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.stdout.strip().endswith("[]") and "(litert)" in done.stderr, done.stderr[-2000:]
+    keras_run = predict(str(known_bundle), future_data=str(path), engine="keras").frame
+    np.testing.assert_allclose(pd.read_csv(io.StringIO(done.stdout.rsplit("\n", 2)[0]))["forecast"],
+                               keras_run["forecast"], rtol=1e-4)

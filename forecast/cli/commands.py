@@ -354,7 +354,6 @@ def evaluate(
     folds: Folds = 3,
     step: Step = None,
     season: Season = None,
-    future_data: Annotated[Optional[str], typer.Option(help="For a model trained with --future-features: a CSV or Parquet file with the time column (the id column for several series) and those columns, holding their values at every forecast step; other rows and columns are ignored. A missing row or empty value is refused (exit 2).", show_default=False)] = None,
     level: Annotated[Optional[List[int]], typer.Option(parser=percentage, help="Interval levels whose coverage is reported, as percentages or shares (default: 80 and 95), for each way their widths were calibrated (split-conformal, Student t); repeat for several.", show_default=False)] = None,
     as_json: AsJson = False,
     output: BacktestOutput = None,
