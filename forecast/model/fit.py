@@ -419,6 +419,7 @@ class _Run:
         self.history: dict[str, list[float]] = {"loss": [], "val_loss": []}
         self.seconds = 0.0
         self.finished = False  # early stopping ended it, or it ran every epoch
+        self.paused = None  # the weights training stood at when a snapshot restored the best ones
 
     @property
     def epochs_run(self) -> int:
@@ -435,6 +436,9 @@ class _Run:
         epochs = min(epochs, self.prepared.config.epochs)
         if self.finished or epochs <= self.epochs_run:
             return
+        if self.paused is not None:  # a snapshot left the best epoch's weights in place
+            self.members.set_weights(self.paused)
+            self.paused = None
         started = time.perf_counter()
         with self.placement.scope(), stopping.cooperative():  # a signal stops training after the current batch, then raises
             fitted = self.members.fit(self.train_data, validation_data=self.val_data, initial_epoch=self.epochs_run,
@@ -451,12 +455,11 @@ class _Run:
         return _validate(self.prepared, self.placement, self.model, loss_history, self.seconds)
 
     def snapshot(self) -> Fitted:
-        """Validated as `finish` would, at the best epoch so far, leaving training free to go on
-        from where it is."""
-        current = self.members.get_weights()
-        fitted = self.finish()
-        self.members.set_weights(current)
-        return fitted
+        """Validated as `finish` would, at the best epoch so far. The network stays at those
+        weights, so a candidate kept as it stands forecasts with the weights it was scored with;
+        `advance` first puts back the weights training stood at, and goes on from there."""
+        self.paused = self.members.get_weights()
+        return self.finish()
 
 
 def _staged(callback_class):

@@ -213,6 +213,24 @@ def test_auto_races_its_networks_and_trains_only_the_leader_to_the_end():
     assert at_rung[leader] <= at_rung[other] == pytest.approx(runs[other].metrics.val_mae, rel=1e-3)  # logged to 4 digits
 
 
+@pytest.mark.parametrize("epochs", [6, 3], ids=["the leader trains on", "both end within the race"])
+def test_every_race_candidate_forecasts_with_the_weights_it_was_scored_with(epochs):
+    from forecast.config import TrainConfig
+    from forecast.model.devices import choose_placement
+    from forecast.model.fit import _race, prepare
+
+    # A large step, so that some candidate's best epoch is not its last (the weights a snapshot must keep).
+    prepared = prepare(_panel(_long_noisy_season()), TrainConfig(**{**RACE, "epochs": epochs, "learning_rate": 0.2}))
+    runs = _race(prepared, choose_placement(), lambda m: None, 0)
+    assert any(fitted.metrics.best_epoch < fitted.metrics.epochs_run for fitted in runs.values())
+    split, frame = prepared.splits[""], prepared.panel.series[""].frame
+    origins = np.arange(split.val_start, split.n_windows) + split.lookback
+    actual = target_windows(frame.to_numpy()[:, 0], 0, split.horizon)[origins]
+    for fitted in runs.values():  # a snapshot (the race's other network, or both when they end in it) included
+        forecast = fitted.forecaster().forecast({"": frame.to_numpy()}, split.horizon, {"": origins}, {"": frame.index})[""]
+        assert np.abs(forecast - actual).mean() == pytest.approx(fitted.metrics.val_mae, rel=1e-5)
+
+
 
 def test_interval_refits_by_default_only_where_the_validation_part_is_short_and_as_many_as_the_history_allows():
     from forecast.config import TrainConfig
