@@ -148,11 +148,7 @@ def _with_future(bundle: Bundle, rows: dict[str, np.ndarray], future: dict[str, 
     """Each series' rows continued by one row per forecast step holding the future features'
     values from `future_data` (the target and past-only features, unknown there, are NaN)."""
     meta = bundle.metadata
-    trained = meta.data_config
-    config = DataConfig(path="<future data>", time_col=meta.time_col, id_col=meta.id_col, target=meta.target,
-                        future_features=meta.future_features, sep=None if trained is None else trained.sep,
-                        time_format=None if trained is None else trained.time_format,
-                        dayfirst=False if trained is None else trained.dayfirst)
+    config = reading_config(bundle, "<future data>", future_features=meta.future_features)
     values = load_future(future_data, config, future, log)
     out = {}
     for key, given in rows.items():
@@ -226,17 +222,8 @@ def read_data(bundle: Bundle, ids: list[str], data_path: str | pd.DataFrame, log
     trained = meta.data_config
     frame = data_path if isinstance(data_path, pd.DataFrame) else None
     try:
-        config = DataConfig(
-            path="<DataFrame>" if frame is not None else data_path,
-            time_col=meta.time_col,
-            id_col=meta.id_col,
-            target=meta.target,
-            features=meta.features,
-            fill=None if trained is None else trained.fill,
-            sep=None if trained is None else trained.sep,
-            time_format=None if trained is None else trained.time_format,
-            dayfirst=False if trained is None else trained.dayfirst,
-        )
+        config = reading_config(bundle, "<DataFrame>" if frame is not None else data_path, features=meta.features,
+                                fill=None if trained is None else trained.fill)
         panel = load_panel(config, log) if frame is None else load_frame(frame, config, log)
     except DataError as exc:
         if "is not in the data" not in str(exc):
@@ -264,6 +251,16 @@ def read_data(bundle: Bundle, ids: list[str], data_path: str | pd.DataFrame, log
     if not out:
         raise DataError(f"{name} holds none of the series asked for. Check --id and the id column.")
     return out
+
+
+def reading_config(bundle: Bundle, path: str, **columns) -> DataConfig:
+    """How to read new rows as training read its data: the model's time, id and target columns and
+    the training file's separator and date format, with `columns` (features, fill, ...) as given."""
+    meta, trained = bundle.metadata, bundle.metadata.data_config
+    return DataConfig(path=path, time_col=meta.time_col, id_col=meta.id_col, target=meta.target,
+                      sep=None if trained is None else trained.sep,
+                      time_format=None if trained is None else trained.time_format,
+                      dayfirst=False if trained is None else trained.dayfirst, **columns)
 
 
 def refuse_not_positive(bundle: Bundle, key: str, target: pd.Series, label: str) -> None:

@@ -237,8 +237,9 @@ def export_litert(model, path: Path, log: Log) -> bool:
         with silenced(1, 2):
             model.export(str(path), format="litert", input_signature=[signature] if len(signature) > 1 else signature)
         rng = np.random.default_rng(0)
-        probe = [rng.random((2, *shape[1:]), dtype=np.float32) for shape in shapes] + [None]
-        difference = float(np.max(np.abs(litert_runner(path)(*probe[:2]) - keras_runner(model)(*probe[:2]))))
+        window, *known = [rng.random((2, *shape[1:]), dtype=np.float32) for shape in shapes]
+        known = known[0] if known else None
+        difference = float(np.max(np.abs(litert_runner(path)(window, known) - keras_runner(model)(window, known))))
     except Exception as exc:  # the converter raises many kinds; the bundle works without the artifact
         path.unlink(missing_ok=True)
         log(f"warning: no LiteRT artifact ({type(exc).__name__}: {str(exc).strip()[:160]}); predict will use Keras")
