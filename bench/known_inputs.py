@@ -17,8 +17,13 @@ future: ETTh1's oil temperature OT (the first 14,400 rows, as the Informer proto
     use would be a load forecast, so this is an oracle experiment. A 3-fold backtest exactly as
     `forecast evaluate` makes it (each fold trains on the rows before its origin), folds a week
     (168 rows) apart.
+weather: Beijing's PM2.5 (pollution.csv, UCI "Beijing PM2.5 Data"; hourly, the last two years,
+    2013-2014, its 181 missing values interpolated), horizon 24, with four weather columns (dew
+    point, temperature, pressure, cumulated wind speed) as past-only `--features` against the same
+    columns as `--future-features`: the actual weather over the next day standing in for a weather
+    forecast, so an oracle experiment too. A 3-fold backtest as for `future`, folds a week apart.
 
-    python bench/known_inputs.py                      # both experiments (see docs/accuracy.md for the wall time)
+    python bench/known_inputs.py                      # all three experiments (see docs/accuracy.md for the wall time)
     python bench/known_inputs.py --only future --json bench/known_inputs.json
     python bench/known_inputs.py --json bench/known_inputs.json --table-only --docs
 """
@@ -40,13 +45,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from publish import stamp, write_section  # noqa: E402
 
 DATASETS = ROOT.parent / "shared" / "datasets"
-TAXI, ETT = ROOT / "sample_data" / "nyc-taxi.csv", DATASETS / "ETTh1.csv"
+TAXI, ETT, POLLUTION = ROOT / "sample_data" / "nyc-taxi.csv", DATASETS / "ETTh1.csv", DATASETS / "pollution.csv"
 LOADS = ("HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL")
+WEATHER = ("DEWP", "TEMP", "PRES", "Iws")
 FOLDS = 3
 EXPERIMENTS = {
     "holidays": {"arms": {"without": {}, "--holidays US-NY": {"holidays": "US-NY"}}, "horizon": 48, "step": 48},
     "future": {"arms": {"--features (past only)": {"features": LOADS}, "--future-features": {"future_features": LOADS}},
                "horizon": 24, "step": 168},
+    "weather": {"arms": {"--features (past only)": {"features": WEATHER}, "--future-features": {"future_features": WEATHER}},
+                "horizon": 24, "step": 168},
+}
+BACKTESTS = {  # the backtest experiments: what they forecast, for the table
+    "future": "ETTh1 OT (first 14,400 rows), horizon 24, 3 folds a week apart; the six load columns as inputs",
+    "weather": "Beijing PM2.5 (2013-2014), horizon 24, 3 folds a week apart; dew point, temperature, pressure and "
+               "wind as inputs",
 }
 
 
@@ -76,8 +89,17 @@ def load(experiment: str, arm: dict):
     if experiment == "holidays":
         return load_panel(DataConfig(path=str(TAXI)))
     data = {key: value for key, value in arm.items() if key in ("features", "future_features")}
-    panel = load_panel(DataConfig(path=str(ETT), target="OT", **data))
-    return panel.head({"": 14_400})
+    if experiment == "future":
+        return load_panel(DataConfig(path=str(ETT), target="OT", **data)).head({"": 14_400})
+    import pandas as pd
+
+    from forecast.config import Fill
+    from forecast.data.load import load_frame
+
+    frame = pd.read_csv(POLLUTION).query("year >= 2013")
+    frame.insert(0, "date", pd.to_datetime(frame[["year", "month", "day", "hour"]]))
+    return load_frame(frame[["date", "pm2.5", *WEATHER]],
+                      DataConfig(path=POLLUTION.name, time_col="date", target="pm2.5", fill=Fill.interpolate, **data))
 
 
 REFERENCES: dict = {}  # the statistical models' forecasts by (experiment, cut): the same for both arms
@@ -103,7 +125,7 @@ def run(experiment: str, arm_name: str, cut_name: str | None) -> dict:
     scores = result.scores()
     return {
         "mase": scores["model"]["mase"],
-        "mse": scores["model"]["rmse"] ** 2 if experiment == "future" else None,
+        "mse": scores["model"]["rmse"] ** 2,
         "mae": scores["model"]["mae"],
         "seasonal_naive_mase": scores["seasonal_naive"]["mase"],
         "val_mae": [fold.training["val_mae"] for fold in result.folds],
@@ -163,18 +185,19 @@ def table(results: dict) -> str:
                          + f" | {runs[0]['seasonal_naive_mase']:.3f} |")
         means = [_mean([holidays[arm][c]["mase"] for c in cuts if c[0].isdigit() and c in holidays[arm]]) for arm in arms]
         lines += ["| **mean over the holidays** | " + " | ".join(f"**{m:.3f}**" for m in means) + " | | | |", ""]
-    future = results.get("future", {})
-    if future:
-        arms = list(EXPERIMENTS["future"]["arms"])
-        runs = [future[arm].get("") for arm in arms]
+    for experiment, title in BACKTESTS.items():
+        arms = list(EXPERIMENTS[experiment]["arms"])
+        runs = [results.get(experiment, {}).get(arm, {}).get("") for arm in arms]
         if all(runs):
-            lines += ["ETTh1 OT (first 14,400 rows), horizon 24, 3 folds a week apart; the six load columns as inputs:", "",
-                      "| loads as | backtest MSE | MAE | MASE | validation MAE (per fold) |", "|---|---|---|---|---|"]
+            lines += [f"{title}:", "", "| inputs as | backtest MSE | MAE | MASE | validation MAE (per fold) |",
+                      "|---|---|---|---|---|"]
             for arm, r in zip(arms, runs):
                 lines.append(f"| {arm} | {r['mse']:.4f} | {r['mae']:.4f} | {r['mase']:.3f} | "
                              + ", ".join(f"{v:.4f}" for v in r["val_mae"]) + " |")
-            lines += ["", "The future features' arm reads the loads' actual values over the forecast period (an oracle: "
-                      "in use they would be forecasts themselves).", ""]
+            lines.append("")
+    if any(experiment in results for experiment in BACKTESTS):
+        lines += ["The future features' arms read the inputs' actual values over the forecast period (an oracle: in "
+                  "use they would be forecasts themselves).", ""]
     seconds = sum(r["seconds"] for arms in results.values() for cuts in arms.values() for r in cuts.values())
     lines += [f"Every arm trained with default settings otherwise. Wall time {seconds / 60:.0f} min in all.", "", stamp()]
     return "\n".join(lines)
