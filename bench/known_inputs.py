@@ -23,6 +23,10 @@ weather: Beijing's PM2.5 (pollution.csv, UCI "Beijing PM2.5 Data"; hourly, the l
     columns as `--future-features`: the actual weather over the next day standing in for a weather
     forecast, so an oracle experiment too. A 3-fold backtest as for `future`, folds a week apart.
 
+Three origins of one horizon each are 72 hours of one stretch of weather, so both future-feature
+experiments also score one model per arm, trained on the rows before the first of 42 daily
+origins at the data's end, on all 42 (each reading the actual rows before it, as for holidays).
+
     python bench/known_inputs.py                      # all three experiments (see docs/accuracy.md for the wall time)
     python bench/known_inputs.py --only future --json bench/known_inputs.json
     python bench/known_inputs.py --json bench/known_inputs.json --table-only --docs
@@ -49,6 +53,7 @@ TAXI, ETT, POLLUTION = ROOT / "sample_data" / "nyc-taxi.csv", DATASETS / "ETTh1.
 LOADS = ("HUFL", "HULL", "MUFL", "MULL", "LUFL", "LULL")
 WEATHER = ("DEWP", "TEMP", "PRES", "Iws")
 FOLDS = 3
+DAILY = 42  # origins a day apart for the future-feature experiments' second score
 EXPERIMENTS = {
     "holidays": {"arms": {"without": {}, "--holidays US-NY": {"holidays": "US-NY"}}, "horizon": 48, "step": 48},
     "future": {"arms": {"--features (past only)": {"features": LOADS}, "--future-features": {"future_features": LOADS}},
@@ -112,12 +117,13 @@ def run(experiment: str, arm_name: str, cut_name: str | None) -> dict:
     spec = EXPERIMENTS[experiment]
     arm = spec["arms"][arm_name]
     panel = load(experiment, arm)
-    if cut_name is not None:
+    if experiment == "holidays":
         panel = panel.head({"": taxi_cuts(panel)[cut_name]})
     options = {key: value for key, value in arm.items() if key not in ("features", "future_features")}
     started = time.perf_counter()
-    if experiment == "holidays":
-        return {**_rolling_origin(panel, TrainConfig(horizon=spec["horizon"], **options), spec["step"]),
+    if experiment == "holidays" or cut_name == "daily":
+        count, step = (FOLDS, spec["step"]) if experiment == "holidays" else (DAILY, 24)
+        return {**_rolling_origin(panel, TrainConfig(horizon=spec["horizon"], **options), count, step),
                 "seconds": round(time.perf_counter() - started, 1)}
     references = REFERENCES.setdefault((experiment, cut_name), {})
     result = backtest(panel, TrainConfig(horizon=spec["horizon"], **options), folds=FOLDS, step=spec["step"], levels=(),
@@ -135,8 +141,8 @@ def run(experiment: str, arm_name: str, cut_name: str | None) -> dict:
     }
 
 
-def _rolling_origin(panel, config, step: int) -> dict:
-    """One model trained on the rows before the first of FOLDS origins `step` rows apart (the last
+def _rolling_origin(panel, config, count: int, step: int) -> dict:
+    """One model trained on the rows before the first of `count` origins `step` rows apart (the last
     forecasting the panel's last rows), forecasting `config.horizon` steps from each."""
     import numpy as np
 
@@ -149,7 +155,7 @@ def _rolling_origin(panel, config, step: int) -> dict:
     series = panel.first
     rows, target = series.frame.to_numpy(), series.frame[series.target].to_numpy()
     season, horizon = season_length(series.frequency), config.horizon
-    origins = plan_origins(len(rows), horizon, FOLDS, step)
+    origins = plan_origins(len(rows), horizon, count, step)
     fitted = fit(prepare(panel.head({"": origins[0]}), config))
     forecasts = fitted.forecaster().forecast({"": rows}, horizon, {"": origins}, {"": series.frame.index})[""]
     scores, naive, errors = [], [], []
@@ -158,7 +164,7 @@ def _rolling_origin(panel, config, step: int) -> dict:
         scores.append(mase(actual, forecast, scale))
         naive.append(mase(actual, forecast_baseline("seasonal_naive", target[:origin], horizon, season), scale))
         errors.append(np.abs(actual - forecast))
-    return {"mase": float(np.mean(scores)), "mae": float(np.mean(errors)), "mse": None,
+    return {"mase": float(np.mean(scores)), "mae": float(np.mean(errors)), "mse": float(np.mean(np.square(errors))),
             "seasonal_naive_mase": float(np.mean(naive)), "val_mae": [fitted.metrics.val_mae],
             "window_norm": [fitted.selection.chosen if fitted.selection else config.window_norm.value],
             "origins": [format(series.frame.index[o]) for o in origins]}
@@ -187,13 +193,17 @@ def table(results: dict) -> str:
         lines += ["| **mean over the holidays** | " + " | ".join(f"**{m:.3f}**" for m in means) + " | | | |", ""]
     for experiment, title in BACKTESTS.items():
         arms = list(EXPERIMENTS[experiment]["arms"])
-        runs = [results.get(experiment, {}).get(arm, {}).get("") for arm in arms]
-        if all(runs):
-            lines += [f"{title}:", "", "| inputs as | backtest MSE | MAE | MASE | validation MAE (per fold) |",
-                      "|---|---|---|---|---|"]
-            for arm, r in zip(arms, runs):
+        done = [results.get(experiment, {}).get(arm, {}) for arm in arms]
+        if all(d.get("") for d in done):
+            daily = all(d.get("daily") for d in done)
+            lines += [f"{title}:", "", "| inputs as | 3-fold backtest MSE | MAE | MASE | validation MAE (per fold) |"
+                      + (f" {DAILY} daily origins, one model: MSE | MAE | MASE |" if daily else ""),
+                      "|---|---|---|---|---|" + ("---|---|---|" if daily else "")]
+            for arm, d in zip(arms, done):
+                r = d[""]
                 lines.append(f"| {arm} | {r['mse']:.4f} | {r['mae']:.4f} | {r['mase']:.3f} | "
-                             + ", ".join(f"{v:.4f}" for v in r["val_mae"]) + " |")
+                             + ", ".join(f"{v:.4f}" for v in r["val_mae"]) + " |"
+                             + (f" {d['daily']['mse']:.4f} | {d['daily']['mae']:.4f} | {d['daily']['mase']:.3f} |" if daily else ""))
             lines.append("")
     if any(experiment in results for experiment in BACKTESTS):
         lines += ["The future features' arms read the inputs' actual values over the forecast period (an oracle: in "
@@ -219,7 +229,7 @@ def main() -> None:
     results = json.loads(Path(args.json).read_text()) if args.json and Path(args.json).is_file() else {}
     for experiment in [] if args.table_only else (args.only or list(EXPERIMENTS)):
         spec = EXPERIMENTS[experiment]
-        cuts = list(taxi_cuts(load(experiment, {}))) if experiment == "holidays" else [None]
+        cuts = list(taxi_cuts(load(experiment, {}))) if experiment == "holidays" else [None, "daily"]
         for cut in cuts:  # the arms side by side at each cut, so an interrupted run leaves pairs
             for arm in spec["arms"]:
                 done = results.setdefault(experiment, {}).setdefault(arm, {})
