@@ -28,7 +28,7 @@ experiments also score one model per arm, trained on the rows before the first o
 origins at the data's end, on all 42 (each reading the actual rows before it, as for holidays).
 
     python bench/known_inputs.py                      # all three experiments (see docs/accuracy.md for the wall time)
-    python bench/known_inputs.py --only future --json bench/known_inputs.json
+    python bench/known_inputs.py --only future weather --json bench/known_inputs.json
     python bench/known_inputs.py --json bench/known_inputs.json --table-only --docs
 """
 
