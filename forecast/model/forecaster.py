@@ -24,7 +24,8 @@ Origin 90 forecasts rows 90..101 from the window of rows 66..89 and the known in
 and the known inputs of rows 100..111, which the caller supplies as rows and timestamps past the
 data (predict's --future-data). Known inputs past the steps asked for (a last block that runs
 beyond them, rows past the end of the data in validation) are read as zero: each step's
-forecast reads only its own step's known inputs, so they touch no step that is returned or scored.
+forecast reads only its own step's known inputs and those of the steps before it, so they touch
+no step that is returned or scored.
 """
 
 from __future__ import annotations

@@ -124,7 +124,7 @@ def build_model(config: TrainConfig, n_features: int, season: int = 1, n_known: 
 
     With known inputs (`n_known` > 0: date inputs and future features over the forecast period,
     see forecast.data.date_inputs), a second input "known" of (horizon, n_known) joins the
-    recurrent state at every step (`_with_known_path`).
+    recurrent state at every step through a GRU along the forecast steps (`_with_known_path`).
 
     Layers keep Keras's defaults (tanh, sigmoid gates, no recurrent_dropout, no unroll) so that
     LSTM and GRU stay eligible for the fused cuDNN kernels on a GPU. With `config.ensemble` above
@@ -204,20 +204,23 @@ def _with_linear_path(head, window, config: TrainConfig, prefix: str):
 def _with_known_path(head, state, known, config: TrainConfig, prefix: str):
     """`head` plus, with known inputs, each step's effect of what is known about it.
 
-    At every forecast step the same small network reads that step's known inputs, its place in the
-    horizon and the recurrent state, and adds its output to the step's forecast (in the window's
-    normalised units, before they are undone). Shared across steps, it learns an effect such as a
-    holiday's from every step a holiday fell on, where a head per step would need each lead to
-    see one; and a step's forecast reads only that step's known values, so a value missing past the
-    end of the data touches no other step. Its last layer starts at zero, so a fresh model
-    forecasts what it would without it.
+    A GRU runs along the forecast steps: at each step it reads that step's known inputs, its place
+    in the horizon and the recurrent state of the window, and its output there, through one dense
+    unit, is added to the step's forecast (in the window's normalised units, before they are
+    undone). Its weights are shared across steps, so an effect such as a holiday's is learnt from
+    every step a holiday fell on, where a head per step would need each lead to see one; running
+    along the steps lets a step read the known inputs of the steps before it too (the holiday
+    yesterday, the rain an hour ago; docs/accuracy.md has what that was worth on validation
+    windows). It is causal: a step never reads
+    the steps after it, so a value missing past the end of the data touches no earlier step. Its
+    last layer starts at zero, so a fresh model forecasts what it would without it.
     """
     if known is None:
         return head
     horizon = config.horizon
     context = keras.layers.RepeatVector(horizon, name=f"{prefix}known_context")(state)  # (batch, horizon, units)
     joined = keras.layers.Concatenate(name=f"{prefix}known_joined")([StepPositions(name=f"{prefix}known_steps")(known), context])
-    hidden = keras.layers.Dense(config.units, activation="relu", name=f"{prefix}known_hidden")(joined)
+    hidden = keras.layers.GRU(config.units, return_sequences=True, name=f"{prefix}known_gru")(joined)
     if config.dropout > 0:
         hidden = keras.layers.Dropout(config.dropout, name=f"{prefix}known_dropout")(hidden)
     effect = keras.layers.Dense(1, kernel_initializer="zeros", name=f"{prefix}known_effect")(hidden)  # (batch, horizon, 1)

@@ -220,7 +220,7 @@ def test_every_race_candidate_forecasts_with_the_weights_it_was_scored_with(epoc
     from forecast.model.fit import _race, prepare
 
     # A large step, so that some candidate's best epoch is not its last (the weights a snapshot must keep).
-    prepared = prepare(_panel(_long_noisy_season()), TrainConfig(**{**RACE, "epochs": epochs, "learning_rate": 0.2}))
+    prepared = prepare(_panel(_long_noisy_season()), TrainConfig(**{**RACE, "epochs": epochs, "learning_rate": 0.3}))
     runs = _race(prepared, choose_placement(), lambda m: None, 0)
     assert any(fitted.metrics.best_epoch < fitted.metrics.epochs_run for fitted in runs.values())
     split, frame = prepared.splits[""], prepared.panel.series[""].frame
