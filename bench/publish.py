@@ -17,6 +17,7 @@ PAGES = {  # which page of docs/ holds each benchmark's table
     "memory": "docs/performance.md",
     "startup": "docs/performance.md",
     "gpu": "docs/performance.md",
+    "warm_start": "docs/performance.md",
     "anomaly": "docs/anomaly.md",
 }
 

@@ -30,10 +30,10 @@ _TRAIN = {field.name for field in dataclasses.fields(TrainConfig)}
 
 
 def train(data: pd.DataFrame | str | Path, *, model_dir: str | Path = "model", promote: str = "if-better",
-          lock_timeout: float = 300.0, log: Log = lambda message: None, **options):
+          lock_timeout: float = 300.0, warm_start: bool = False, log: Log = lambda message: None, **options):
     """Train a model on `data` (a DataFrame with a time column or DatetimeIndex, or a data file)
     and add it to `model_dir` as a new version, promoted as `promote` allows ("if-better" or
-    "always"). Returns a `forecast.train.TrainResult`: `version_id`, `metrics` (validation MAE and
+    "always"), from the current version's weights with `warm_start` (as `--warm-start`). Returns a `forecast.train.TrainResult`: `version_id`, `metrics` (validation MAE and
     the baselines'), `verdict` (promoted or not, and why), `promotion` (that decision as the bundle
     stores it), `bundle_dir`.
 
@@ -58,7 +58,7 @@ def train(data: pd.DataFrame | str | Path, *, model_dir: str | Path = "model", p
     data_config = DataConfig(path=DATAFRAME if frame is not None else str(data), **data_options)
     panel = None if frame is None else load_frame(frame, data_config, log)
     return train_model(data_config, train_config, str(model_dir), promote=Promote(promote), lock_timeout=lock_timeout,
-                       log=log, panel=panel)
+                       log=log, panel=panel, warm_start=warm_start)
 
 
 def predict(model_dir: str | Path = "model", *, horizon: int | None = None, data: pd.DataFrame | str | Path | None = None,

@@ -17,6 +17,7 @@ from forecast.store.bundle import Bundle, write_bundle
 from forecast.store.metadata import Promotion
 from forecast.store.promote import Verdict, judge
 from forecast.store.versions import Store, new_version_id
+from forecast.warm import start_from_current
 
 Log = Callable[[str], None]
 
@@ -47,6 +48,7 @@ def train(
     verbose: int = 0,
     saved_config: dict | None = None,
     panel: Panel | None = None,
+    warm_start: bool = False,
 ) -> TrainResult:
     """Train a model on the series `data_config` describes and add it to the model directory.
 
@@ -66,6 +68,7 @@ def train(
         saved_config: the resolved options as given, stored with the version (config.toml).
         panel: the series already loaded from `data_config` (and cut: detection trains on the
             head of a file); by default they are loaded here.
+        warm_start: start from the current version's weights where its network fits (forecast.warm).
 
     Raises:
         ForecastError: bad input, with the fix in its message; BusyError when the lock stays taken.
@@ -76,10 +79,11 @@ def train(
         cleaned = store.clean_partials()
         if cleaned:
             log(f"removed {len(cleaned)} leftover(s) of an interrupted run: {', '.join(cleaned)}")
-        fitted = fit(prepared, log=log, verbose=verbose)
-        _check_finite(fitted)
         current_id = store.current_id()
         current = _readable(store, current_id, log)
+        start = start_from_current(current, current_id, prepared, log) if warm_start else None
+        fitted = fit(prepared, log=log, verbose=verbose, start=start)
+        _check_finite(fitted)
         if current is None and current_id is not None:
             verdict = Verdict(True, f"the current version {current_id} cannot be read")
         else:

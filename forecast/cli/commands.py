@@ -109,6 +109,7 @@ def train(
     model_dir: ModelDir = "model",
     promote: Annotated[Promote, typer.Option(help="When the new version becomes current. if-better: it and the current version forecast the same most recent windows (the new run's validation windows), each through its own scalers and lookback, and it is promoted only if its MAE is at most the current one's; otherwise it is kept as a candidate (exit 0). always: promote every complete run. Either way a model that does not beat naive there never replaces one that does.")] = Promote.if_better,
     lock_timeout: LockTimeout = 300.0,
+    warm_start: Annotated[bool, typer.Option("--warm-start/--no-warm-start", help="Start from the current version's weights instead of fresh ones, for a nightly retrain that costs a fraction of a first one: only the network it kept trains (no --window-norm auto race), and early stopping waits a quarter as long and never keeps an epoch that does worse on validation than those weights. Scalers and interval calibration are refitted on this data, and promotion judges the result as usual. Where the current version does not fit (other columns, date inputs, lookback, horizon, cell, layers, units, ensemble, target transform; a baseline kept; none current), it trains from scratch with a note. The version records where it started (forecast info).")] = False,
     config: ConfigFile = None,
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved options as TOML (the text saved as config.toml in each version) and exit without training.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Check the data, the options and --model-dir exactly as training would (before Keras is imported), print the windows it would train on, and exit without training or writing anything.")] = False,
@@ -121,7 +122,8 @@ def train(
     def run() -> None:
         log = logs.start("train", quiet)
         data, options = data_config(), train_config()
-        resolved = _resolved_options(data, options, model_dir=model_dir, promote=promote, lock_timeout=lock_timeout)
+        resolved = _resolved_options(data, options, model_dir=model_dir, promote=promote, lock_timeout=lock_timeout,
+                                     warm_start=warm_start)
         if print_config:
             from forecast.settings import to_toml
 
@@ -141,7 +143,7 @@ def train(
 
         progress = (0 if quiet else 1) if sys.stdout.isatty() else 2  # a bar at a terminal, log lines elsewhere
         result = train_model(data, options, model_dir, promote=promote, lock_timeout=lock_timeout,
-                             log=logs.notes(log), verbose=progress, saved_config=resolved)
+                             log=logs.notes(log), verbose=progress, saved_config=resolved, warm_start=warm_start)
         state = "current" if result.verdict.promote else "a candidate"
         _state["published"] = f"this run's version {result.version_id} is complete and {state}"
         record = training_record(result)

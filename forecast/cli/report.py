@@ -23,7 +23,7 @@ def training_summary(result, config) -> str:
         f"trained {_network(config)} ({m.parameters:,} parameters) on "
         f"{m.train_windows} windows ({m.val_windows} for validation){of_series} in {m.train_seconds:.1f} s "
         f"on {result.fitted.placement}",
-        f"epochs run: {m.epochs_run} of {config.epochs} ({stopped}); best epoch {m.best_epoch}, "
+        f"epochs run: {m.epochs_run} of {config.epochs} ({stopped}); best epoch {_best_epoch(m, result.fitted.started_from)}, "
         f"validation loss {m.best_val_loss:.4g} (scaled {config.loss.value.upper()})" if m.best_val_loss is not None
         else "epochs run: none kept (no trained network is used)",
         f"validation MAE: {m.val_mae:.4g} (baselines on the same windows: {baselines})",
@@ -33,6 +33,12 @@ def training_summary(result, config) -> str:
         f"in {result.bundle_dir.parent.parent}",
     ]
     return "\n".join(lines)
+
+
+def _best_epoch(m: Metrics, started_from: str | None) -> str:
+    if started_from is None:
+        return str(m.best_epoch)
+    return f"{m.best_epoch} of a warm start from version {started_from}" + (" (no epoch beat its weights)" if m.best_epoch == 0 else "")
 
 
 def training_record(result) -> dict:
@@ -48,6 +54,7 @@ def training_record(result) -> dict:
         "baseline_mae": baselines,
         "beats_baselines": bool(baselines) and m.val_mae < min(baselines.values()),
         "window_norm": None if selection is None else selection.chosen,
+        "warm_start": result.fitted.started_from,
         "metrics": m.to_dict(),
         "promotion": result.promotion.to_dict(),
     }
@@ -138,6 +145,7 @@ def describe_bundle(bundle: Bundle) -> str:
         lines.append(
             f"validation: MAE {metrics.val_mae:.4g} (baselines: {baselines}), "
             f"{metrics.epochs_run} epochs, {metrics.train_seconds:.1f} s"
+            + (f", warm-started from version {meta.warm_start}" if meta.warm_start else "")
         )
     if meta.calibration is not None:
         lines.append(f"intervals:  {meta.calibration.summary(config.horizon)}")

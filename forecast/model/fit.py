@@ -119,6 +119,7 @@ class Fitted:
     calibration: Calibration  # interval half-widths on the scaled target, per level and step
     selection: "Selection | None" = None  # what --window-norm auto chose, and why
     window_errors: np.ndarray | None = None  # (validation windows, horizon) absolute errors, data units; not stored
+    started_from: str | None = None  # the version whose weights a warm start began from
 
     def forecaster(self) -> Forecaster:
         """The model as a forecaster, through Keras's compiled batch call."""
@@ -201,19 +202,37 @@ def _check_positive(panel: Panel) -> None:
             )
 
 
-def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> Fitted:
+def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0, start: "Start | None" = None) -> Fitted:
     """Build and train one model on every prepared series, score it on validation, and calibrate
     its intervals: on the validation errors, or on those of `--interval-refits` models retrained
-    at earlier cutoffs (`_refit_calibration`). See `_fit_once` for the training.
+    at earlier cutoffs (`_refit_calibration`, always from fresh weights: weights that had seen
+    the rows after a cutoff would make its errors too small). See `_fit_once` for the training,
+    and `Start` for a warm start.
     """
     refits = _refits(prepared, log)
-    fitted = _fit_once(prepared, log=log, verbose=verbose)
+    fitted = _fit_once(prepared, log=log, verbose=verbose, start=start)
+    if start is not None:
+        fitted = dataclasses.replace(fitted, started_from=start.version)
     if refits:
         fitted = dataclasses.replace(fitted, calibration=_refit_calibration(prepared, refits, log))
     return fitted
 
 
-def _fit_once(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0) -> Fitted:
+@dataclasses.dataclass(frozen=True)
+class Start:
+    """A warm start: train from these weights, of a network of the same shape trained with `norm`,
+    instead of fresh ones, on a shorter schedule (`WARM_PATIENCE_SHARE`); `--window-norm auto`
+    then trains that network alone (no race) and still weighs it against the baselines."""
+
+    version: str  # the version the weights come from
+    weights: list  # its model's get_weights()
+    norm: WindowNorm  # revin, seasonal, last or none: the network it kept
+
+
+WARM_PATIENCE_SHARE = 4  # a warm start waits this many times fewer epochs for a better validation loss
+
+
+def _fit_once(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0, start: Start | None = None) -> Fitted:
     """Build and train one model on every prepared series, then score and calibrate it on validation.
 
     With `--window-norm auto` two networks are raced (`_race`), one normalising each window (revin)
@@ -227,6 +246,7 @@ def _fit_once(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0
         prepared: the split and scaled series (see `prepare`).
         log: receives one-line notes for the user.
         verbose: 0 silent, 1 Keras's progress bar, 2 one log line per epoch.
+        start: weights to start from (a warm start), or None for fresh ones.
     """
     import_keras()
     from forecast.model.devices import choose_placement
@@ -240,9 +260,17 @@ def _fit_once(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0
         config = dataclasses.replace(config, batch_size=choose_batch_size(n_train, placement.name))
         prepared = dataclasses.replace(prepared, config=config)
         log(f"batch size: {config.batch_size} ({n_train:,} training windows on {'the CPU' if placement.name == 'cpu' else 'an accelerator'})")
-    if config.window_norm is not WindowNorm.auto:
+    if start is not None:
+        log(f"warm start: training the {start.norm.value} network on from version {start.version}'s weights")
+        run = _Run(_with_norm(prepared, start.norm), placement, log, verbose, start=start.weights)
+        run.advance(config.epochs)
+        if config.window_norm is not WindowNorm.auto:
+            return run.finish()
+        candidates = {start.norm.value: run.finish()}
+    elif config.window_norm is not WindowNorm.auto:
         return _train(prepared, placement, log, verbose)
-    candidates = _race(prepared, placement, log, verbose)
+    else:
+        candidates = _race(prepared, placement, log, verbose)
     # The baselines as candidates: the anchored network with its correction at zero forecasts
     # seasonal naive exactly, and anchored on the last value, naive.
     anchored = _with_norm(prepared, WindowNorm.seasonal)
@@ -369,7 +397,7 @@ class _Run:
     `--window-norm auto` trains its networks a few epochs each, then only the leader on.
     Early stopping and the learning-rate schedule keep their state between the stages."""
 
-    def __init__(self, prepared: Prepared, placement, log: Log, verbose: int):
+    def __init__(self, prepared: Prepared, placement, log: Log, verbose: int, start: list | None = None):
         keras = import_keras()
         from forecast.model.network import build_model, compile_model, training_view
 
@@ -397,14 +425,25 @@ class _Run:
         self.val_data = batches(inputs, known, targets, monitored, max(config.batch_size, 256))
 
         self.patience = effective_patience(config.patience, len(self.train_data))
-        if self.patience > config.patience:
+        if start is not None:
+            # Training starts near a good fit, so a plateau shows sooner.
+            self.patience = math.ceil(self.patience / WARM_PATIENCE_SHARE)
+            log(f"warm start: patience {self.patience} epochs")
+        elif self.patience > config.patience:
             log(f"patience: {self.patience} epochs (an epoch here is only {len(self.train_data)} gradient steps)")
         with placement.scope():
             self.model = build_model(config, n_features=prepared.n_inputs, season=season_length(prepared.panel.first.frequency),
                                      n_known=len(columns))
+            if start is not None:
+                self.model.set_weights(start)
             self.members = training_view(self.model)  # the members of an ensemble, each fitted on its own
             compile_model(self.members, config)
         self.early_stopping = _staged(keras.callbacks.EarlyStopping)(monitor="val_loss", patience=self.patience, restore_best_weights=True)
+        if start is not None:
+            # The weights it starts from are the first candidate: no epoch that does worse on
+            # validation replaces them.
+            with placement.scope():
+                self.early_stopping.initial = (_evaluate_loss(self.members, self.val_data), self.members.get_weights())
         self.timer = epoch_timer()
         self.callbacks = [
             self.early_stopping,
@@ -452,7 +491,11 @@ class _Run:
         """Stop here: back to the weights of the best epoch, then validate."""
         self.early_stopping.restore()
         loss_history = {**self.history, "epoch_seconds": [round(s, 3) for s in self.timer.seconds]}  # validation pass included
-        return _validate(self.prepared, self.placement, self.model, loss_history, self.seconds)
+        fitted = _validate(self.prepared, self.placement, self.model, loss_history, self.seconds)
+        if self.early_stopping.best_epoch < 0:  # a warm start whose starting weights no epoch beat
+            metrics = dataclasses.replace(fitted.metrics, best_epoch=0, best_val_loss=float(self.early_stopping.best))
+            fitted = dataclasses.replace(fitted, metrics=metrics)
+        return fitted
 
     def snapshot(self) -> Fitted:
         """Validated as `finish` would, at the best epoch so far. The network stays at those
@@ -468,11 +511,15 @@ def _staged(callback_class):
 
     class Staged(callback_class):
         started = False
+        initial = None  # early stopping: (validation loss, weights) to beat, epoch 0's
 
         def on_train_begin(self, logs=None):
             if not self.started:
                 self.started = True
                 super().on_train_begin(logs)
+                if self.initial is not None:
+                    self.best, self.best_weights = self.initial
+                    self.best_epoch = -1  # before the first epoch
 
         def on_train_end(self, logs=None):
             pass
@@ -481,6 +528,12 @@ def _staged(callback_class):
             super().on_train_end()
 
     return Staged
+
+
+def _evaluate_loss(model, batches) -> float:
+    """The compiled loss of `model` over `batches`, as fit reports val_loss."""
+    result = model.evaluate(batches, verbose=0, return_dict=True)
+    return float(result["loss"])
 
 
 def _zero_correction(prepared: Prepared, placement, season: int):

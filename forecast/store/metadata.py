@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import importlib.metadata
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -134,6 +135,7 @@ class Metadata:
     holidays: Holidays | None = None  # the public holidays it reads after the cycles (--holidays)
     future_features: tuple[str, ...] = ()  # features whose values over the forecast period it reads
     calendar: Calendar | None = None  # the exchange whose sessions date the forecasts
+    warm_start: str | None = None  # the version whose weights training began from (train --warm-start)
     format_version: int = FORMAT_VERSION
     forecast_version: str | None = None
     keras_version: str | None = None
@@ -210,6 +212,7 @@ class Metadata:
             "metrics": None if self.metrics is None else self.metrics.to_dict(),
             "intervals": None if self.calibration is None else self.calibration.to_dict(),
             "loss_history": self.loss_history,
+            "warm_start": self.warm_start,
             **({} if self.promotion is None else {"promotion": self.promotion.to_dict()}),
             **({} if self.selection is None else {"selection": self.selection.to_dict()}),
         }
@@ -243,6 +246,7 @@ class Metadata:
             holidays=Holidays.from_dict(meta["holidays"]) if meta.get("holidays") else None,
             future_features=tuple(meta.get("future_features") or ()),
             calendar=Calendar.from_dict(meta["calendar"]) if meta.get("calendar") else None,
+            warm_start=meta.get("warm_start"),
             time_col=meta["time_col"],
             id_col=meta.get("id_col"),
             frequency=meta["frequency"],
@@ -280,6 +284,7 @@ class Metadata:
             holidays=prepared.dates.holidays,
             future_features=first.future_features,
             calendar=first.calendar,
+            warm_start=fitted.started_from,
             time_col=first.time_col,
             id_col=prepared.panel.id_col,
             frequency=first.frequency,
@@ -402,4 +407,7 @@ def schema_problem(meta: dict) -> str | None:
                 for v in [*selection["val_mae"].values(), selection.get("standard_error")])
     ):
         return "has a damaged window-norm selection"
+    warm = meta.get("warm_start")
+    if warm is not None and not (isinstance(warm, str) and re.fullmatch(r"[\w.-]{1,64}", warm)):
+        return "has a warm_start entry that is not a version id"
     return None
