@@ -17,7 +17,7 @@ from forecast.cli import logs
 from forecast.cli.output import REPORT, report_format, table_format
 from forecast.cli.options import (
     AsJson, BacktestOutput, ConfigFile, Folds, LockTimeout, ModelDir, OldVersion, Output, Plot, Quiet, Season, Step,
-    Version, data_options, percentage, training_options,
+    Version, data_options, duration, percentage, training_options,
 )
 from forecast.config import Cell, DataConfig, Engine, LogFormat, OutputFormat, Promote, TrainConfig, config_to_dict
 from forecast.errors import ForecastError, printable
@@ -324,6 +324,53 @@ def _detection_summary(result) -> str:
         text += (f"; the largest: {where}{top['timestamp']}, actual {top['actual']:.6g} against {top['forecast']:.6g} expected "
                  f"(score {top['score']:.3g})")
     return text
+
+
+@app.command()
+@data_options
+@training_options
+def tune(
+    data_config,
+    train_config,
+    trials: Annotated[Optional[int], typer.Option(help="Trials to finish in all, counting those of earlier runs on the same --study journal; with --budget, whichever ends first.", show_default="20 without --budget")] = None,
+    budget: Annotated[Optional[float], typer.Option(parser=duration, metavar="DURATION", help="Time this run may take: 90s, 20m, 1.5h, 1h30m. No trial starts that the mean trial so far would not finish within it.", show_default=False)] = None,
+    folds: Annotated[int, typer.Option(help="Validation folds each trial trains and is scored on, a horizon apart, inside the rows before --holdout.")] = 3,
+    holdout: Annotated[Optional[int], typer.Option(help="Rows at the end of each series the search never reads: where `forecast evaluate` tests (its default 3 folds of one horizon are 3 horizons of rows, the default here).", show_default=False)] = None,
+    study: Annotated[str, typer.Option(help="Journal file of the search's trials (Optuna's). Run the same command again to resume it, after an interruption or with more --trials; a journal of another search is refused.")] = "tune.journal",
+    output: Annotated[str, typer.Option(help="Write the best options here as TOML, which `forecast train --config` (and evaluate, compare, detect) reads: the options given (data and training) with the best trial's in place of the searched ones.")] = "best.toml",
+    config: ConfigFile = None,
+    quiet: Quiet = False,
+) -> None:
+    """Search lookback, cell, layers, units, dropout, learning rate, window norm, linear path, cycle inputs and target transform on validation folds before --holdout, and write the best as a --config file."""
+
+    def run() -> None:
+        log = logs.start("tune", quiet)
+        data, options = data_config(), train_config()
+        from forecast.cli.output import check_destination
+
+        check_destination(output, "--output")
+        if output == "-":
+            raise ForecastError("--output must name a file for the TOML options, not -. Name a file such as best.toml.")
+        _state["published"] = f"the finished trials are in {study}: run the same command to resume the search"
+        from forecast.cli.report import tune_report
+        from forecast.settings import to_toml
+        from forecast.tune import best_options
+        from forecast.tune import tune as search
+
+        result = search(data, options, trials=20 if trials is None and budget is None else trials, budget=budget,
+                        folds=folds, holdout=holdout, study_path=study, log=logs.notes(log))
+        chosen = best_options(data, options, result)
+        header = (f"# forecast tune: trial {result.best.number} of {len(result.trials)}, mean validation MASE "
+                  f"{result.best.mase:.4g} over {result.folds} folds before the last {result.holdout} rows "
+                  f"(the options as given: {_score_text(result.defaults)})\n")
+        _emit(header + to_toml(chosen), output, log, f"wrote the best options to {output}")
+        typer.echo(tune_report(result))
+
+    _run(run)
+
+
+def _score_text(trial) -> str:
+    return f"{trial.mase:.4g}" if trial.state == "complete" and trial.mase is not None else trial.state
 
 
 @app.command()

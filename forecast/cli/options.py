@@ -175,6 +175,20 @@ def percentage(text: str) -> int:
     return int(round(share))
 
 
+def duration(text: str) -> float:
+    """Seconds from a duration: 90s, 20m, 1.5h, 1h30m, or a plain number of seconds."""
+    import re
+
+    parts = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text or "")
+    seconds = None
+    if parts and any(parts.groups()):
+        hours, minutes, rest = (float(g) if g else 0.0 for g in parts.groups())
+        seconds = hours * 3600 + minutes * 60 + rest
+    if seconds is None or not 0 < seconds < 1e7:
+        raise typer.BadParameter(f"a duration is a positive number of seconds or one such as 90s, 20m, 1.5h or 1h30m; received {text!r}")
+    return seconds
+
+
 def shared_option_names() -> set[str]:
     """The parameter names every command that trains shares (data and training options)."""
     return {name for name, *_ in _DATA_PARAMETERS} | {field.name for field in dataclasses.fields(TrainConfig)}

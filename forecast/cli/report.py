@@ -152,6 +152,23 @@ def describe_bundle(bundle: Bundle) -> str:
     return "\n".join(lines)
 
 
+def tune_report(result) -> str:
+    """Every trial of a search (its options, score and time), then the best."""
+    from forecast.tune import describe
+
+    lines = [_row(["trial", "state", "MASE", "seconds"], first=8) + "  options"]
+    for trial in result.trials:
+        mase = "-" if trial.mase is None else f"{trial.mase:.4g}"
+        marked = f"{trial.number} *" if trial is result.best else str(trial.number)
+        note = f" ({trial.note})" if trial.note else ""
+        lines.append(_row([marked, trial.state, mase, f"{trial.seconds:.0f}"], first=8) + f"  {describe(trial.options)}{note}")
+    best, given = result.best, result.defaults
+    versus = f"{given.mase:.4g}" if given.state == "complete" else given.state
+    lines += ["", f"* best: trial {best.number}, mean validation MASE {best.mase:.4g} over {result.folds} folds "
+                  f"(trial {given.number}, the options as given: {versus}); the last {result.holdout} rows were not read"]
+    return "\n".join(lines)
+
+
 def backtest_report(result) -> str:
     """The scores table, the error by step and interval coverage of one backtest."""
     scores = result.scores()
