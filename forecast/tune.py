@@ -295,7 +295,10 @@ def _open_study(optuna, path: str, signature: str):
     except Exception as exc:  # optuna raises its own errors for a file that is not a journal
         raise ConfigError(f"--study {path!r} is not a tune journal ({str(exc).splitlines()[0][:120]}). "
                           "Give another --study file.") from None
-    study = optuna.create_study(study_name=STUDY, storage=storage, direction="minimize", load_if_exists=True)
+    if STUDY in optuna.get_all_study_names(storage):  # loading writes nothing, so a refused journal stays as it was
+        study = optuna.load_study(study_name=STUDY, storage=storage)
+    else:
+        study = optuna.create_study(study_name=STUDY, storage=storage, direction="minimize")
     stored = study.user_attrs.get("signature")
     if stored is None:
         study.set_user_attr("signature", signature)
