@@ -12,7 +12,7 @@ PACKAGE = ROOT / "forecast"
 # Top to bottom; a module may import its own layer and the ones below it, never one above.
 LAYERS = [
     ("interfaces", ["forecast.cli", "forecast.__main__", "forecast.api"]),
-    ("pipelines", ["forecast.train", "forecast.predict", "forecast.evaluate", "forecast.detect"]),
+    ("pipelines", ["forecast.train", "forecast.warm", "forecast.tune", "forecast.predict", "forecast.evaluate", "forecast.detect"]),
     ("store", ["forecast.store"]),
     ("model", ["forecast.model"]),
     ("evaluation", ["forecast.evaluation"]),

@@ -37,9 +37,9 @@ def scores(table: list[list[str]]) -> list[tuple[str, str, str]]:
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
-    """One search of three trials, its journal and options file."""
+    """One search of two trials, its journal and options file."""
     tmp_path = tmp_path_factory.mktemp("tune")
-    result, study, output = tune(tmp_path, SAMPLE / "airline-passengers.csv", "--trials", "3")
+    result, study, output = tune(tmp_path, SAMPLE / "airline-passengers.csv", "--trials", "2")
     assert result.exit_code == 0, result.stderr
     return result, study, output, tmp_path
 
@@ -47,7 +47,7 @@ def searched(tmp_path_factory):
 def test_the_search_reports_every_trial_and_writes_the_best_options_which_train_reads(searched, tmp_path):
     result, _, output, _ = searched
     table = rows(result.stdout)
-    assert [row[0].rstrip(" *") for row in table] == ["0", "1", "2"]
+    assert [row[0].rstrip(" *") for row in table] == ["0", "1"]
     assert all(row[1] in ("complete", "pruned", "failed") for row in table)
     # The first trial is the options as given: the defaults of what was not set.
     assert table[0][4] == "lookback 24, lstm 2x64, dropout 0.2, lr 0.001, window norm auto"
@@ -56,7 +56,7 @@ def test_the_search_reports_every_trial_and_writes_the_best_options_which_train_
     options = tomllib.loads(output.read_text())
     assert options["horizon"] == 6 and options["epochs"] == 2 and options["seed"] == 42
     assert {"lookback", "cell", "layers", "units", "dropout", "learning-rate", "window-norm"} <= set(options)
-    assert output.read_text().startswith(f"# forecast tune: trial {best[0].rstrip(' *')} of 3, mean validation MASE")
+    assert output.read_text().startswith(f"# forecast tune: trial {best[0].rstrip(' *')} of 2, mean validation MASE")
 
     trained = invoke("train", SAMPLE / "airline-passengers.csv", "--config", output, "--model-dir", tmp_path / "model", "--json")
     assert trained.exit_code == 0, trained.stderr
@@ -74,7 +74,7 @@ def test_the_search_never_reads_the_held_out_rows(searched, tmp_path):
     frame.loc[len(frame) - 12 :, "Passengers"] = 10_000  # the holdout, made absurd
     changed = tmp_path / "changed.csv"
     frame.to_csv(changed, index=False)
-    again, _, _ = tune(tmp_path, changed, "--trials", "3")
+    again, _, _ = tune(tmp_path, changed, "--trials", "2")
     assert again.exit_code == 0, again.stderr
     assert scores(rows(again.stdout)) == scores(rows(result.stdout))
 
@@ -82,7 +82,7 @@ def test_the_search_never_reads_the_held_out_rows(searched, tmp_path):
 def test_a_search_stopped_by_sigterm_resumes_where_it_stopped_and_proposes_the_same_trials(searched, tmp_path):
     result, _, _, _ = searched
     study, output = tmp_path / "search.journal", tmp_path / "best.toml"
-    args = ["tune", SAMPLE / "airline-passengers.csv", *QUICK, "--study", study, "--output", output, "--trials", "3"]
+    args = ["tune", SAMPLE / "airline-passengers.csv", *QUICK, "--study", study, "--output", output, "--trials", "2"]
     process = start(*args)
     wait_for(process, r"trial 0: .*MASE")  # one trial done, the next under way
     process.send_signal(signal.SIGTERM)
