@@ -131,3 +131,15 @@ def test_promotion_refuses_a_warm_start_that_does_worse_than_the_current_version
     assert record["promotion"]["reason"].startswith("worse than the current version")
     assert record["promotion"]["model_mae"] > record["promotion"]["current_mae"]
     assert Store(str(model_dir)).current_id() == before
+
+
+def test_a_config_file_turns_the_warm_start_on_for_a_cron_line(existing, tmp_path):
+    before, _ = _current(existing)
+    config = tmp_path / "nightly.toml"
+    config.write_text("warm-start = true\nlookback = 12\nhorizon = 12\n")
+    result = invoke("train", SAMPLE / "airline-passengers.csv", "--config", config, "--model-dir", existing,
+                    *TINY, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["warm_start"] == before
+    saved = (existing / "versions" / json.loads(result.stdout)["version"] / "config.toml").read_text()
+    assert "warm-start = true" in saved
