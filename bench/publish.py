@@ -18,6 +18,7 @@ PAGES = {  # which page of docs/ holds each benchmark's table
     "startup": "docs/performance.md",
     "gpu": "docs/performance.md",
     "warm_start": "docs/performance.md",
+    "tune": "docs/accuracy.md",
     "anomaly": "docs/anomaly.md",
 }
 
