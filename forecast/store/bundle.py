@@ -60,17 +60,24 @@ class Bundle:
     path: Path
     metadata: Metadata
     scalers: dict[str, Scaler]  # one per series id ("" for a single series)
+    _model: object = dataclasses.field(default=None, init=False, repr=False, compare=False)  # load_model's
 
     @property
     def has_litert(self) -> bool:
         return _regular(self.path / LITERT_FILE)
 
     def load_model(self):
-        """The Keras model, loaded with safe_mode on and checked against the metadata.
+        """The Keras model, loaded with safe_mode on and checked against the metadata; loaded
+        once per Bundle (a warm start reads its weights, promotion then forecasts with it).
 
         Raises:
             BundleError: the model file cannot be loaded or has the wrong shape.
         """
+        if self._model is None:
+            self._model = self._load_model()
+        return self._model
+
+    def _load_model(self):
         from forecast.model.backend import import_keras
 
         keras = import_keras()
