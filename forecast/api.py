@@ -33,9 +33,10 @@ def train(data: pd.DataFrame | str | Path, *, model_dir: str | Path = "model", p
           lock_timeout: float = 300.0, warm_start: bool = False, log: Log = lambda message: None, **options):
     """Train a model on `data` (a DataFrame with a time column or DatetimeIndex, or a data file)
     and add it to `model_dir` as a new version, promoted as `promote` allows ("if-better" or
-    "always"), from the current version's weights with `warm_start` (as `--warm-start`). Returns a `forecast.train.TrainResult`: `version_id`, `metrics` (validation MAE and
-    the baselines'), `verdict` (promoted or not, and why), `promotion` (that decision as the bundle
-    stores it), `bundle_dir`.
+    "always"), from the current version's weights with `warm_start` (as `--warm-start`). Returns a
+    `forecast.train.TrainResult`: `version_id`, `metrics` (validation MAE and the baselines'),
+    `verdict` (promoted or not, and why), `promotion` (that decision as the bundle stores it),
+    `bundle_dir`.
 
     Raises:
         ForecastError: unusable data or options, a busy model directory, ...
