@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from command import forecast  # noqa: E402
 from publish import publish  # noqa: E402
 
 SERIES = {  # name: (file, horizon, data options)
@@ -31,20 +29,6 @@ SERIES = {  # name: (file, horizon, data options)
     "NYC taxi (half-hourly)": (ROOT / "sample_data" / "nyc-taxi.csv", 48, []),
 }
 BUDGET = "20m"
-
-
-def forecast(*args: str) -> tuple[str, float]:
-    """`forecast ARGS` in its own process: stdout and wall seconds.
-
-    Raises:
-        SystemExit: the command failed.
-    """
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "forecast", *args], capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        raise SystemExit(f"error: forecast {' '.join(args)} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
-    return done.stdout, time.perf_counter() - started
 
 
 def run(name: str, workdir: Path) -> dict:

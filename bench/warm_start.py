@@ -18,37 +18,20 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import shutil
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+from command import forecast  # noqa: E402
 from publish import publish  # noqa: E402
 
 DATA = ROOT / "sample_data" / "daily-min-temperatures.csv"
 HORIZON = 7
 NIGHTS = 30
 ARMS = {"scratch": [], "warm": ["--warm-start"]}
-
-
-def forecast(*args: str) -> tuple[str, float]:
-    """Run `forecast ARGS` as its own process (as cron would); its stdout and wall seconds.
-
-    Raises:
-        SystemExit: the command failed.
-    """
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "forecast", *args], capture_output=True, text=True, env=env)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"error: forecast {' '.join(args)} exited {done.returncode}: {done.stderr.strip()[-2000:]}")
-    return done.stdout, seconds
 
 
 def night(workdir: Path, frame, first: int, n: int) -> dict:
