@@ -13,7 +13,8 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.cli.configfile import load_config_file
-from forecast.config import DataConfig, Fill, TrainConfig
+from forecast.config import DataConfig, Fill, TrainConfig, config_to_dict
+from forecast.errors import ForecastError
 
 # Help for every TrainConfig field; commands that train get them all through @training_options.
 # These texts are the only description of each option: `--help` prints them and the README's
@@ -187,6 +188,25 @@ def duration(text: str) -> float:
     if seconds is None or not 0 < seconds < 1e7:
         raise typer.BadParameter(f"a duration is a positive number of seconds or one such as 90s, 20m, 1.5h or 1h30m; received {text!r}")
     return seconds
+
+
+def resolved_options(data: DataConfig, options: TrainConfig, **extra) -> dict:
+    """Every train option as it will be used, keyed like the command line and --config files."""
+    data_options = config_to_dict(data)
+    path = data_options.pop("path")
+    return {"data": path, **data_options, **config_to_dict(options),
+            **{k: (v.value if hasattr(v, "value") else v) for k, v in extra.items()}}
+
+
+def resolve_version(given: str | None, old: str | None, log) -> str | None:
+    """--model-version, or the old --version spelling with a warning that it is going."""
+    if old is None:
+        return given
+    if given is not None:
+        raise ForecastError("--version is the old spelling of --model-version; give only --model-version.")
+    log.warning("--version here is now --model-version (the global --version prints the tool's version); "
+                "the old spelling will stop working in a later release")
+    return old
 
 
 def shared_option_names() -> set[str]:

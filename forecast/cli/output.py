@@ -11,6 +11,8 @@ the link stays. `-` is standard output.
 
 from __future__ import annotations
 
+import io
+import json
 import os
 import stat
 import sys
@@ -129,6 +131,36 @@ def write_output(path: str, data: str | bytes, flag: str) -> None:
         _replace(target, payload, existing)
     except OSError as exc:
         raise ForecastError(f"cannot write {flag} {path!r} ({exc.strerror or exc}). Choose another path.") from None
+
+
+def result_table(frame, chosen: OutputFormat, key: str) -> str | bytes:
+    """A result table as CSV (6 significant digits), JSON ({key: [one object per row]}, a value
+    that is not a finite number as null) or Parquet (every digit, typed columns)."""
+    if chosen is OutputFormat.csv:
+        return frame.to_csv(index=False, float_format="%.6g")
+    if chosen is OutputFormat.parquet:
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        return buffer.getvalue()
+    return json.dumps({key: json.loads(frame.to_json(orient="records", double_precision=15))}, indent=2) + "\n"
+
+
+def check_destinations(output: str | None, plot: str | None) -> None:
+    """Refuse unwritable destinations and unknown plot formats before any work; the plot goes to
+    stdout only when the text does not."""
+    check_destination(output, "--output")
+    check_destination(plot, "--plot", stdout=output not in (None, STDOUT))
+    if plot is not None:
+        plot_format(plot)
+    if output not in (None, STDOUT) and plot is not None and os.path.realpath(output) == os.path.realpath(plot):
+        raise ForecastError(f"--output and --plot both name {output!r}; one would overwrite the other. Name two files.")
+
+
+def emit(text: str | bytes, output: str | None, log, note: str) -> None:
+    """Print `text`, or write it to `output` as write_output does; the log notes a file written."""
+    write_output(STDOUT if output is None else output, text, "--output")
+    if output not in (None, STDOUT):
+        log.info(note)
 
 
 def _write_stdout(payload: bytes) -> None:
