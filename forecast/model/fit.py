@@ -272,17 +272,22 @@ def _fit_once(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0
     else:
         candidates = _race(prepared, placement, log, verbose)
     # The baselines as candidates: the anchored network with its correction at zero forecasts
-    # seasonal naive exactly, and anchored on the last value, naive.
-    anchored = _with_norm(prepared, WindowNorm.seasonal)
+    # seasonal naive exactly, and anchored on the last value, naive. Their errors are computed
+    # directly; the network is built only for the one kept.
     season = season_length(prepared.panel.first.frequency)
-    for name, anchor in BASELINE_CANDIDATES.items():
-        if name == SEASONAL_NAIVE or anchor_season(season, config.lookback) > 1:  # else naive repeats seasonal naive
-            candidates[name] = _validate(anchored, placement, _zero_correction(anchored, placement, anchor or season))
-    scores = {name: fitted.metrics.val_mae for name, fitted in candidates.items()}
-    chosen, error = _choose(candidates, prepared, log)
+    anchors = {name: anchor_season(anchor or season, config.lookback) for name, anchor in BASELINE_CANDIDATES.items()
+               if name == SEASONAL_NAIVE or anchor_season(season, config.lookback) > 1}  # else naive repeats seasonal naive
+    errors = {**{name: fitted.window_errors for name, fitted in candidates.items()},
+              **{name: _anchor_errors(prepared, anchor) for name, anchor in anchors.items()}}
+    scores = {name: float(np.mean(values)) for name, values in errors.items()}
+    chosen, error = _choose(errors, prepared, log)
     log(f"window norm auto: kept {chosen} (validation MAE " + ", ".join(f"{n} {v:.4g}" for n, v in scores.items()) + ")")
     finite = {name: (value if math.isfinite(value) else None) for name, value in scores.items()}
-    kept = candidates[chosen]
+    if chosen in anchors:
+        anchored = _with_norm(prepared, WindowNorm.seasonal)
+        kept = _validate(anchored, placement, _zero_correction(anchored, placement, anchors[chosen]))
+    else:
+        kept = candidates[chosen]
     spent = sum(fitted.metrics.train_seconds for fitted in candidates.values())  # the choice cost every candidate
     metrics = dataclasses.replace(kept.metrics, train_seconds=round(spent, 3))
     return dataclasses.replace(kept, metrics=metrics, selection=Selection(chosen, finite, error))
@@ -312,31 +317,34 @@ def _race(prepared: Prepared, placement, log: Log, verbose: int) -> dict[str, Fi
     return scored
 
 
-def _choose(candidates: dict[str, "Fitted"], prepared: Prepared, log: Log) -> tuple[str, float | None]:
+def _choose(errors: dict[str, np.ndarray], prepared: Prepared, log: Log) -> tuple[str, float | None]:
     """The candidate `--window-norm auto` keeps, and the standard error its network was judged by.
 
     The one-standard-error rule, from seasonal naive up: naive replaces it, and the better network
     then replaces the baseline kept, only by winning on validation by more than the noise of the
     comparison, which few validation windows make large; and a network never loses to either
     baseline. A diverged network (a MAE that is not a number) never wins.
+
+    Args:
+        errors: each candidate's (validation windows, horizon) absolute errors, in the data's units.
     """
-    scores = {name: fitted.metrics.val_mae for name, fitted in candidates.items()}
+    scores = {name: float(np.mean(values)) for name, values in errors.items()}
     chosen = SEASONAL_NAIVE
-    if NAIVE in candidates and _beats(candidates[NAIVE], candidates[SEASONAL_NAIVE], prepared, NAIVE, SEASONAL_NAIVE, log)[0]:
+    if NAIVE in errors and _beats(errors[NAIVE], errors[SEASONAL_NAIVE], prepared, NAIVE, SEASONAL_NAIVE, log)[0]:
         chosen = NAIVE
-    networks = [name for name in candidates if name not in BASELINE_CANDIDATES and math.isfinite(scores[name])]
+    networks = [name for name in errors if name not in BASELINE_CANDIDATES and math.isfinite(scores[name])]
     best = min(networks, key=scores.get, default=None)  # ties go to the earlier network
     if best is None:
         return chosen, None
-    wins, error = _beats(candidates[best], candidates[chosen], prepared, f"the {best} network", chosen, log)
-    if wins and scores[best] < min(scores[name] for name in candidates if name in BASELINE_CANDIDATES):
+    wins, error = _beats(errors[best], errors[chosen], prepared, f"the {best} network", chosen, log)
+    if wins and scores[best] < min(scores[name] for name in errors if name in BASELINE_CANDIDATES):
         chosen = best
     return chosen, error
 
 
-def _beats(challenger: "Fitted", incumbent: "Fitted", prepared: Prepared, name: str, against: str, log: Log) -> tuple[bool, float]:
-    """Whether `challenger` has a lower validation MAE than `incumbent` by more than one standard
-    error of the difference, and that standard error; a near miss is logged."""
+def _beats(challenger: np.ndarray, incumbent: np.ndarray, prepared: Prepared, name: str, against: str, log: Log) -> tuple[bool, float]:
+    """Whether `challenger`'s window errors have a lower mean than `incumbent`'s by more than one
+    standard error of the difference, and that standard error; a near miss is logged."""
     gain, error = _gain(incumbent, challenger, prepared)
     if 0 < gain <= error:
         log(f"window norm auto: {name} beats {against} on validation by {gain:.4g}, less than one standard "
@@ -344,7 +352,7 @@ def _beats(challenger: "Fitted", incumbent: "Fitted", prepared: Prepared, name: 
     return gain > error, error
 
 
-def _gain(incumbent: "Fitted", challenger: "Fitted", prepared: Prepared) -> tuple[float, float]:
+def _gain(incumbent: np.ndarray, challenger: np.ndarray, prepared: Prepared) -> tuple[float, float]:
     """How much lower the challenger's validation MAE is than the incumbent's, and the standard
     error of that difference.
 
@@ -352,7 +360,7 @@ def _gain(incumbent: "Fitted", challenger: "Fitted", prepared: Prepared) -> tupl
     apart share all but one target, so they count as one independent window per horizon of each
     series; with fewer than two of those nothing can be told apart, and the error is infinite.
     """
-    difference = (incumbent.window_errors - challenger.window_errors).mean(axis=1)  # (windows,)
+    difference = (incumbent - challenger).mean(axis=1)  # (windows,)
     independent = sum(math.ceil(split.n_val / prepared.config.horizon) for split in prepared.splits.values())
     gain = float(difference.mean())
     if independent < 2 or len(difference) < 2:
@@ -543,6 +551,21 @@ def _zero_correction(prepared: Prepared, placement, season: int):
 
     with placement.scope():
         return build_model(prepared.config, n_features=prepared.n_inputs, season=season, n_known=len(prepared.known_columns))
+
+
+def _anchor_errors(prepared: Prepared, anchor: int) -> np.ndarray:
+    """The (validation windows, horizon) absolute errors, in the data's units, of `_zero_correction`'s
+    network for `anchor` (seasonal naive at that season, naive at 1), computed without it: it
+    forecasts its anchor exactly (tests/model/test_fit.py checks that it does)."""
+    config = prepared.config
+    errors = []
+    for key, series in prepared.panel.series.items():
+        split = prepared.splits[key]
+        target = series.frame[series.target].to_numpy()
+        actual = target_windows(target, config.lookback, config.horizon)[split.val_start :]
+        ends = np.arange(split.val_start, split.n_windows) + config.lookback
+        errors.append(np.abs(baseline_windows("seasonal_naive", target, ends, config.horizon, anchor) - actual))
+    return np.concatenate(errors)
 
 
 def _validate(prepared: Prepared, placement, model, loss_history: dict | None = None, train_seconds: float = 0.0) -> Fitted:

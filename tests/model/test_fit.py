@@ -89,7 +89,7 @@ def test_auto_never_keeps_a_network_that_loses_to_seasonal_naive_on_validation()
 def test_the_baseline_candidates_are_the_anchored_network_with_a_zero_correction(anchor, baseline):
     from forecast.config import TrainConfig
     from forecast.model.devices import choose_placement
-    from forecast.model.fit import _validate, _with_norm, _zero_correction, prepare
+    from forecast.model.fit import _anchor_errors, _validate, _with_norm, _zero_correction, prepare
     from forecast.config import WindowNorm
 
     values = np.random.default_rng(4).normal(50, 5, 120)
@@ -98,6 +98,8 @@ def test_the_baseline_candidates_are_the_anchored_network_with_a_zero_correction
     fitted = _validate(prepared, placement, _zero_correction(prepared, placement, anchor))
     assert fitted.metrics.val_mae == pytest.approx(getattr(fitted.metrics, baseline), rel=1e-6)
     assert fitted.metrics.epochs_run == 0
+    # What lets auto score the baselines without building their networks:
+    np.testing.assert_allclose(_anchor_errors(prepared, anchor), fitted.window_errors, rtol=1e-5, atol=1e-4)
 
 
 def test_auto_on_a_random_walk_keeps_nothing_worse_than_naive():
@@ -122,7 +124,7 @@ def test_a_network_must_beat_the_baseline_by_more_than_one_standard_error():
     from forecast.model.fit import _gain
 
     def candidate(errors):
-        return SimpleNamespace(window_errors=np.asarray(errors, dtype=float))
+        return np.asarray(errors, dtype=float)
 
     # 8 validation windows of horizon 2: 4 independent windows.
     prepared = SimpleNamespace(config=SimpleNamespace(horizon=2), splits={"": SimpleNamespace(n_val=8)})
@@ -143,8 +145,7 @@ def test_auto_moves_up_from_seasonal_naive_only_on_clear_wins():
     from forecast.model.fit import NAIVE, SEASONAL_NAIVE, _choose
 
     def candidate(errors):
-        errors = np.asarray(errors, dtype=float)[:, None]  # (windows, horizon 1)
-        return SimpleNamespace(window_errors=errors, metrics=SimpleNamespace(val_mae=float(errors.mean())))
+        return np.asarray(errors, dtype=float)[:, None]  # (windows, horizon 1)
 
     prepared = SimpleNamespace(config=SimpleNamespace(horizon=1), splits={"": SimpleNamespace(n_val=8)})
     flat, noisy_better, clearly_better = [4] * 8, [1, 6] * 4, [2] * 8
