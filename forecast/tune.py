@@ -156,16 +156,13 @@ def _search(optuna, study_path, data_config, base, seen, origins, space, trials,
         defaults["lookback"] = base.lookback or choose_lookback(season_length(seen.first.frequency), base.horizon, earliest)
         study.enqueue_trial(defaults)
     _requeue_interrupted(study, storage)
-    started, spent = time.monotonic(), []
+    started, cut = time.monotonic(), None
     while True:
         done = [t for t in study.trials if t.state.is_finished() and not t.user_attrs.get(INTERRUPTED)]
         if trials is not None and len(done) >= trials:
             break
-        elapsed = time.monotonic() - started
-        if budget is not None and spent and elapsed + float(np.mean(spent)) > budget:
-            log(f"tune: the budget leaves {max(0.0, budget - elapsed):.0f} s, less than a trial's {np.mean(spent):.0f} s; stopping")
-            break
-        if budget is not None and elapsed >= budget:
+        if budget is not None and time.monotonic() >= started + budget:
+            cut = -1  # the budget ended the search between trials
             break
         sampler = optuna.samplers.TPESampler(seed=(base.seed + len(done)) % 2**32, n_startup_trials=5)
         study = optuna.load_study(study_name=STUDY, storage=storage, sampler=sampler,
@@ -174,16 +171,22 @@ def _search(optuna, study_path, data_config, base, seen, origins, space, trials,
         options = {name: _suggest(trial, name, choices) for name, choices in space.items()}
         begun = time.perf_counter()
         try:
-            value = _score(trial, seen, origins, dataclasses.replace(base, **options))
+            with stopping.deadline(None if budget is None else started + budget):
+                value = _score(trial, seen, origins, dataclasses.replace(base, **options))
         except stopping.Stopped:
             trial.set_user_attr(INTERRUPTED, True)
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             raise
+        except stopping.OutOfTime:
+            trial.set_user_attr(INTERRUPTED, True)
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            log(f"tune: the budget ran out during trial {trial.number}; it runs again first when the search resumes")
+            cut = trial.number
+            break
         except _Pruned as pruned:
             trial.set_user_attr("seconds", round(time.perf_counter() - begun, 1))
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             log(_line(trial.number, options, f"pruned after fold {pruned.fold} (MASE {pruned.mase:.4g} so far)", begun, study))
-            spent.append(time.perf_counter() - begun)
             continue
         except ForecastError as exc:  # options the data cannot support: a lookback too long for a fold
             trial.set_user_attr("note", str(exc).splitlines()[0][:200])
@@ -193,9 +196,8 @@ def _search(optuna, study_path, data_config, base, seen, origins, space, trials,
             continue
         trial.set_user_attr("seconds", round(time.perf_counter() - begun, 1))
         study.tell(trial, value)
-        spent.append(time.perf_counter() - begun)
         log(_line(trial.number, options, f"MASE {value:.4g}", begun, study))
-    return _result(study, folds, holdout)
+    return _result(study, folds, holdout, cut)
 
 
 class _Pruned(Exception):
@@ -367,7 +369,9 @@ def describe(options: dict) -> str:
     return ", ".join(parts)
 
 
-def _result(study, folds: int, holdout: int) -> TuneResult:
+def _result(study, folds: int, holdout: int, cut: int | None = None) -> TuneResult:
+    """The finished trials and the best; `cut`: the trial the budget stopped (-1: the budget ended
+    the search between trials), None when it did not end it."""
     import optuna
 
     states = {optuna.trial.TrialState.COMPLETE: "complete", optuna.trial.TrialState.PRUNED: "pruned",
@@ -381,6 +385,10 @@ def _result(study, folds: int, holdout: int) -> TuneResult:
         table.append(Trial(t.number, dict(t.params), states[t.state], value, float(t.user_attrs.get("seconds", 0.0)),
                            t.user_attrs.get("note", "")))
     complete = [t for t in table if t.state == "complete"]
+    if not complete and cut is not None:
+        stopped = f" (trial {cut} was stopped; it runs again first when the search resumes)" if cut >= 0 else ""
+        raise ConfigError(f"--budget ran out before any trial finished{stopped}. Give a longer --budget, "
+                          "or run the same command again to go on.")
     if not complete:
         raise DataError("no trial finished: every option set failed on the folds (see the notes above). "
                         "Use fewer --folds or a smaller --holdout, or more data.")

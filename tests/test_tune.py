@@ -96,6 +96,22 @@ def test_a_search_stopped_by_sigterm_resumes_where_it_stopped_and_proposes_the_s
     assert scores(rows(resumed.stdout)) == scores(rows(result.stdout))
 
 
+def test_a_budget_stops_the_trial_under_way_which_runs_again_on_resume(searched, tmp_path):
+    result, _, _, _ = searched
+    study, output = tmp_path / "search.journal", tmp_path / "best.toml"
+    args = ["tune", SAMPLE / "airline-passengers.csv", *QUICK, "--study", study, "--output", output]
+    cut = invoke(*args, "--budget", "0.1s")  # over before the first trial's first batch ends
+    assert cut.exit_code == 2
+    assert "tune: the budget ran out during trial 0; it runs again first when the search resumes" in cut.stderr
+    assert cut.stderr.splitlines()[-1].endswith(
+        "error: --budget ran out before any trial finished (trial 0 was stopped; it runs again first when the search "
+        "resumes). Give a longer --budget, or run the same command again to go on.")
+    assert not output.exists()
+    resumed = invoke(*args, "--trials", "2")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert scores(rows(resumed.stdout)) == scores(rows(result.stdout))
+
+
 def test_a_journal_of_another_search_is_refused_with_the_fix(searched):
     _, study, _, tmp_path = searched
     before = study.read_bytes()

@@ -87,7 +87,7 @@ def tune(
     data_config,
     train_config,
     trials: Annotated[Optional[int], typer.Option(help="Trials to finish in all, counting those of earlier runs on the same --study journal; with --budget, whichever ends first.", show_default="20 without --budget")] = None,
-    budget: Annotated[Optional[float], typer.Option(parser=duration, metavar="DURATION", help="Time this run may take: 90s, 20m, 1.5h, 1h30m. No trial starts that the mean trial so far would not finish within it.", show_default=False)] = None,
+    budget: Annotated[Optional[float], typer.Option(parser=duration, metavar="DURATION", help="Time this run may take: 90s, 20m, 1.5h, 1h30m. A trial still training when it runs out is stopped (after the current batch) and runs again first when the search resumes.", show_default=False)] = None,
     folds: Annotated[int, typer.Option(help="Validation folds each trial trains and is scored on, a horizon apart, inside the rows before --holdout.")] = 3,
     holdout: Annotated[Optional[int], typer.Option(help="Rows at the end of each series the search never reads: where `forecast evaluate` tests (its default 3 folds of one horizon are 3 horizons of rows, the default here).", show_default=False)] = None,
     study: Annotated[str, typer.Option(help="Journal file of the search's trials (Optuna's). Run the same command again to resume it, after an interruption or with more --trials; a journal of another search is refused.")] = "tune.journal",

@@ -4,6 +4,9 @@ Raising from a signal handler while TensorFlow is inside `fit` can interrupt it 
 crashes the process (seen as a segmentation fault). So inside `cooperative()`, a signal only
 records the request; training checks it after each batch, stops, and `Stopped` is raised once
 `fit` has returned. Elsewhere the signal raises `Stopped` at once.
+
+A time limit (`deadline()`, what `forecast tune --budget` sets) stops training the same way,
+after the batch during which it passed, and raises `OutOfTime`.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+import time
 from typing import Iterator
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 _requested = threading.Event()
-_state = {"signum": None, "cooperative": False}
+_state = {"signum": None, "cooperative": False, "deadline": None}
 
 
 class Stopped(BaseException):
@@ -27,6 +31,10 @@ class Stopped(BaseException):
         self.exit_code = EXIT_CODES.get(signum, 128 + signum)
 
 
+class OutOfTime(BaseException):
+    """A `deadline()` passed while training (a BaseException too: nothing may swallow it)."""
+
+
 def handle(signum, frame) -> None:
     """The handler the command line installs for SIGTERM and SIGINT."""
     _state["signum"] = signum
@@ -36,7 +44,22 @@ def handle(signum, frame) -> None:
 
 
 def requested() -> bool:
-    return _requested.is_set()
+    """Whether training should stop: a signal came, or the deadline passed."""
+    return _requested.is_set() or _past_deadline()
+
+
+def _past_deadline() -> bool:
+    return _state["deadline"] is not None and time.monotonic() >= _state["deadline"]
+
+
+@contextlib.contextmanager
+def deadline(at: float | None) -> Iterator[None]:
+    """Within this block, training also stops once `time.monotonic()` reaches `at` (None: never)."""
+    _state["deadline"] = at
+    try:
+        yield
+    finally:
+        _state["deadline"] = None
 
 
 def reset() -> None:
@@ -54,3 +77,5 @@ def cooperative() -> Iterator[None]:
         _state["cooperative"] = False
     if _requested.is_set():
         raise Stopped(_state["signum"])
+    if _past_deadline():
+        raise OutOfTime()
