@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from forecast.version import __version__
-from forecast.cli import backtesting, forecasting, logs, running, training, versions
+from forecast.cli import backtesting, forecasting, logs, models, running, training
 from forecast.config import LogFormat
 
 EXIT_CODES = """Exit codes: 0 success; 1 unexpected error (one log line, the traceback with --verbose);
@@ -30,12 +30,12 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 # Registered here, in the order `--help` lists them; each module holds its commands' bodies.
-for command in (training.train, forecasting.predict, forecasting.detect, training.tune, versions.info,
+for command in (training.train, forecasting.predict, forecasting.detect, training.tune, models.info,
                 backtesting.evaluate, backtesting.compare):
     app.command()(command)
 models_app = typer.Typer(help="List the model directory's versions, pick the current one, prune old ones.",
                          no_args_is_help=True, rich_markup_mode=None)
-for name, command in (("list", versions.models_list), ("use", versions.models_use), ("prune", versions.models_prune)):
+for name, command in (("list", models.models_list), ("use", models.models_use), ("prune", models.models_prune)):
     models_app.command(name)(command)
 app.add_typer(models_app, name="models")
 
