@@ -12,6 +12,7 @@ from typing import Callable
 from forecast.config import DataConfig, Promote, TrainConfig
 from forecast.data.load import Panel, load_panel
 from forecast.errors import ForecastError
+from forecast.model.cluster import Worker, broken, this_worker
 from forecast.model.fit import Fitted, Metrics, Prepared, fit, prepare
 from forecast.store.bundle import Bundle, write_bundle
 from forecast.store.metadata import Promotion
@@ -26,11 +27,17 @@ Log = Callable[[str], None]
 class TrainResult:
     """What a training run produced, for the summary."""
 
-    bundle_dir: Path
+    bundle_dir: Path | None
     fitted: Fitted
-    version_id: str
-    verdict: Verdict
-    promotion: Promotion  # the decision as the bundle stores it
+    version_id: str | None
+    verdict: Verdict | None
+    promotion: Promotion | None  # the decision as the bundle stores it
+    worker: Worker | None = None  # this process's place in a TF_CONFIG cluster; only the chief writes a version
+
+    @property
+    def wrote(self) -> bool:
+        """Whether this process wrote a version (every run but a cluster's other workers)."""
+        return self.version_id is not None
 
     @property
     def metrics(self) -> Metrics:
@@ -73,6 +80,14 @@ def train(
     Raises:
         ForecastError: bad input, with the fix in its message; BusyError when the lock stays taken.
     """
+    worker = this_worker(train_config.strategy)
+    if worker is not None and warm_start:
+        log("warm start: not on several workers (every one must start from the same weights); training from scratch")
+        warm_start = False
+    if worker is not None and not worker.chief:
+        # It trains its share of every batch with the others; the chief writes the version.
+        prepared = prepare(load_panel(data_config, log) if panel is None else panel, train_config, log)
+        return TrainResult(None, _fit(prepared, worker, log, verbose), None, None, None, worker)
     store = Store(model_dir)
     prepared = check(data_config, train_config, model_dir, log, panel)
     with store.lock(lock_timeout, log):
@@ -82,7 +97,7 @@ def train(
         current_id = store.current_id()
         current = _readable(store, current_id, log)
         start = start_from_current(current, current_id, prepared, log) if warm_start else None
-        fitted = fit(prepared, log=log, verbose=verbose, start=start)
+        fitted = _fit(prepared, worker, log, verbose, start)
         _check_finite(fitted)
         if current is None and current_id is not None:
             verdict = Verdict(True, f"the current version {current_id} cannot be read")
@@ -103,7 +118,18 @@ def train(
             log(f"version {version_id} is now current: {verdict.reason}")
         else:
             log(f"kept version {version_id} as a candidate; {current_id} stays current: {verdict.reason}")
-    return TrainResult(bundle_dir, fitted, version_id, verdict, promotion)
+    return TrainResult(bundle_dir, fitted, version_id, verdict, promotion, worker)
+
+
+def _fit(prepared: Prepared, worker: Worker | None, log: Log, verbose: int, start=None) -> Fitted:
+    """`fit`, with a cluster that broke up while training reported as such (exit 3)."""
+    try:
+        return fit(prepared, log=log, verbose=verbose, start=start)
+    except Exception as exc:
+        error = broken(exc) if worker is not None else None
+        if error is None:
+            raise
+        raise error from None
 
 
 def check(data_config: DataConfig, train_config: TrainConfig, model_dir: str, log: Log = lambda message: None,

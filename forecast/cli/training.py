@@ -61,6 +61,11 @@ def train(
         progress = (0 if quiet else 1) if sys.stdout.isatty() else 2  # a bar at a terminal, log lines elsewhere
         result = train_model(data, options, model_dir, promote=promote, lock_timeout=lock_timeout,
                              log=logs.notes(log), verbose=progress, saved_config=resolved, warm_start=warm_start)
+        if not result.wrote:  # a cluster's worker other than the chief
+            chief = result.worker.addresses[0]
+            log.info(f"{result.worker.describe()} of {result.worker.size}: trained its share; the chief ({chief}) "
+                     "writes the version")
+            return
         state = "current" if result.verdict.promote else "a candidate"
         running.state.published = f"this run's version {result.version_id} is complete and {state}"
         record = training_record(result)

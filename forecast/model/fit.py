@@ -6,6 +6,7 @@ training learns about the model on its validation windows (metrics and interval 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -252,14 +253,16 @@ def _fit_once(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0
     from forecast.model.devices import choose_placement
     from forecast.model.network import anchor_season
 
-    placement = choose_placement(prepared.config.strategy)
+    placement = choose_placement(prepared.config.strategy, log=log)
     log(f"strategy: {placement.description}")
     config = prepared.config
     if config.batch_size is None:
         n_train = sum(split.n_train for split in prepared.splits.values())
-        config = dataclasses.replace(config, batch_size=choose_batch_size(n_train, placement.name))
+        config = dataclasses.replace(config, batch_size=choose_batch_size(n_train, "gpu" if placement.accelerator else "cpu"))
         prepared = dataclasses.replace(prepared, config=config)
-        log(f"batch size: {config.batch_size} ({n_train:,} training windows on {'the CPU' if placement.name == 'cpu' else 'an accelerator'})")
+        where = "an accelerator" if placement.accelerator else "the CPU"
+        split = f", each batch split over {placement.replicas} replicas" if placement.replicas > 1 else ""
+        log(f"batch size: {config.batch_size} ({n_train:,} training windows on {where}{split})")
     if start is not None:
         log(f"warm start: training the {start.norm.value} network on from version {start.version}'s weights")
         run = _Run(_with_norm(prepared, start.norm), placement, log, verbose, start=start.weights)
@@ -577,7 +580,8 @@ def _validate(prepared: Prepared, placement, model, loss_history: dict | None = 
     # Every origin whose first step is a validation row, the last horizon − 1 included: their
     # early steps add residuals where a short validation part has few.
     origins = {key: np.arange(s.val_start + config.lookback, len(rows[key])) for key, s in prepared.splits.items()}
-    with placement.scope():
+    model = _one_device(model, placement)
+    with contextlib.nullcontext() if placement.distributed else placement.scope():
         forecaster = make_forecaster(model, prepared)
         rolled = _rolled_origins(origins, rows, horizon) if forecaster.rolls else {}
         steps = _calibrated_steps(rolled, rows, horizon)
@@ -599,6 +603,19 @@ def _validate(prepared: Prepared, placement, model, loss_history: dict | None = 
     loss_history = loss_history or {"loss": [], "val_loss": [], "epoch_seconds": []}
     metrics, errors = _metrics(prepared, forecasts, loss_history, train_seconds, model)
     return Fitted(model, prepared, placement.description, metrics, loss_history, calibration, window_errors=errors)
+
+
+def _one_device(model, placement):
+    """`model` itself, or where it was trained as several replicas, a copy on one device: the one
+    that is validated, saved and forecasts (a replicated model's batch call splits or repeats
+    its input across the replicas)."""
+    if not placement.distributed:
+        return model
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def _ahead(forecaster: Forecaster, rows: dict[str, np.ndarray], stamps: dict, origins: dict[str, np.ndarray],
