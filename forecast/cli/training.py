@@ -26,6 +26,7 @@ def train(
     model_dir: ModelDir = "model",
     promote: Annotated[Promote, typer.Option(help="When the new version becomes current. if-better: it and the current version forecast the same most recent windows (the new run's validation windows), each through its own scalers and lookback, and it is promoted only if its MAE is at most the current one's; otherwise it is kept as a candidate (exit 0). always: promote every complete run. Either way a model that does not beat naive there never replaces one that does.")] = Promote.if_better,
     lock_timeout: LockTimeout = 300.0,
+    worker_timeout: Annotated[float, typer.Option(help="With TF_CONFIG naming several workers: seconds to wait for all of them to join before giving up (exit 3, nothing written; retry later). A worker that dies while training is noticed by the others within about a minute, with the same exit. SIGTERM stops a worker at any point, waiting included.")] = 300.0,
     warm_start: Annotated[bool, typer.Option("--warm-start/--no-warm-start", help="Start from the current version's weights instead of fresh ones, for a nightly retrain that costs a fraction of a first one: only the network it kept trains (no --window-norm auto race), and early stopping waits a quarter as long and never keeps an epoch that does worse on validation than those weights. Scalers and interval calibration are refitted on this data, and promotion judges the result as usual. Where the current version does not fit (other columns, date inputs, lookback, horizon, cell, layers, units, ensemble, target transform; a baseline kept; none current), it trains from scratch with a note. The version records where it started (forecast info).")] = False,
     config: ConfigFile = None,
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved options as TOML (the text saved as config.toml in each version) and exit without training.")] = False,
@@ -48,6 +49,8 @@ def train(
             return
         if not lock_timeout >= 0:  # also refuses nan
             raise ForecastError(f"--lock-timeout must be 0 or more seconds. Received: {lock_timeout:g}.")
+        if not worker_timeout > 0:
+            raise ForecastError(f"--worker-timeout must be above 0 seconds. Received: {worker_timeout:g}.")
         check_destinations(None, plot)
         if check:
             from forecast.cli.report import check_summary
@@ -55,6 +58,12 @@ def train(
 
             typer.echo(check_summary(check_training(data, options, model_dir, logs.notes(log))))
             return
+        from forecast.cli import workers
+        from forecast.model.cluster import this_worker
+
+        worker = this_worker(options.strategy)
+        if worker is not None and not workers.supervised():
+            raise typer.Exit(workers.supervise(worker, worker_timeout))
         from forecast.cli.report import training_record, training_summary
         from forecast.train import train as train_model
 

@@ -17,10 +17,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 
 from forecast.config import Strategy
 from forecast.errors import DeviceError, ForecastError
 
+JOINED_FD = "FORECAST_JOINED_FD"  # a supervisor's pipe (forecast.cli.workers): one byte is written to it once joined
 HEARTBEAT_SECONDS = 60  # a worker silent this long is taken for dead, and training stops with an error
 
 
@@ -73,16 +75,16 @@ def worker_count() -> int:
 def this_worker(strategy: Strategy) -> Worker | None:
     """This process's place in the cluster when training will use several workers (the
     TensorFlow backend, --strategy auto or multiworker, TF_CONFIG naming more than one task);
-    None when it trains alone. Without TF_CONFIG nothing is imported.
+    None when it trains alone. Keras is not imported.
 
     Raises:
         DeviceError: TF_CONFIG is malformed, or its task is not in its cluster.
     """
     if Strategy(strategy) not in (Strategy.auto, Strategy.multiworker) or worker_count() < 2:
         return None
-    from forecast.model.backend import import_keras
+    from forecast.model.backend import configured_backend
 
-    if import_keras().backend.backend() != "tensorflow":
+    if configured_backend() != "tensorflow":
         return None
     cluster = _cluster()
     task = json.loads(os.environ["TF_CONFIG"]).get("task", {})
@@ -108,13 +110,31 @@ def join(worker: Worker, log=lambda message: None):
     _configure_coordination(worker)
     _fix_keras()
     log(f"joining {worker.size} workers as {worker.describe()}; waiting for all of them")
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         _joined = tf.distribute.MultiWorkerMirroredStrategy(
             communication_options=tf.distribute.experimental.CommunicationOptions(timeout_seconds=HEARTBEAT_SECONDS))
     except (ValueError, RuntimeError, tf.errors.OpError) as exc:
         detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
         raise ClusterError(f"could not join the workers ({detail}). Check TF_CONFIG's addresses and ports; then retry.") from None
+    # TensorFlow put in its own SIGTERM handler (it only logs the signal): ours again, so a
+    # signal stops training after its batch as anywhere else.
+    for signum, handler in handlers.items():
+        if callable(handler):
+            signal.signal(signum, handler)
+    _announce_joined()
     return _joined
+
+
+def _announce_joined() -> None:
+    """Tell the supervising process, if any, that the cluster formed."""
+    fd = os.environ.pop(JOINED_FD, None)
+    if fd is not None:
+        try:
+            os.write(int(fd), b"j")
+            os.close(int(fd))
+        except (OSError, ValueError):
+            pass  # no supervisor listening: nothing to tell
 
 
 def broken(exc: BaseException) -> ClusterError | None:
@@ -124,9 +144,9 @@ def broken(exc: BaseException) -> ClusterError | None:
 
     if isinstance(exc, (tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError,
                         tf.errors.CancelledError, tf.errors.InternalError)):
-        detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        return ClusterError(f"the workers lost one another while training ({detail}); nothing was written. "
-                            "Retry once every worker can run.")
+        # TensorFlow's message starts "Graph execution error:" and runs to pages of op names.
+        return ClusterError(f"a worker stopped answering while training (TensorFlow's {type(exc).__name__}); nothing "
+                            "was written. Retry once every worker can run.")
     return None
 
 

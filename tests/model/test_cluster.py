@@ -1,9 +1,9 @@
-"""Training on several workers and several devices, for real: processes and devices on this
-machine's CPU, tiny models, each against one-device training of the same data and seed."""
+"""Who trains in a TF_CONFIG cluster, and several devices for real: two CPU devices, a tiny
+model, against one-device training of the same data and seed. (Several worker processes:
+tests/cli/test_workers.py.)"""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -16,23 +16,11 @@ from forecast.model.cluster import this_worker
 
 ROOT = Path(__file__).resolve().parents[2]
 AIRLINE = ROOT / "sample_data" / "airline-passengers.csv"
-TINY = ["--horizon", "12", "--epochs", "2", "--layers", "1", "--units", "8", "--window-norm", "revin",
-        "--interval-refits", "0", "--seed", "7"]
 
 
 def _cluster(kind: str, index: int, workers: list[str], chief: list[str] = ()) -> str:
     cluster = {"worker": workers, **({"chief": list(chief)} if chief else {})}
     return json.dumps({"cluster": cluster, "task": {"type": kind, "index": index}})
-
-
-def _free_ports(n: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def test_the_chief_task_or_else_worker_0_writes(monkeypatch):
@@ -58,43 +46,6 @@ def test_a_task_outside_the_cluster_is_named(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", _cluster("worker", 2, ["a:1", "b:2"]))
     with pytest.raises(DeviceError, match="is not one of its cluster's chief or worker tasks"):
         this_worker(Strategy.auto)
-
-
-def _forecast(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "forecast", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=env or os.environ, timeout=300)
-
-
-def _predicted(model_dir: Path) -> list[float]:
-    done = _forecast("predict", "--model-dir", str(model_dir), "--quiet")
-    assert done.returncode == 0, done.stderr[-2000:]
-    return [float(line.split(",")[1]) for line in done.stdout.strip().splitlines()[1:]]
-
-
-def test_two_workers_on_one_machine_train_one_model_and_only_the_chief_writes(tmp_path):
-    shared = tmp_path / "model"  # the same --model-dir for both: only the chief takes its lock
-    addresses = [f"localhost:{port}" for port in _free_ports(2)]
-    workers = []
-    for index in range(2):
-        env = {**os.environ, "TF_CONFIG": _cluster("worker", index, addresses)}
-        workers.append(subprocess.Popen([sys.executable, "-m", "forecast", "train", str(AIRLINE), *TINY, "--model-dir", str(shared)],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env))
-    outputs = [worker.communicate(timeout=300) for worker in workers]
-    for worker, (out, err) in zip(workers, outputs):
-        assert worker.returncode == 0, err[-3000:]
-    chief_log, other_log = outputs[0][1], outputs[1][1]
-    assert "MultiWorkerMirroredStrategy over 2 workers, the CPU each; this is worker 0 (the chief)" in chief_log
-    assert "each batch split over 2 replicas" in chief_log
-    assert f"worker 1 of 2: trained its share; the chief ({addresses[0]}) writes the version" in other_log
-    assert "version" in outputs[0][0] and outputs[1][0] == ""  # the chief's summary; nothing from the other
-    assert len(list((shared / "versions").iterdir())) == 1
-
-    alone = tmp_path / "alone"
-    done = _forecast("train", str(AIRLINE), *TINY, "--model-dir", str(alone), "--quiet",
-                     env={k: v for k, v in os.environ.items() if k != "TF_CONFIG"})
-    assert done.returncode == 0, done.stderr[-2000:]
-    # Each step's gradient is the mean over the two halves of the batch: the same model up to rounding.
-    assert _predicted(shared) == pytest.approx(_predicted(alone), rel=1e-3)
 
 
 _DEVICES = """
