@@ -1,4 +1,4 @@
-"""Cold-process start-up costs: `forecast --help`, `forecast predict --horizon 30` and `forecast detect` of 10,000 rows from a bundle.
+"""Cold-process start-up costs: `forecast --help`, `forecast predict --horizon 30` (from a version trained on TensorFlow, and one trained on JAX) and `forecast detect` of 10,000 rows from a bundle.
 
 Each command runs in a fresh process, several times; the table gives the median wall time and
 the median peak resident memory (from the kernel's accounting of that one process, `wait4`).
@@ -11,6 +11,7 @@ the median peak resident memory (from the kernel's accounting of that one proces
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import statistics
 import subprocess
@@ -52,6 +53,12 @@ def main() -> None:
         subprocess.run([*FORECAST, "train", str(DATA), "--fill", "interpolate", "--horizon", "30", "--epochs", "2",
                         "--model-dir", str(model_dir), "--quiet"], check=True, env=env, cwd=ROOT,
                        stdout=subprocess.DEVNULL)
+        # The same trained on JAX (when it is installed): its bundle holds model.onnx instead of model.tflite.
+        jax_dir = Path(tmp) / "jax"
+        if importlib.util.find_spec("jax") is not None:
+            subprocess.run([*FORECAST, "train", str(DATA), "--fill", "interpolate", "--horizon", "30", "--epochs", "2",
+                            "--model-dir", str(jax_dir), "--quiet"], check=True, env={**env, "KERAS_BACKEND": "jax"},
+                           cwd=ROOT, stdout=subprocess.DEVNULL)
         # The default network on the first 10% of NYC taxi; `detect` then scores all 10,320 rows but the first lookback.
         subprocess.run([*FORECAST, "detect", str(TAXI), "--train-fraction", "0.1", "--epochs", "2", "--model-dir",
                         str(Path(tmp) / "taxi"), "--quiet"], check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
@@ -60,6 +67,9 @@ def main() -> None:
             "forecast predict --horizon 30": [*FORECAST, "predict", "--model-dir", str(model_dir), "--horizon", "30", "--quiet"],
             "forecast predict --horizon 30 --engine keras": [*FORECAST, "predict", "--model-dir", str(model_dir), "--horizon", "30",
                                                              "--engine", "keras", "--quiet"],
+            **({"forecast predict --horizon 30 (trained on jax: ONNX)": [*FORECAST, "predict", "--model-dir", str(jax_dir),
+                                                                          "--horizon", "30", "--quiet"]}
+               if jax_dir.exists() else {}),
             "forecast detect (10,320 rows)": [*FORECAST, "detect", str(TAXI), "--model-dir", str(Path(tmp) / "taxi"), "--quiet"],
         }
         rows = []

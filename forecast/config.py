@@ -109,6 +109,7 @@ class Engine(str, enum.Enum):
 
     auto = "auto"
     litert = "litert"
+    onnx = "onnx"
     keras = "keras"
 
 

@@ -29,7 +29,7 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Write the forecasts as JSON: the same as --format json.")] = False,
     model_version: Version = None,
     old_version: OldVersion = None,
-    engine: Annotated[Engine, typer.Option(help="What runs the network: litert (the bundle's model.tflite on the LiteRT interpreter, no TensorFlow, under a second), keras (model.keras, with TensorFlow), or auto (litert when the bundle has the artifact and ai-edge-litert is installed; an artifact that does not load falls back to Keras with a warning).")] = Engine.auto,
+    engine: Annotated[Engine, typer.Option(help="What runs the network: litert (the bundle's model.tflite, exported from a model trained on TensorFlow, on the LiteRT interpreter), onnx (its model.onnx, exported from a model trained on JAX, on ONNX Runtime), both without Keras and under a second; keras (model.keras, with Keras and its backend); or auto (the bundle's artifact when its runtime is installed; an artifact that does not load falls back to Keras with a warning).")] = Engine.auto,
     plot: Plot = None,
     quiet: Quiet = False,
 ) -> None:
@@ -78,7 +78,7 @@ def detect(
     format: Annotated[Optional[OutputFormat], typer.Option(help="csv (timestamp,actual,forecast,lower_<level>,upper_<level>,score,sustained,anomaly,alarm; alarm marks each anomaly with none in the 10 rows before it, where an episode starts) json ({\"rows\": [...]}) or parquet (default: from --output's extension, else csv).", show_default=False)] = None,
     model_version: Version = None,
     old_version: OldVersion = None,
-    engine: Annotated[Engine, typer.Option(help="What runs the network: litert, keras or auto, as for predict. LiteRT forecasts one window per call (0.2 ms each here), keras 1,024 per call after TensorFlow's 6 s start-up: keras is faster above about 40,000 rows.")] = Engine.auto,
+    engine: Annotated[Engine, typer.Option(help="What runs the network: litert, onnx, keras or auto, as for predict. LiteRT forecasts one window per call (0.2 ms each here), keras 1,024 per call after TensorFlow's 6 s start-up: keras is faster above about 40,000 rows.")] = Engine.auto,
     lock_timeout: LockTimeout = 300.0,
     plot: Plot = None,
     config: ConfigFile = None,

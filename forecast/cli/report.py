@@ -138,7 +138,7 @@ def describe_bundle(bundle: Bundle) -> str:
         f"{'cycle inputs ' + ' and '.join(c.replace('_', ' ') for c in meta.cycles) + ', ' if meta.cycles else ''}"
         f"{'holidays ' + meta.holidays.code + ', ' if meta.holidays else ''}"
         f"loss {config.loss.value}, seed {config.seed}, batch {config.batch_size}",
-        f"predict:    {'LiteRT (model.tflite), Keras as fallback' if bundle.has_litert else 'Keras (no model.tflite)'}",
+        f"predict:    {_engine(bundle.artifact)}",
     ]
     if metrics is not None:
         baselines = ", ".join(f"{_NAMES[name]} {mae:.4g}" for name, mae in metrics.baselines().items())
@@ -319,3 +319,10 @@ def versions_table(rows: list[dict]) -> str:
 
 def _number(value) -> str:
     return "-" if value is None else f"{value:.4g}"
+
+
+def _engine(artifact: str | None) -> str:
+    """What `forecast info` says runs the network at predict time."""
+    if artifact is None:
+        return "Keras (no inference artifact: model.tflite or model.onnx)"
+    return f"{'LiteRT' if artifact.endswith('.tflite') else 'ONNX Runtime'} ({artifact}), Keras as fallback"

@@ -1,4 +1,5 @@
-"""What runs a network on scaled windows: Keras's compiled batch call, or the LiteRT interpreter.
+"""What runs a network on scaled windows: Keras's compiled batch call, the LiteRT interpreter
+(for a model trained on TensorFlow), or ONNX Runtime (for one trained on JAX).
 
 A runner maps a batch of scaled input windows, (windows, lookback, columns) float32, and for a
 network with known inputs their values over the forecast period, (windows, trained horizon,
@@ -7,9 +8,9 @@ known inputs), to the network's scaled output, (windows, trained horizon). Both 
 business (forecast.store.bundle), and what to do with the output is the forecaster's
 (forecast.model.forecaster).
 
-The LiteRT interpreter (`ai-edge-litert`) loads in a fraction of a second and tens of MB, where
-Keras brings TensorFlow (about 6 s and 700 MB), so `forecast predict` answers from a cold
-process in under a second.
+The LiteRT interpreter (`ai-edge-litert`) and ONNX Runtime load in a fraction of a second and
+tens of MB, where Keras brings TensorFlow or JAX (seconds and hundreds of MB), so `forecast
+predict` answers from a cold process in under a second.
 """
 
 from __future__ import annotations
@@ -87,5 +88,44 @@ def litert_runner(path: Path, window: tuple[int, int] | None = None, trained_hor
             interpreter.invoke()
             rows.append(interpreter.get_tensor(sink["index"])[0].copy())
         return np.stack(rows)
+
+    return run
+
+
+def onnx_installed() -> bool:
+    """Whether ONNX Runtime can be imported here."""
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def onnx_runner(path: Path, window: tuple[int, int] | None = None, trained_horizon: int | None = None,
+                known: int = 0) -> Runner:
+    """The runner of an ONNX artifact: the whole batch in one call (its batch axis is free).
+
+    Args, Raises: as `litert_runner`; the shapes are checked with the batch axis left out.
+    """
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # errors only: its notes about constant folding are not the user's business
+    try:
+        session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types for a bad file
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise LoadError(f"does not load ({detail[:160]})") from None
+    sources, sinks = session.get_inputs(), session.get_outputs()
+    names = [source.name for source in sources]
+    if window is not None:
+        expected = [[*window]] + ([[trained_horizon, known]] if known else [])
+        shapes = [list(source.shape[1:]) for source in sources]
+        output = list(sinks[0].shape[1:]) if len(sinks) == 1 else None
+        if names != ["window", "known"][: len(expected)] or shapes != expected or output != [trained_horizon]:
+            raise LoadError(f"maps {', '.join(f'{n} {s}' for n, s in zip(names, shapes))} to {output}, but its metadata "
+                            f"says {expected} to {[trained_horizon]}")
+
+    def run(windows: np.ndarray, known_values: np.ndarray | None = None) -> np.ndarray:
+        feed = {"window": np.asarray(windows, dtype=np.float32)}
+        if known_values is not None:
+            feed["known"] = np.asarray(known_values, dtype=np.float32)
+        return session.run(None, feed)[0]
 
     return run

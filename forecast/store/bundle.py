@@ -4,7 +4,8 @@ Layout::
 
     versions/20261123T021500Z-3f9a/
       model.keras     the Keras model (weights and architecture; loads with safe_mode)
-      model.tflite    the same network for the LiteRT interpreter, which predict runs without TensorFlow
+      model.tflite    the same network for the LiteRT interpreter (trained on TensorFlow), or
+      model.onnx      for ONNX Runtime (trained on JAX): predict runs either without Keras
       scaler.json     the fitted MinMax scalers as numbers, one per series
       metadata.json   format version, versions, data source, columns, frequency, per series the
                       last `lookback` rows of input, the training config, metrics, interval
@@ -36,18 +37,19 @@ from forecast.data.scaling import Scaler, scalers_from_dict, scalers_to_dict
 from forecast.errors import BundleError, ConfigError
 from forecast.model.fit import Fitted
 from forecast.model.forecaster import Forecaster
-from forecast.model.runners import LoadError, keras_runner, litert_installed, litert_runner
+from forecast.model.runners import LoadError, keras_runner, litert_installed, litert_runner, onnx_installed, onnx_runner
 from forecast.settings import to_toml
 from forecast.store.metadata import REQUIRED, Metadata, Promotion, schema_problem
 
 MODEL_FILE = "model.keras"
-LITERT_FILE = "model.tflite"
+LITERT_FILE = "model.tflite"  # the network for the LiteRT interpreter (trained on TensorFlow)
+ONNX_FILE = "model.onnx"  # the network for ONNX Runtime (trained on JAX)
 SCALER_FILE = "scaler.json"
 METADATA_FILE = "metadata.json"
 CONFIG_FILE = "config.toml"
 MANIFEST_FILE = "manifest.json"
-FILES = (MODEL_FILE, LITERT_FILE, SCALER_FILE, METADATA_FILE, CONFIG_FILE)  # what a manifest may list
-AGREEMENT = 1e-4  # largest |LiteRT - Keras| on the probe windows, in scaled units, for the export to be kept
+FILES = (MODEL_FILE, LITERT_FILE, ONNX_FILE, SCALER_FILE, METADATA_FILE, CONFIG_FILE)  # what a manifest may list
+AGREEMENT = 1e-4  # largest |artifact - Keras| on the probe windows, in scaled units, for the export to be kept
 READABLE = (2, 3, 4, 5)  # format versions this forecast reads (see forecast.store.metadata)
 
 Log = Callable[[str], None]
@@ -63,8 +65,9 @@ class Bundle:
     _model: object = dataclasses.field(default=None, init=False, repr=False, compare=False)  # load_model's
 
     @property
-    def has_litert(self) -> bool:
-        return _regular(self.path / LITERT_FILE)
+    def artifact(self) -> str | None:
+        """The inference artifact's file name, or None when predict must use Keras."""
+        return next((a.file for a in ARTIFACTS.values() if _regular(self.path / a.file)), None)
 
     def load_model(self):
         """The Keras model, loaded with safe_mode on and checked against the metadata; loaded
@@ -103,29 +106,34 @@ class Bundle:
     def forecaster(self, engine: Engine = Engine.auto, log: Log = lambda message: None) -> tuple[Forecaster, str]:
         """The bundle's network as a forecaster, and the name of the engine that runs it.
 
-        `auto` takes the LiteRT artifact when the bundle has one and ai-edge-litert is installed,
-        else Keras; `litert` insists on the artifact; `keras` loads the Keras model.
+        `auto` takes the bundle's inference artifact (LiteRT from a TensorFlow-trained model, ONNX
+        from a JAX-trained one) when its runtime is installed, else Keras; `litert` and `onnx`
+        insist on theirs; `keras` loads the Keras model.
 
         Raises:
-            ConfigError: `litert` asked for, but the artifact or the runtime is missing.
+            ConfigError: `litert` or `onnx` asked for, but the artifact or its runtime is missing.
             BundleError: the chosen model file is damaged.
         """
         meta = self.metadata
-        if Engine(engine) is not Engine.keras:
-            problem = None if self.has_litert else f"bundle {str(self.path)!r} has no {LITERT_FILE} (trained by an older forecast, or its export failed)"
-            if problem is None and not litert_installed():
-                problem = "ai-edge-litert is not installed"
+        engine = Engine(engine)
+        for kind in {Engine.auto: list(ARTIFACTS), Engine.keras: []}.get(engine, [engine]):
+            artifact = ARTIFACTS[kind]
+            problem = None if _regular(self.path / artifact.file) else (
+                f"bundle {str(self.path)!r} has no {artifact.file} ({artifact.missing})")
+            if problem is None and not artifact.installed():
+                problem = f"{artifact.package} is not installed"
             if problem is None:
                 try:
-                    run = litert_runner(self.path / LITERT_FILE, (meta.lookback, meta.n_inputs), meta.trained_horizon, meta.n_known)
-                    return self._forecaster(run), "litert"
+                    run = artifact.runner(self.path / artifact.file, (meta.lookback, meta.n_inputs), meta.trained_horizon, meta.n_known)
+                    return self._forecaster(run), kind.value
                 except LoadError as exc:
-                    error = BundleError(f"bundle {str(self.path)!r} is damaged: {LITERT_FILE} {exc}.")
-                    if engine is Engine.litert:
+                    error = BundleError(f"bundle {str(self.path)!r} is damaged: {artifact.file} {exc}.")
+                    if engine is kind:
                         raise error from None
                     log(f"warning: {error} Using the Keras model.")
-            elif engine is Engine.litert:
-                raise ConfigError(f"--engine litert needs the LiteRT artifact, but {problem}. Use --engine keras (or auto), or retrain.")
+            elif engine is kind:
+                raise ConfigError(f"--engine {kind.value} needs the {artifact.title} artifact, but {problem}. "
+                                  "Use --engine keras (or auto), or retrain.")
         return self._forecaster(keras_runner(self.load_model())), "keras"
 
     def _forecaster(self, run) -> Forecaster:
@@ -160,7 +168,7 @@ def write_bundle(
     if options is not None:
         (path / CONFIG_FILE).write_text(to_toml(options), encoding="utf-8")
     fitted.model.save(path / MODEL_FILE)
-    export_litert(fitted.model, path / LITERT_FILE, log)
+    export_artifact(fitted.model, path, log)
     _write_json(path / SCALER_FILE, scalers_to_dict(fitted.prepared.scalers, fitted.prepared.panel.first.columns))
     _write_json(path / METADATA_FILE, Metadata.of(fitted, data_config, promotion).to_dict())
     written = sorted(name for name in FILES if (path / name).is_file())
@@ -220,6 +228,73 @@ def read_bundle(directory: str | os.PathLike) -> Bundle:
     return Bundle(path, metadata, scalers)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Artifact:
+    """An inference artifact a bundle may hold, and what runs it."""
+
+    file: str
+    title: str
+    package: str  # the runtime's distribution, for the user
+    installed: Callable[[], bool]
+    runner: Callable[..., object]
+    missing: str  # why a bundle may lack it
+
+
+ARTIFACTS = {
+    Engine.litert: _Artifact(LITERT_FILE, "LiteRT", "ai-edge-litert", litert_installed, litert_runner,
+                             "trained on another backend or by an older forecast, or its export failed"),
+    Engine.onnx: _Artifact(ONNX_FILE, "ONNX", "onnxruntime", onnx_installed, onnx_runner,
+                           "trained on another backend than jax, or its export failed"),
+}
+
+
+def export_artifact(model, path: Path, log: Log) -> bool:
+    """Write the inference artifact for the backend `model` was trained on into the bundle at
+    `path`: LiteRT from TensorFlow, ONNX from JAX (the LiteRT converter needs TensorFlow). None
+    from PyTorch: predict then uses Keras."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return export_litert(model, path / LITERT_FILE, log)
+    if backend == "jax":
+        return export_onnx(model, path / ONNX_FILE, log)
+    log(f"no inference artifact for a model trained on the {backend} backend; predict will use Keras")
+    return False
+
+
+def export_onnx(model, path: Path, log: Log) -> bool:
+    """Write `model`'s ONNX artifact to `path` (a model trained on JAX, converted by jax2onnx with
+    a free batch axis), if it converts and agrees with Keras on probe windows.
+
+    Returns:
+        Whether the artifact was written; a failure is logged as a warning, never raised.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("jax2onnx") is None or not onnx_installed():
+        log("no ONNX artifact: exporting a model trained on jax needs jax2onnx and onnxruntime (pip install "
+            "'forecast[jax]'); predict will use Keras")
+        return False
+    import jax
+    from jax2onnx import to_onnx
+
+    from forecast.model.backend import silenced
+
+    shapes = model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]
+
+    def forward(*inputs):
+        return model(inputs[0] if len(inputs) == 1 else tuple(inputs), training=False)
+
+    def export():
+        with silenced(1, 2):
+            to_onnx(forward, inputs=[jax.ShapeDtypeStruct(("batch", *shape[1:]), np.float32) for shape in shapes],
+                    input_names=["window", "known"][: len(shapes)], return_mode="file", output_path=str(path))
+        return onnx_runner(path)
+
+    return _checked_export(export, model, shapes, path, "ONNX", log)
+
+
 def export_litert(model, path: Path, log: Log) -> bool:
     """Write `model`'s LiteRT artifact to `path`, if it converts and agrees with Keras.
 
@@ -240,20 +315,31 @@ def export_litert(model, path: Path, log: Log) -> bool:
 
     shapes = model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]
     signature = [keras.InputSpec(shape=(1, *shape[1:]), dtype="float32") for shape in shapes]
-    try:
+
+    def export():
         with silenced(1, 2):
             model.export(str(path), format="litert", input_signature=[signature] if len(signature) > 1 else signature)
+        return litert_runner(path)
+
+    return _checked_export(export, model, shapes, path, "LiteRT", log)
+
+
+def _checked_export(export: Callable, model, shapes: list, path: Path, title: str, log: Log) -> bool:
+    """Run `export` (it writes `path` and returns its runner) and keep the artifact only if it
+    forecasts two probe windows as the Keras model does, to within AGREEMENT."""
+    try:
+        run = export()
         rng = np.random.default_rng(0)
         window, *known = [rng.random((2, *shape[1:]), dtype=np.float32) for shape in shapes]
         known = known[0] if known else None
-        difference = float(np.max(np.abs(litert_runner(path)(window, known) - keras_runner(model)(window, known))))
-    except Exception as exc:  # the converter raises many kinds; the bundle works without the artifact
+        difference = float(np.max(np.abs(run(window, known) - keras_runner(model)(window, known))))
+    except Exception as exc:  # the converters raise many kinds; the bundle works without the artifact
         path.unlink(missing_ok=True)
-        log(f"warning: no LiteRT artifact ({type(exc).__name__}: {str(exc).strip()[:160]}); predict will use Keras")
+        log(f"warning: no {title} artifact ({type(exc).__name__}: {str(exc).strip()[:160]}); predict will use Keras")
         return False
     if not difference <= AGREEMENT:
         path.unlink()
-        log(f"warning: the LiteRT artifact differs from the Keras model by {difference:.2g}; not kept, predict will use Keras")
+        log(f"warning: the {title} artifact differs from the Keras model by {difference:.2g}; not kept, predict will use Keras")
         return False
     return True
 

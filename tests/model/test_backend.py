@@ -40,6 +40,26 @@ def test_trains_and_predicts_on_jax_without_tensorflow(tmp_path):
     meta = json.loads((model_dir / "current" / "metadata.json").read_text())
     assert meta["backend"] == "jax"
     assert output.read_text().splitlines()[1].startswith("1961-01-01,")
+    assert (model_dir / "current" / "model.onnx").is_file()  # exported through jax2onnx, checked against Keras
+
+    # A cold predict of that version runs the ONNX artifact: no Keras, no JAX, no TensorFlow.
+    script = (
+        "import sys\n"
+        "from forecast.api import predict\n"
+        "notes = []\n"
+        "frame = predict(sys.argv[1], log=notes.append).frame\n"
+        "print(frame['forecast'].round(6).tolist())\n"
+        "print(next(note for note in notes if note.startswith('forecast ')))\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras', 'jax', 'torch'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(model_dir)], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120, check=True)
+    light, engine, heavy_modules = done.stdout.strip().splitlines()
+    assert engine.endswith("(onnx)") and heavy_modules == "[]"
+    with_keras = subprocess.run([sys.executable, "-m", "forecast", "predict", "--model-dir", str(model_dir), "--engine", "keras",
+                                 "--quiet"], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=True)
+    expected = [float(line.split(",")[1]) for line in with_keras.stdout.strip().splitlines()[1:]]
+    assert json.loads(light) == pytest.approx(expected, rel=1e-4)
 
 
 def test_tensorflow_notes_stay_quiet_and_its_errors_reach_stderr():

@@ -114,9 +114,12 @@ def test_litert_asked_of_a_bundle_without_the_artifact_is_refused(existing):
     assert result.exit_code == 2 and result.stdout == ""
     assert error_line(result.stderr).strip() == (
         f"error: --engine litert needs the LiteRT artifact, but bundle {str((existing / 'current').resolve())!r} has no "
-        "model.tflite (trained by an older forecast, or its export failed). Use --engine keras (or auto), or retrain."
+        "model.tflite (trained on another backend or by an older forecast, or its export failed). Use --engine keras "
+        "(or auto), or retrain."
     )
     assert invoke("predict", "--model-dir", existing).exit_code == 0  # auto: Keras
+    result = invoke("predict", "--model-dir", existing, "--engine", "onnx")  # a TensorFlow-trained bundle has none
+    assert result.exit_code == 2 and "--engine onnx needs the ONNX artifact, but" in error_line(result.stderr)
 
 
 def test_training_writes_the_artifact_and_quietly(tmp_path):
@@ -137,3 +140,12 @@ def test_a_network_that_reads_cycle_positions_keeps_them_with_the_bundle(cycles_
     # Fed back past the trained 7 steps, each block reads the cycle positions of the days it forecasts.
     week, fortnight = (predict(str(cycles_bundle), steps=steps).frame for steps in (7, 14))
     np.testing.assert_allclose(fortnight["forecast"][:7], week["forecast"], rtol=1e-6)
+
+
+def test_an_onnx_file_that_does_not_load_is_named(tmp_path):
+    from forecast.model.runners import LoadError, onnx_runner
+
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"not a protobuf")
+    with pytest.raises(LoadError, match="does not load"):
+        onnx_runner(path, (24, 3), 12)
