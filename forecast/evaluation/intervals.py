@@ -137,7 +137,13 @@ def calibrate(actual: np.ndarray, forecast: np.ndarray, refits: int = 0) -> Cali
     """
     actual = np.asarray(actual, float)
     errors = np.abs(actual - np.asarray(forecast, float))  # (forecasts, steps)
-    residuals = [np.sort(column[known]) for column, known in zip(errors.T, np.isfinite(actual).T)]
+    return calibrate_residuals([column[known] for column, known in zip(errors.T, np.isfinite(actual).T)], refits)
+
+
+def calibrate_residuals(residuals: list[np.ndarray], refits: int = 0) -> Calibration:
+    """As `calibrate`, from each step's absolute residuals, for callers whose steps have
+    residuals from different forecasts (no (forecasts, steps) array padded with NaN needed)."""
+    residuals = [np.sort(np.asarray(r, float)) for r in residuals]
     if not all(len(r) for r in residuals):
         raise ValueError("every calibrated step needs at least one residual")
     widths = np.array([[_width(r, level) for r in residuals] for level in LEVELS])  # (levels, steps)

@@ -25,7 +25,7 @@ from forecast.data.scaling import Scaler, first_not_positive, fit_scaler, scale_
 from forecast.data.windowing import Split, input_windows, plan_split, target_windows
 from forecast.errors import ConfigError, DataError
 from forecast.evaluation.baselines import BASELINES, baseline_windows
-from forecast.evaluation.intervals import MIN_RESIDUALS, Calibration, calibrate
+from forecast.evaluation.intervals import MIN_RESIDUALS, Calibration, calibrate, calibrate_residuals
 from forecast.model import stopping
 from forecast.model.backend import import_keras
 from forecast.model.forecaster import Forecaster, known_columns
@@ -588,21 +588,25 @@ def _validate(prepared: Prepared, placement, model, loss_history: dict | None = 
         stamps = {key: _continued(s, steps) for key, s in prepared.panel.series.items()}
         direct = _ahead(forecaster, rows, stamps, origins, horizon, prepared.scalers)  # per series (actual, forecast), scaled
         later = _ahead(forecaster, rows, stamps, rolled, steps, prepared.scalers) if steps > horizon else {}
-    actual, forecast = [], []
-    for key, (seen, made) in direct.items():
-        pad = np.full((len(made), steps - horizon), np.nan)
-        seen, made = np.concatenate([seen, pad], axis=1), np.concatenate([made, pad], axis=1)
-        if key in later:
-            at = np.searchsorted(origins[key], rolled[key])
-            seen[at, horizon:], made[at, horizon:] = later[key][0][:, horizon:], later[key][1][:, horizon:]
-        actual.append(seen)
-        forecast.append(made)
-    calibration = calibrate(np.concatenate(actual), np.concatenate(forecast))
+    # Each step's residuals: the first `horizon` from every origin, the later ones from the
+    # rolled origins (a (origins, steps) array padded for the others would grow with both).
+    residuals = _step_residuals(direct.values(), 0)
+    if later:
+        residuals += _step_residuals(later.values(), horizon)
+    calibration = calibrate_residuals(residuals)
     # The first n_val origins are the validation windows, which have every step.
     forecasts = {key: forecaster.unscale(key, direct[key][1][: prepared.splits[key].n_val]) for key in rows}
     loss_history = loss_history or {"loss": [], "val_loss": [], "epoch_seconds": []}
     metrics, errors = _metrics(prepared, forecasts, loss_history, train_seconds, model)
     return Fitted(model, prepared, placement.description, metrics, loss_history, calibration, window_errors=errors)
+
+
+def _step_residuals(pairs, first: int) -> list[np.ndarray]:
+    """Per step from `first` on, the absolute errors of (actual, forecast) pairs of (origins,
+    steps) arrays, where the actual value is known (not past the data's end)."""
+    actual = np.concatenate([seen[:, first:] for seen, _ in pairs])
+    errors = np.abs(actual - np.concatenate([made[:, first:] for _, made in pairs]))
+    return [column[np.isfinite(known)] for column, known in zip(errors.T, actual.T)]
 
 
 def _one_device(model, placement):

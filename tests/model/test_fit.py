@@ -249,3 +249,30 @@ def test_interval_refits_by_default_only_where_the_validation_part_is_short_and_
     assert _refits(prepare(_panel(np.arange(1000.0)), TrainConfig(lookback=24, horizon=12, interval_refits=2)), notes.append) == 2
     with pytest.raises(DataError, match=r"\(The earliest of 3 --interval-refits learns from 43 rows: use fewer, or 0"):
         _refits(prepare(_panel(np.arange(90.0)), TrainConfig(lookback=24, horizon=12, interval_refits=3)), notes.append)
+
+
+def test_step_residuals_calibrate_as_the_padded_table_of_every_origin_did():
+    """Validation calibrates steps past the horizon on the rolled origins alone; taking each
+    step's residuals from the forecasts that reach it gives what one (origins, steps) table,
+    NaN where an origin was not rolled, gave."""
+    from forecast.evaluation.intervals import calibrate, calibrate_residuals
+    from forecast.model.fit import _step_residuals
+
+    rng = np.random.default_rng(0)
+    horizon, steps = 5, 15
+    direct, rolled, table = [], [], ([], [])
+    for n in (31, 47):
+        seen, made = rng.normal(size=(n, horizon)), rng.normal(size=(n, horizon))
+        seen[-3:, -2:] = np.nan  # past the data's end
+        at = np.arange(0, n - 8, 3)
+        far_seen, far_made = rng.normal(size=(len(at), steps)), rng.normal(size=(len(at), steps))
+        far_seen[:, :horizon], far_made[:, :horizon] = seen[at], made[at]
+        far_seen[-2:, -4:] = np.nan
+        direct.append((seen, made))
+        rolled.append((far_seen, far_made))
+        padded = [np.concatenate([a, np.full((n, steps - horizon), np.nan)], axis=1) for a in (seen, made)]
+        padded[0][at, horizon:], padded[1][at, horizon:] = far_seen[:, horizon:], far_made[:, horizon:]
+        table[0].append(padded[0])
+        table[1].append(padded[1])
+    expected = calibrate(np.concatenate(table[0]), np.concatenate(table[1]))
+    assert calibrate_residuals(_step_residuals(direct, 0) + _step_residuals(rolled, horizon)) == expected
