@@ -36,7 +36,9 @@ def train(data: pd.DataFrame | str | Path, *, model_dir: str | Path = "model", p
     "always"), from the current version's weights with `warm_start` (as `--warm-start`). Returns a
     `forecast.train.TrainResult`: `version_id`, `metrics` (validation MAE and the baselines'),
     `verdict` (promoted or not, and why), `promotion` (that decision as the bundle stores it),
-    `bundle_dir`.
+    `bundle_dir`. In a TF_CONFIG cluster every worker calls it; only the chief writes, and the
+    others get a result whose `version_id` is None. (Joining the cluster has no time limit here:
+    `forecast train --worker-timeout` runs each worker under a supervisor that gives one.)
 
     Raises:
         ForecastError: unusable data or options, a busy model directory, ...
