@@ -56,6 +56,7 @@ from forecast.data.load import Panel, Series, id_column, load_panel
 from forecast.data.scaling import scale_target
 from forecast.errors import ConfigError, DataError
 from forecast.evaluation.intervals import CONFORMAL, check_level, windows_needed
+from forecast.model.cluster import refuse
 from forecast.predict import choose_ids, read_data, refuse_not_positive
 from forecast.store.bundle import Bundle
 from forecast.store.versions import Store
@@ -235,6 +236,7 @@ def train_and_detect(
     """
     from forecast.train import train
 
+    refuse("detect", train_config.strategy)
     if data_config.path is None:
         raise ConfigError("--train-fraction trains on the head of a CSV file; a --ticker cannot be scored. Give a file.")
     if not isinstance(train_fraction, float) or not 0 < train_fraction < 1:

@@ -16,6 +16,7 @@ from forecast.evaluation.baselines import BASELINES, forecast_baseline
 from forecast.evaluation.intervals import BASES, check_level, coverage
 from forecast.evaluation.metrics import mae, mape, mase, mase_scale, rmse, smape
 from forecast.evaluation.statistical import STATISTICAL, forecast_statistical
+from forecast.model.cluster import refuse
 from forecast.model.fit import choose_lookback, fit, prepare
 
 Log = Callable[[str], None]
@@ -246,6 +247,7 @@ def backtest(
     Raises:
         ForecastError: options or data that cannot support the folds asked for.
     """
+    refuse("evaluate" if references is None else "compare", train_config.strategy)
     first = panel.first
     references = {} if references is None else references
     step = train_config.horizon if step is None else step

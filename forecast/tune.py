@@ -34,6 +34,7 @@ from forecast.data.frequency import season_length
 from forecast.data.load import Panel, load_panel
 from forecast.errors import ConfigError, DataError, ForecastError
 from forecast.evaluation.metrics import mase_scale
+from forecast.model.cluster import refuse
 from forecast.model.fit import choose_lookback, fit, prepare
 from forecast.model import stopping
 
@@ -123,6 +124,7 @@ def tune(
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    refuse("tune", base.strategy)
     if trials is None and budget is None:
         raise ConfigError("tune needs an end: give --trials, --budget or both.")
     if trials is not None and (isinstance(trials, bool) or not isinstance(trials, int) or trials < 1):

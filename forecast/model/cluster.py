@@ -20,7 +20,7 @@ import os
 import signal
 
 from forecast.config import Strategy
-from forecast.errors import DeviceError, ForecastError
+from forecast.errors import ConfigError, DeviceError, ForecastError
 
 JOINED_FD = "FORECAST_JOINED_FD"  # a supervisor's pipe (forecast.cli.workers): one byte is written to it once joined
 HEARTBEAT_SECONDS = 60  # a worker silent this long is taken for dead, and training stops with an error
@@ -94,6 +94,20 @@ def this_worker(strategy: Strategy) -> Worker | None:
                           '"task": {"type": "worker", "index": N} with N below the number of workers.')
     addresses = tuple(cluster.get("chief", []) + cluster.get("worker", []))
     return Worker(kind, index, cluster[kind][index], addresses)
+
+
+def refuse(command: str, strategy: Strategy) -> None:
+    """Only `forecast train` trains on several workers; other commands that train (evaluate,
+    compare, tune, detect) would join the cluster with none of train's chief-only writing or
+    supervision, so they refuse one.
+
+    Raises:
+        ConfigError: TF_CONFIG names several workers and `strategy` would use them.
+    """
+    worker = this_worker(strategy)
+    if worker is not None:
+        raise ConfigError(f"forecast {command} trains on this machine alone (only train runs on several workers), but "
+                          f"TF_CONFIG names {worker.size}. Unset TF_CONFIG for it, or pass --strategy cpu (or gpu).")
 
 
 def join(worker: Worker, log=lambda message: None):

@@ -129,3 +129,21 @@ def test_when_a_worker_dies_the_other_stops_with_exit_3(tmp_path):
     assert last.endswith("nothing was written. Retry once every worker can run.")
     assert time.monotonic() - killed < 180
     assert not (tmp_path / "model" / "versions").exists() or not any((tmp_path / "model" / "versions").iterdir())
+
+
+@pytest.mark.parametrize("command", [
+    ["evaluate", str(AIRLINE), "--horizon", "12"],
+    ["compare", str(AIRLINE), "--horizon", "12"],
+    ["tune", str(AIRLINE), "--horizon", "12", "--trials", "1"],
+    ["detect", str(AIRLINE), "--train-fraction", "0.5"],
+])
+def test_commands_other_than_train_refuse_a_cluster(command, tmp_path):
+    """They would join it without train's chief-only writing or its supervisor."""
+    config = json.dumps({"cluster": {"worker": _addresses(2)}, "task": {"type": "worker", "index": 0}})
+    done = subprocess.run([sys.executable, "-m", "forecast", *command], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "TF_CONFIG": config}, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        f"trains on this machine alone (only train runs on several workers), but TF_CONFIG names 2. Unset TF_CONFIG "
+        "for it, or pass --strategy cpu (or gpu).")
+    assert list(tmp_path.iterdir()) == []  # nothing written (tune's journal, detect's model directory)
