@@ -36,7 +36,7 @@ def run_command(body) -> None:
         raise typer.Exit(exc.exit_code) from None
     except (KeyboardInterrupt, stopping.Stopped) as exc:
         code = getattr(exc, "exit_code", 130)
-        how = "stopped by SIGTERM" if code == 143 else "interrupted (Ctrl-C)"
+        how = stopping.describe(signal.SIGTERM if code == 143 else signal.SIGINT)
         logger.error(f"{how}; {state.published or 'the current model is unchanged'}.")
         raise typer.Exit(code) from None
     except (typer.Exit, typer.Abort):

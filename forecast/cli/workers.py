@@ -30,7 +30,7 @@ import time
 
 from forecast.cli import logs
 from forecast.model.cluster import JOINED_FD, Worker
-from forecast.model.stopping import EXIT_CODES
+from forecast.model.stopping import EXIT_CODES, describe
 
 STOP_GRACE_SECONDS = 20.0  # a child asked to stop that has not within this is killed
 
@@ -63,8 +63,8 @@ def supervise(worker: Worker, timeout: float) -> int:
             child.kill()
             child.wait()
             if stop["signum"] is not None:
-                how = "stopped by SIGTERM" if stop["signum"] == signal.SIGTERM else "interrupted (Ctrl-C)"
-                logger.error(f"{how} while waiting for the other workers; nothing was trained or written.")
+                logger.error(f"{describe(stop['signum'])} while waiting for the other workers; nothing was trained or "
+                             "written.")
                 return EXIT_CODES[stop["signum"]]
             others = ", ".join(a for a in worker.addresses if a != worker.address)
             logger.error(f"the other workers ({others}) did not all join within {timeout:g} s, so nothing was trained or "
@@ -75,8 +75,7 @@ def supervise(worker: Worker, timeout: float) -> int:
             if stop["signum"] is not None and not _exits_within(child, STOP_GRACE_SECONDS):
                 child.kill()
                 child.wait()
-                how = "stopped by SIGTERM" if stop["signum"] == signal.SIGTERM else "interrupted (Ctrl-C)"
-                logger.error(f"{how}; the worker did not stop within {STOP_GRACE_SECONDS:g} s and was killed; nothing "
+                logger.error(f"{describe(stop['signum'])}; the worker did not stop within {STOP_GRACE_SECONDS:g} s and was killed; nothing "
                              "of this run was published.")
                 return EXIT_CODES[stop["signum"]]
             _exits_within(child, 0.5)

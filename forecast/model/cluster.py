@@ -1,5 +1,5 @@
-"""Training on several workers (TF_CONFIG): who this process is, joining the others within a
-time limit, and the two places where Keras's `fit` does not yet handle TensorFlow's
+"""Training on several workers (TF_CONFIG): who this process is, joining the others (the time
+limit on that is the supervisor's: forecast.cli.workers), and the two places where Keras's `fit` does not yet handle TensorFlow's
 MultiWorkerMirroredStrategy.
 
 Every worker runs the same `forecast train` command with its own TF_CONFIG; each reads the same
@@ -54,7 +54,8 @@ class Worker:
         return f"{self.task} {self.index}" + (" (the chief)" if self.chief else "")
 
 
-def _cluster() -> dict[str, list[str]]:
+def _tf_config() -> tuple[dict[str, list[str]], object]:
+    """TF_CONFIG's cluster (empty when unset) and its task."""
     try:
         config = json.loads(os.environ.get("TF_CONFIG", "") or "{}")
         cluster = config.get("cluster", {}) if isinstance(config, dict) else None
@@ -63,7 +64,11 @@ def _cluster() -> dict[str, list[str]]:
     if not isinstance(cluster, dict) or not all(isinstance(v, list) for v in cluster.values()):
         raise DeviceError('TF_CONFIG is not valid JSON of the form {"cluster": {"worker": ["host:port", ...]}, '
                           '"task": {"type": "worker", "index": 0}}. Fix it or unset it.')
-    return cluster
+    return cluster, config.get("task", {})
+
+
+def _cluster() -> dict[str, list[str]]:
+    return _tf_config()[0]
 
 
 def worker_count() -> int:
@@ -86,9 +91,8 @@ def this_worker(strategy: Strategy) -> Worker | None:
 
     if configured_backend() != "tensorflow":
         return None
-    cluster = _cluster()
-    task = json.loads(os.environ["TF_CONFIG"]).get("task", {})
-    kind, index = task.get("type") if isinstance(task, dict) else None, task.get("index", 0) if isinstance(task, dict) else None
+    cluster, task = _tf_config()
+    kind, index = (task.get("type"), task.get("index", 0)) if isinstance(task, dict) else (None, None)
     if kind not in ("chief", "worker") or not isinstance(index, int) or not 0 <= index < len(cluster.get(kind, [])):
         raise DeviceError(f"TF_CONFIG's task {task!r} is not one of its cluster's chief or worker tasks. Set "
                           '"task": {"type": "worker", "index": N} with N below the number of workers.')

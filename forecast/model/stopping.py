@@ -22,6 +22,11 @@ _requested = threading.Event()
 _state = {"signum": None, "cooperative": False, "deadline": None}
 
 
+def describe(signum: int) -> str:
+    """How a stop by `signum` reads in the one line that reports it."""
+    return "stopped by SIGTERM" if signum == signal.SIGTERM else "interrupted (Ctrl-C)"
+
+
 class Stopped(BaseException):
     """The run was asked to stop (a BaseException, like KeyboardInterrupt, so nothing swallows it)."""
 
