@@ -29,7 +29,7 @@ def predict(
     as_json: Annotated[bool, typer.Option("--json", help="Write the forecasts as JSON: the same as --format json.")] = False,
     model_version: Version = None,
     old_version: OldVersion = None,
-    engine: Annotated[Engine, typer.Option(help="What runs the network: litert (the bundle's model.tflite, exported from a model trained on TensorFlow, on the LiteRT interpreter), onnx (its model.onnx, exported from a model trained on JAX, on ONNX Runtime), both without Keras and under a second; keras (model.keras, with Keras and its backend); or auto (the bundle's artifact when its runtime is installed; an artifact that does not load falls back to Keras with a warning).")] = Engine.auto,
+    engine: Annotated[Engine, typer.Option(help="What runs the network: litert (the bundle's model.tflite, exported from a model trained on TensorFlow, on the LiteRT interpreter), onnx (its model.onnx, exported from a model trained on JAX or PyTorch, on ONNX Runtime), both without Keras and under a second; keras (model.keras, with Keras and its backend); or auto (the bundle's artifact when its runtime is installed; an artifact that does not load falls back to Keras with a warning).")] = Engine.auto,
     plot: Plot = None,
     quiet: Quiet = False,
 ) -> None:

@@ -79,18 +79,32 @@ def import_keras():
         return sys.modules["keras"]
     if os.environ.get("TF_CPP_MIN_LOG_LEVEL") != "3":
         import keras
+    else:
+        with silenced(2):
+            import keras
 
-        return keras
-    with silenced(2):
-        import keras
+            if keras.backend.backend() == "tensorflow":
+                import tensorflow as tf
 
+                tf.config.list_physical_devices("GPU")  # the CUDA probe logs here too
         if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            tf.config.list_physical_devices("GPU")  # the CUDA probe logs here too
-    if keras.backend.backend() == "tensorflow":
-        _quiet_python_logger(tf.get_logger())
+            _quiet_python_logger(tf.get_logger())
+    if keras.backend.backend() != "tensorflow":
+        _keep_tensorflow_out()
     return keras
+
+
+def _keep_tensorflow_out() -> None:
+    """On JAX or PyTorch, Keras still imports TensorFlow whenever it is installed, to seed its
+    generator and to recognise its shapes while saving a model: seconds and hundreds of MB for
+    nothing, since no TensorFlow object can exist in a process that never imported it. Keras's
+    lazy handle on TensorFlow is told it is absent, unless something already imported it. A
+    Keras without that handle only brings the import back (tested: tests/model/test_backend.py)."""
+    from keras.src.utils import module_utils
+
+    handle = getattr(module_utils, "tensorflow", None)
+    if "tensorflow" not in sys.modules and getattr(handle, "_available", "") is None:
+        handle._available = False
 
 
 def _quiet_python_logger(logger: logging.Logger) -> None:

@@ -1,5 +1,5 @@
 """What runs a network on scaled windows: Keras's compiled batch call, the LiteRT interpreter
-(for a model trained on TensorFlow), or ONNX Runtime (for one trained on JAX).
+(for a model trained on TensorFlow), or ONNX Runtime (for one trained on JAX or PyTorch).
 
 A runner maps a batch of scaled input windows, (windows, lookback, columns) float32, and for a
 network with known inputs their values over the forecast period, (windows, trained horizon,

@@ -5,7 +5,7 @@ Layout::
     versions/20261123T021500Z-3f9a/
       model.keras     the Keras model (weights and architecture; loads with safe_mode)
       model.tflite    the same network for the LiteRT interpreter (trained on TensorFlow), or
-      model.onnx      for ONNX Runtime (trained on JAX): predict runs either without Keras
+      model.onnx      for ONNX Runtime (trained on JAX or PyTorch): predict runs either without Keras
       scaler.json     the fitted MinMax scalers as numbers, one per series
       metadata.json   format version, versions, data source, columns, frequency, per series the
                       last `lookback` rows of input, the training config, metrics, interval
@@ -43,7 +43,7 @@ from forecast.store.metadata import REQUIRED, Metadata, Promotion, schema_proble
 
 MODEL_FILE = "model.keras"
 LITERT_FILE = "model.tflite"  # the network for the LiteRT interpreter (trained on TensorFlow)
-ONNX_FILE = "model.onnx"  # the network for ONNX Runtime (trained on JAX)
+ONNX_FILE = "model.onnx"  # the network for ONNX Runtime (trained on JAX or PyTorch)
 SCALER_FILE = "scaler.json"
 METADATA_FILE = "metadata.json"
 CONFIG_FILE = "config.toml"
@@ -107,7 +107,7 @@ class Bundle:
         """The bundle's network as a forecaster, and the name of the engine that runs it.
 
         `auto` takes the bundle's inference artifact (LiteRT from a TensorFlow-trained model, ONNX
-        from a JAX-trained one) when its runtime is installed, else Keras; `litert` and `onnx`
+        from one trained on JAX or PyTorch) when its runtime is installed, else Keras; `litert` and `onnx`
         insist on theirs; `keras` loads the Keras model.
 
         Raises:
@@ -244,55 +244,83 @@ ARTIFACTS = {
     Engine.litert: _Artifact(LITERT_FILE, "LiteRT", "ai-edge-litert", litert_installed, litert_runner,
                              "trained on another backend or by an older forecast, or its export failed"),
     Engine.onnx: _Artifact(ONNX_FILE, "ONNX", "onnxruntime", onnx_installed, onnx_runner,
-                           "trained on another backend than jax, or its export failed"),
+                           "trained on TensorFlow, or its export failed"),
 }
 
 
 def export_artifact(model, path: Path, log: Log) -> bool:
     """Write the inference artifact for the backend `model` was trained on into the bundle at
-    `path`: LiteRT from TensorFlow, ONNX from JAX (the LiteRT converter needs TensorFlow). None
-    from PyTorch: predict then uses Keras."""
+    `path`: LiteRT from TensorFlow, ONNX from JAX or PyTorch (the LiteRT converter needs
+    TensorFlow)."""
     import keras
 
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
+    if keras.backend.backend() == "tensorflow":
         return export_litert(model, path / LITERT_FILE, log)
-    if backend == "jax":
-        return export_onnx(model, path / ONNX_FILE, log)
-    log(f"no inference artifact for a model trained on the {backend} backend; predict will use Keras")
-    return False
+    return export_onnx(model, path / ONNX_FILE, log)
+
+
+# The converter to ONNX from each backend but TensorFlow's, by its importable name.
+ONNX_CONVERTERS = {"jax": "jax2onnx", "torch": "onnxscript"}
 
 
 def export_onnx(model, path: Path, log: Log) -> bool:
-    """Write `model`'s ONNX artifact to `path` (a model trained on JAX, converted by jax2onnx with
-    a free batch axis), if it converts and agrees with Keras on probe windows.
+    """Write `model`'s ONNX artifact to `path`, with a free batch axis, if it converts and agrees
+    with Keras on probe windows: jax2onnx converts a model trained on JAX, PyTorch's own exporter
+    (torch.export, writing through onnxscript) one trained on PyTorch.
 
     Returns:
         Whether the artifact was written; a failure is logged as a warning, never raised.
     """
     import importlib.util
 
-    if importlib.util.find_spec("jax2onnx") is None or not onnx_installed():
-        log("no ONNX artifact: exporting a model trained on jax needs jax2onnx and onnxruntime (pip install "
-            "'forecast[jax]'); predict will use Keras")
-        return False
-    import jax
-    from jax2onnx import to_onnx
+    import keras
 
     from forecast.model.backend import silenced
 
+    backend = keras.backend.backend()
+    converter = ONNX_CONVERTERS.get(backend)
+    if converter is None or importlib.util.find_spec(converter) is None or not onnx_installed():
+        log(f"no ONNX artifact: exporting a model trained on {backend} needs {converter or 'jax or torch'} and onnxruntime "
+            f"(pip install 'forecast[{backend}]'); predict will use Keras")
+        return False
     shapes = model.input_shape if isinstance(model.input_shape, list) else [model.input_shape]
+    names = ["window", "known"][: len(shapes)]
+
+    def export():
+        with silenced(1, 2):
+            (_onnx_from_jax if backend == "jax" else _onnx_from_torch)(model, shapes, names, path)
+        return onnx_runner(path)
+
+    return _checked_export(export, model, shapes, path, "ONNX", log)
+
+
+def _onnx_from_jax(model, shapes: list, names: list[str], path: Path) -> None:
+    import jax
+    from jax2onnx import to_onnx
 
     def forward(*inputs):
         return model(inputs[0] if len(inputs) == 1 else tuple(inputs), training=False)
 
-    def export():
-        with silenced(1, 2):
-            to_onnx(forward, inputs=[jax.ShapeDtypeStruct(("batch", *shape[1:]), np.float32) for shape in shapes],
-                    input_names=["window", "known"][: len(shapes)], return_mode="file", output_path=str(path))
-        return onnx_runner(path)
+    to_onnx(forward, inputs=[jax.ShapeDtypeStruct(("batch", *shape[1:]), np.float32) for shape in shapes],
+            input_names=names, return_mode="file", output_path=str(path))
 
-    return _checked_export(export, model, shapes, path, "ONNX", log)
+
+def _onnx_from_torch(model, shapes: list, names: list[str], path: Path) -> None:
+    import torch
+
+    class Forward(torch.nn.Module):  # named parameters: torch.export maps its dynamic shapes onto them
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, window, known=None):
+            return self.model(window if known is None else (window, known), training=False)
+
+    batch = torch.export.Dim("batch")
+    examples = tuple(torch.zeros((2, *shape[1:])) for shape in shapes)
+    program = torch.onnx.export(Forward().eval(), examples, input_names=names, output_names=["forecast"], dynamo=True,
+                                dynamic_shapes=tuple({0: batch} for _ in shapes), verbose=False)
+    program.save(str(path))
 
 
 def export_litert(model, path: Path, log: Log) -> bool:

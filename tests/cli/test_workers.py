@@ -144,6 +144,6 @@ def test_commands_other_than_train_refuse_a_cluster(command, tmp_path):
                           env={**os.environ, "TF_CONFIG": config}, timeout=120)
     assert done.returncode == 2, done.stderr[-2000:]
     assert done.stderr.strip().splitlines()[-1].endswith(
-        f"trains on this machine alone (only train runs on several workers), but TF_CONFIG names 2. Unset TF_CONFIG "
+        "trains on this machine alone (only train runs on several workers), but TF_CONFIG names 2. Unset TF_CONFIG "
         "for it, or pass --strategy cpu (or gpu).")
     assert list(tmp_path.iterdir()) == []  # nothing written (tune's journal, detect's model directory)

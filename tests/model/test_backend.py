@@ -42,7 +42,38 @@ def test_trains_and_predicts_on_jax_without_tensorflow(tmp_path):
     assert output.read_text().splitlines()[1].startswith("1961-01-01,")
     assert (model_dir / "current" / "model.onnx").is_file()  # exported through jax2onnx, checked against Keras
 
-    # A cold predict of that version runs the ONNX artifact: no Keras, no JAX, no TensorFlow.
+    assert_cold_onnx_predict(model_dir, env)
+
+
+def test_trains_on_torch_without_importing_tensorflow_and_predicts_through_onnx(tmp_path):
+    pytest.importorskip("torch", reason="torch is not installed")
+    # TensorFlow is installed and not hidden: Keras would import it on any backend (to seed it, and
+    # while saving); forecast keeps it out, so a PyTorch user does not pay its start-up.
+    script = (
+        "import sys\n"
+        "from forecast.cli.commands import app\n"
+        "try:\n"
+        "    app(sys.argv[1:], prog_name='forecast')\n"
+        "except SystemExit as exc:\n"
+        "    if exc.code:\n"
+        "        raise\n"
+        "print('tensorflow imported:', 'tensorflow' in sys.modules)\n"
+    )
+    model_dir = tmp_path / "model"
+    env = {**os.environ, "KERAS_BACKEND": "torch"}
+    args = ["train", str(SAMPLE / "airline-passengers.csv"), "--lookback", "12", "--horizon", "6", "--model-dir", str(model_dir), *TINY]
+    done = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "tensorflow imported: False" in done.stdout
+    assert "(torch backend)" in done.stdout
+    assert json.loads((model_dir / "current" / "metadata.json").read_text())["backend"] == "torch"
+    assert (model_dir / "current" / "model.onnx").is_file()  # exported through torch.export, checked against Keras
+    assert_cold_onnx_predict(model_dir, env)
+
+
+def assert_cold_onnx_predict(model_dir, env):
+    """A cold predict of the version in `model_dir` runs its ONNX artifact, imports none of Keras,
+    JAX, PyTorch or TensorFlow, and forecasts what Keras on the training backend (`env`) does."""
     script = (
         "import sys\n"
         "from forecast.api import predict\n"
