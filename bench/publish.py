@@ -17,6 +17,8 @@ PAGES = {  # which page of docs/ holds each benchmark's table
     "memory": "docs/performance.md",
     "startup": "docs/performance.md",
     "gpu": "docs/performance.md",
+    "cpu_levers_tensorflow": "docs/performance.md",
+    "cpu_levers_jax": "docs/performance.md",
     "warm_start": "docs/performance.md",
     "tune": "docs/accuracy.md",
     "anomaly": "docs/anomaly.md",
