@@ -2,7 +2,7 @@
 
 `bench/throughput.py` compares whole `forecast train` runs with the tutorial recipe; this script
 asks where the rest of a 3x gain could come from. On ETTh1's oil temperature (lookback 48,
-horizon 24, the first 70% of windows for training, the next 15% for validation) it builds every
+horizon 24, forecast's own split: the last 20% of windows validate) it builds every
 network below on the same scaled windows and trains them one epoch each, in turn, for `--rounds`
 rounds, so a shift in the machine's speed (these shared machines flip between two speeds about 2x
 apart) falls on every row alike. A row's rate is its fastest epoch after the first (which traces
