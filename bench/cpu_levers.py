@@ -168,7 +168,8 @@ class TorchRow:
 
     def forward(self, x):
         out, _ = self.lstm(x)
-        return self.head(torch_dropout(self.torch, out[:, -1], self.lstm.training))
+        # The Keras stack's dropout after its last layer; nn.LSTM's own applies between layers only.
+        return self.head(self.torch.nn.functional.dropout(out[:, -1], 0.2, self.lstm.training))
 
     def epoch(self) -> tuple[float, float]:
         torch = self.torch
@@ -187,10 +188,6 @@ class TorchRow:
             val = sum(float(torch.sum((self.forward(self.xv[i : i + 256]) - self.yv[i : i + 256]) ** 2))
                       for i in range(0, len(self.xv), 256)) / self.yv.numel()
         return time.perf_counter() - started, val
-
-
-def torch_dropout(torch, x, training: bool):
-    return torch.nn.functional.dropout(x, 0.2, training)  # the Keras stack's dropout after its last layer
 
 
 def main() -> None:
