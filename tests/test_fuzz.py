@@ -138,7 +138,8 @@ def mutated(draw, seeds=("monthly", "hourly")):
             elif how == "commas":
                 names = [b""] * len(names)
             elif how == "rename":
-                name = draw(st.sampled_from([b"Date", b"value", b"", b"\xff", b"x" * 300, b"1949-01"]))
+                name = draw(st.sampled_from([b"Date", b"value", b"", b"\xff", b"x" * 300, b"1949-01",
+                                             b'"v\n2026-01-01T00:00:00Z error: forged"', b"v\x1b]0;title\x07"]))
                 names[_index(draw, names)] = name
             else:
                 names[0] = b'"' + names[0]
@@ -193,6 +194,7 @@ def _check_stderr(result, shown: list, command: str) -> None:
     assert result.exit_code in ALLOWED, where
     assert "Traceback" not in result.stderr, where
     assert "error: unexpected" not in result.stderr, where  # the catch-all line (not "unexpected end of data")
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr, where  # names in the data are escaped
     lines = [STAMP.sub("", line) for line in result.stderr.splitlines()]
     if result.exit_code == 0:
         assert all(line.startswith("warning:") for line in lines), where  # --quiet keeps warnings only

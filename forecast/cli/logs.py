@@ -13,6 +13,8 @@ import json
 import logging
 import sys
 
+from forecast.errors import printable
+
 LOGGER = "forecast"
 
 
@@ -35,7 +37,9 @@ class _Text(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         prefix = "" if record.levelno == logging.INFO else f"{record.levelname.lower()}: "
-        line = prefix + record.getMessage()
+        # Messages carry column names, series ids and paths from the data: escaped here, where
+        # every text line is written, so none can start a forged line or send escape codes.
+        line = prefix + printable(record.getMessage())
         return f"{_stamp(record)} {line}" if self.stamped else line
 
 

@@ -2,6 +2,10 @@ import json
 import logging
 import re
 
+import numpy as np
+import pandas as pd
+
+from conftest import invoke
 from forecast.cli import logs
 
 
@@ -35,3 +39,33 @@ def test_a_log_file_takes_everything_and_stderr_only_errors(tmp_path, capsys):
     assert [line.split(" ", 1)[1] for line in path.read_text().splitlines()] == ["note", "error: broken"]
     logs.configure("text")  # closes the file handler
     assert all(not isinstance(h, logging.FileHandler) for h in logging.getLogger(logs.LOGGER).handlers)
+
+
+FORGED = "\n2026-01-01T00:00:00Z error: forged"
+
+
+def test_names_in_the_data_cannot_forge_log_lines_or_carry_escape_codes(tmp_path):
+    """A column name and a series id ending in a line break and a log line, or holding a
+    terminal escape (ESC ] 0 ; title BEL retitles the terminal), stay inside their own line."""
+    target, key = "y" + FORGED + "\x1b]0;pwned\x07", "s" + FORGED + "\x1b[31m"
+    dates = pd.date_range("2020-01-01", periods=60, freq="D").strftime("%Y-%m-%d")
+    frame = pd.concat([pd.DataFrame({"date": dates, "series": name, target: np.sin(np.arange(60.0))})
+                       for name in ("a", key)]).drop(index=30)  # a gap in both, which --fill reports per series
+    frame.to_csv(tmp_path / "data.csv", index=False)
+    log = tmp_path / "run.log"
+    result = invoke("train", tmp_path / "data.csv", "--check", "--id-col", "series", "--fill", "ffill", "--lookback", "5",
+                    "--horizon", "2", "--model-dir", tmp_path / "model", "--log-file", log)
+    assert result.exit_code == 0, result.stderr
+    text = log.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    assert any("target: y\\n2026-01-01T00:00:00Z error: forged\\x1b]0;pwned\\x07" in line for line in lines), text
+    assert any("series s\\n2026-01-01T00:00:00Z error: forged\\x1b[31m: filled" in line for line in lines), text
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d ", line) for line in lines), text
+    assert not any(line.startswith("2026-01-01T00:00:00Z") for line in lines)
+    assert "\x1b" not in text and "\x07" not in text
+    jsonl = tmp_path / "run.jsonl"
+    result = invoke("--log-format", "json", "train", tmp_path / "data.csv", "--check", "--id-col", "series", "--fill",
+                    "ffill", "--lookback", "5", "--horizon", "2", "--model-dir", tmp_path / "model", "--log-file", jsonl)
+    assert result.exit_code == 0, result.stderr
+    messages = [json.loads(line)["message"] for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    assert f"series {key}: filled 1 missing timestamps (ffill)" in messages  # JSON escapes it as JSON does
