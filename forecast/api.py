@@ -21,7 +21,7 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from forecast.config import DataConfig, Engine, Promote, TrainConfig
-from forecast.errors import ConfigError
+from forecast.errors import ConfigError, quote
 
 Log = Callable[[str], None]
 DATAFRAME = "<DataFrame>"  # the data path a model trained on a DataFrame records
@@ -51,6 +51,7 @@ def train(data: pd.DataFrame | str | Path, *, model_dir: str | Path = "model", p
         raise ConfigError(f"train() has no option {unknown[0]!r}. Options are the command line's with underscores, "
                           f"such as horizon, target or time_col.")
     data_options = {name: value for name, value in options.items() if name in _DATA}
+    _check_column_options(data_options)
     for name in ("features", "future_features"):
         if isinstance(data_options.get(name), str):
             data_options[name] = tuple(part.strip() for part in data_options[name].split(",") if part.strip())
@@ -62,6 +63,23 @@ def train(data: pd.DataFrame | str | Path, *, model_dir: str | Path = "model", p
     panel = None if frame is None else load_frame(frame, data_config, log)
     return train_model(data_config, train_config, str(model_dir), promote=Promote(promote), lock_timeout=lock_timeout,
                        log=log, panel=panel, warm_start=warm_start)
+
+
+def _check_column_options(options: dict) -> None:
+    """Column options name columns by text, as a bundle records them (a list of names or one
+    comma-separated string for the features).
+
+    Raises:
+        ConfigError: a column option that is not a name (an int, as pandas numbers unnamed columns).
+    """
+    for name in ("target", "time_col", "id_col", "features", "future_features"):
+        value = options.get(name)
+        given = [value] if value is None or isinstance(value, str) or name not in ("features", "future_features") else value
+        for column in given:
+            if column is not None and not isinstance(column, str):
+                raise ConfigError(f"train()'s {name} must be a column name (text). Received: {quote(column, quotes=False)}, "
+                                  f"of type {type(column).__name__}. Name the DataFrame's columns (df.columns = ['date', "
+                                  "'sales', ...]) and pass those names.")
 
 
 def predict(model_dir: str | Path = "model", *, horizon: int | None = None, data: pd.DataFrame | str | Path | None = None,

@@ -1,5 +1,6 @@
 """The Python API: train and predict on DataFrames give what the command line gives on files."""
 
+import re
 import subprocess
 import sys
 
@@ -50,3 +51,20 @@ def test_importing_the_api_loads_no_keras():
     done = subprocess.run([sys.executable, "-c", "import sys; from forecast.api import train; print('keras' in sys.modules, callable(train))"],
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.stdout.split() == ["False", "True"], done.stderr
+
+
+@pytest.mark.parametrize("columns,option,shown", [
+    ([0, 1], {}, "the time column has the name 0, of type int, not text"),  # as header=None reads
+    ([0, 1], {"target": 1}, "train()'s target must be a column name (text). Received: 1, of type int."),
+    (["Month", ("sales", "total")], {}, "the target column has the name ('sales', 'total'), of type tuple"),  # a pivot's
+    (["Month", None], {}, "the target column has the name nan, of type float"),  # pandas turns a None name into NaN
+    (["Month", float("nan")], {}, "the target column has the name nan, of type float"),
+])
+def test_columns_without_a_text_name_are_refused_before_training(airline, tmp_path, columns, option, shown):
+    frame = airline.reset_index().set_axis(columns, axis=1)
+    if columns[0] == 0:
+        frame[0] = frame[0].dt.strftime("%Y-%m")  # as header=None reads a file: the dates as text
+    with pytest.raises((ConfigError, DataError), match=re.escape(shown)) as caught:
+        api.train(frame, model_dir=tmp_path / "m", **option, **TINY)
+    assert "df.columns = [" in str(caught.value) and "\n" not in str(caught.value)
+    assert not (tmp_path / "m").exists()

@@ -124,6 +124,8 @@ def load_frame(frame: pd.DataFrame, config: DataConfig, log: Log = lambda messag
 def _panel(raw: pd.DataFrame, config: DataConfig, source: dict, log: Log) -> Panel:
     """The series in the rows `raw` of a file or frame; see `load_panel`."""
     id_col = config.id_col or _named_id_column(raw, config, log)
+    if id_col is not None:
+        check_name(id_col, "id")
     if id_col is None:
         panel = Panel({"": _prepare_file(raw, config, source, log)}, None)
         _log_read(panel, log)
@@ -247,6 +249,9 @@ def prepare(
         times = combine_time_parts(raw, time_col)
     target = choose_target(raw, time_col, target, log, (*features, *future_features))
     columns = [target, *features, *future_features]
+    for column, role in [*((c, "time") for c in _time_parts(raw, time_col)), (target, "target"),
+                         *((c, "feature") for c in (*features, *future_features))]:
+        check_name(column, role)
     for column, flag in [*((c, "--features") for c in features), *((c, "--future-features") for c in future_features)]:
         if column not in raw.columns:
             raise DataError(
@@ -301,6 +306,22 @@ def choose_target(raw: pd.DataFrame, time_col: str, target: str | None, log: Log
     why += " that is not a feature" if features else ""
     log(f"target: {chosen} ({why}; --target picks another)")
     return chosen
+
+
+def check_name(column, role: str) -> None:
+    """Refuse a column the run uses (`role`: time, target, feature, id) whose name is not text:
+    a bundle records its columns by name, and commands find them by name.
+
+    Raises:
+        DataError: an empty name, or one that is not a string (an int as header=None reads, a
+            pivot's tuple, None, NaN).
+    """
+    if isinstance(column, str) and column.strip():
+        return
+    what = f"an empty name ({quote(column)})" if isinstance(column, str) else \
+        f"the name {quote(column, quotes=False)}, of type {type(column).__name__}, not text"
+    raise DataError(f"the {role} column has {what}; a model records its columns by name. Give every column a name: "
+                    "in the file's header, or for a DataFrame with df.columns = ['date', 'sales', ...].")
 
 
 def _time_parts(raw: pd.DataFrame, time_col: str) -> list[str]:

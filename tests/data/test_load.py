@@ -4,7 +4,7 @@ import json
 import pandas as pd
 import pytest
 
-from conftest import RECORDED_AAPL, SAMPLE, TINY, invoke, recorded_aapl
+from conftest import RECORDED_AAPL, SAMPLE, TINY, error_line, invoke, recorded_aapl
 from forecast.config import DataConfig, Fill
 from forecast.data.load import load_series
 from forecast.errors import DataError
@@ -207,3 +207,18 @@ def test_future_values_are_picked_per_series_at_the_forecast_s_timestamps():
     assert values["b"].tolist() == [[0.0, 3.0], [1.0, 3.5]]  # series c and a's third day are not needed
     with pytest.raises(DataError, match="--future-data for series 'b' has no row for 2024-01-03"):
         load_future(future, config, {"b": pd.date_range("2024-01-01", periods=3, freq="D")})
+
+
+def test_a_parquet_column_with_an_empty_name_is_refused_before_training(tmp_path):
+    """A bundle records its columns by name: an empty one would train and leave a bundle no command can read."""
+    frame = pd.read_csv(SAMPLE / "airline-passengers.csv", parse_dates=["Month"]).rename(columns={"Passengers": ""})
+    frame.to_parquet(tmp_path / "air.parquet", index=False)
+    result = invoke("train", tmp_path / "air.parquet", "--model-dir", tmp_path / "m", "--target", "", *TINY)
+    assert result.exit_code == 2, result.stderr
+    assert error_line(result.stderr) == (
+        "error: the target column has an empty name (''); a model records its columns by name. Give every column a "
+        "name: in the file's header, or for a DataFrame with df.columns = ['date', 'sales', ...].\n")
+    assert not (tmp_path / "m").exists()
+    result = invoke("train", tmp_path / "air.parquet", "--model-dir", tmp_path / "m", *TINY)  # picked, not named
+    assert result.exit_code == 2 and "the target column has an empty name ('')" in result.stderr
+    assert not (tmp_path / "m").exists()
