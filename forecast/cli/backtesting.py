@@ -36,15 +36,15 @@ def evaluate(
 
     def run() -> None:
         log = logs.start("evaluate", quiet)
-        data, config = data_config(), train_config()
-        check_destinations(output, plot)
+        data, options = data_config(), train_config()
+        check_destinations(output, plot, reads={"DATA": data.path, "--config": config})
         kind = report_format(output, as_json)
         from forecast.data.load import load_panel
         from forecast.evaluate import backtest
         from forecast.cli.report import backtest_report
 
         panel = load_panel(data, logs.notes(log))
-        result = backtest(panel, config, folds=folds, step=step, season=season,
+        result = backtest(panel, options, folds=folds, step=step, season=season,
                           levels=level or (80, 95), log=logs.notes(log))
         if kind is OutputFormat.json:
             text = json.dumps(result.to_dict(), indent=2) + "\n"
@@ -80,16 +80,16 @@ def compare(
 
     def run() -> None:
         log = logs.start("compare", quiet)
-        data, config = data_config(), train_config()
+        data, options = data_config(), train_config()
         chosen = _parse_cells(cells)
-        check_destinations(output, None)
+        check_destinations(output, None, reads={"DATA": data.path, "--config": config})
         kind = report_format(output, as_json)
         from forecast.data.load import load_panel
         from forecast.evaluate import compare as compare_cells
         from forecast.cli.report import compare_report
 
         panel = load_panel(data, logs.notes(log))
-        results = compare_cells(panel, config, chosen, folds=folds, step=step, season=season, log=logs.notes(log))
+        results = compare_cells(panel, options, chosen, folds=folds, step=step, season=season, log=logs.notes(log))
         if kind is OutputFormat.json:
             text = json.dumps({"runs": [result.to_dict() for result in results]}, indent=2) + "\n"
         elif kind == REPORT:

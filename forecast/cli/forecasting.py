@@ -38,7 +38,7 @@ def predict(
     def run() -> None:
         log = logs.start("predict", quiet)
         version = resolve_version(model_version, old_version, log)
-        check_destinations(output, plot)
+        check_destinations(output, plot, reads={"--data": data, "--future-data": future_data}, model_dir=model_dir)
         if as_json and format not in (None, OutputFormat.json):
             raise ForecastError(f"--json is --format json; --format {format.value} asks for another. Drop one of them.")
         chosen = table_format(output, OutputFormat.json if as_json else format)
@@ -90,7 +90,7 @@ def detect(
         log = logs.start("detect", quiet)
         version = resolve_version(model_version, old_version, log)
         data, options = data_config(), train_config()
-        check_destinations(output, plot)
+        check_destinations(output, plot, reads={"DATA": data.path, "--config": config}, model_dir=model_dir)
         chosen = table_format(output, format)
         detect_options = dict(step=step, level=level, threshold=threshold, sustained_threshold=sustained_threshold, ids=id or (), engine=engine, log=logs.notes(log))
         if train_fraction is None:

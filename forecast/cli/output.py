@@ -19,7 +19,7 @@ import sys
 import tempfile
 
 from forecast.config import OutputFormat
-from forecast.errors import ConfigError, ForecastError
+from forecast.errors import ConfigError, ForecastError, quote
 
 STDOUT = "-"
 # What each file extension means for a table (forecasts, scored rows, backtests) and for a plot.
@@ -145,15 +145,54 @@ def result_table(frame, chosen: OutputFormat, key: str) -> str | bytes:
     return json.dumps({key: json.loads(frame.to_json(orient="records", double_precision=15))}, indent=2) + "\n"
 
 
-def check_destinations(output: str | None, plot: str | None) -> None:
-    """Refuse unwritable destinations and unknown plot formats before any work; the plot goes to
-    stdout only when the text does not."""
+def check_destinations(output: str | None, plot: str | None, *, reads: dict[str, str | None] | None = None,
+                       model_dir: str | None = None) -> None:
+    """Refuse unwritable destinations, unknown plot formats and a destination that would destroy
+    what the command reads, before any work; the plot goes to stdout only when the text does not.
+
+    Args:
+        output, plot: the destinations given (None: not written; `-`: standard output).
+        reads: the files the command reads, by the name the user gave each ("DATA", "--data",
+            "--config", "--study" for tune's journal, which a later run resumes from).
+        model_dir: --model-dir, which only the store writes: a file replaced there damages a version.
+
+    Raises:
+        ConfigError: as check_destination, or a destination that is one of `reads` (the same real
+            file, through links too) or lies inside `model_dir`.
+    """
     check_destination(output, "--output")
     check_destination(plot, "--plot", stdout=output not in (None, STDOUT))
     if plot is not None:
         plot_format(plot)
-    if output not in (None, STDOUT) and plot is not None and os.path.realpath(output) == os.path.realpath(plot):
+    if output not in (None, STDOUT) and plot is not None and _same_file(output, plot):
         raise ForecastError(f"--output and --plot both name {output!r}; one would overwrite the other. Name two files.")
+    for flag, path in (("--output", output), ("--plot", plot)):
+        if path in (None, STDOUT):
+            continue
+        for name, source in (reads or {}).items():
+            if source not in (None, STDOUT) and _same_file(path, source):
+                raise ConfigError(f"{flag} {quote(path, 200)} is the file this command reads as {name} ({quote(source, 200)}); "
+                                  "writing it would destroy that input. Name another file.")
+        if model_dir is not None and _inside(path, model_dir):
+            raise ConfigError(f"{flag} {quote(path, 200)} lies inside --model-dir {quote(model_dir, 200)}, whose files only "
+                              "training writes (a file replaced there damages a version). Name a file outside it.")
+
+
+def _same_file(path: str, other: str) -> bool:
+    """Whether two paths name one file: the same real path (`./x` and `x`, a link and its target),
+    or, where both exist, the same inode (hard links)."""
+    if os.path.realpath(path) == os.path.realpath(other):
+        return True
+    try:
+        return os.path.samefile(path, other)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def _inside(path: str, directory: str) -> bool:
+    """Whether `path`'s real location lies under `directory`'s (a link into it counts as inside)."""
+    root = os.path.realpath(directory)
+    return os.path.commonpath([os.path.realpath(path), root]) == root
 
 
 def emit(text: str | bytes, output: str | None, log, note: str) -> None:

@@ -51,7 +51,7 @@ def train(
             raise ForecastError(f"--lock-timeout must be 0 or more seconds. Received: {lock_timeout:g}.")
         if not worker_timeout > 0:
             raise ForecastError(f"--worker-timeout must be above 0 seconds. Received: {worker_timeout:g}.")
-        check_destinations(None, plot)
+        check_destinations(None, plot, reads={"DATA": data.path, "--config": config}, model_dir=model_dir)
         if check:
             from forecast.cli.report import check_summary
             from forecast.train import check as check_training
@@ -114,9 +114,7 @@ def tune(
     def run() -> None:
         log = logs.start("tune", quiet)
         data, options = data_config(), train_config()
-        from forecast.cli.output import check_destination
-
-        check_destination(output, "--output")
+        check_destinations(output, None, reads={"DATA": data.path, "--config": config, "--study": study})
         if output == "-":
             raise ForecastError("--output must name a file for the TOML options, not -. Name a file such as best.toml.")
         running.state.published = f"the finished trials are in {study}: run the same command to resume the search"

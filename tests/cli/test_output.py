@@ -4,6 +4,7 @@ umask's permissions and nothing left behind by a failed write."""
 import io
 import json
 import os
+import shutil
 import stat
 import threading
 
@@ -11,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import SAMPLE, TINY, device, error_line, invoke
+from conftest import SAMPLE, TINY, device, error_line, invoke, snapshot
+from test_tune import QUICK
 
 
 def forecasts(model_dir, *extra):
@@ -145,3 +147,88 @@ def test_an_extension_it_does_not_write_is_refused_before_any_work(monthly_bundl
 def test_the_plot_format_follows_the_extension(monthly_bundle, tmp_path, name, start):
     forecasts(monthly_bundle, "--plot", tmp_path / name, "--output", tmp_path / "f.csv")
     assert (tmp_path / name).read_bytes().startswith(start)
+
+
+def _data(tmp_path, name="d.csv"):
+    """A copy of airline passengers, the input a test proves untouched."""
+    path = tmp_path / name
+    shutil.copy(SAMPLE / "airline-passengers.csv", path)
+    return path
+
+
+def _refused_as_input(result, flag, name, path, given=None):
+    """Exit 2 with the one line naming the input `name` that `flag` would have destroyed; `path`
+    as it was before the run."""
+    assert result.exit_code == 2, result.stderr
+    assert error_line(result.stderr).endswith(
+        f"error: {flag} {str(given or path)!r} is the file this command reads as {name} "
+        f"({str(path)!r}); writing it would destroy that input. Name another file.\n")
+    assert result.stdout == ""
+    assert path.read_bytes() == (SAMPLE / "airline-passengers.csv").read_bytes()
+
+
+def test_predict_refuses_an_output_that_is_its_data(monthly_bundle, tmp_path):
+    data = _data(tmp_path)
+    result = invoke("predict", "--model-dir", monthly_bundle, "--data", data, "--output", data)
+    _refused_as_input(result, "--output", "--data", data)
+
+
+def test_detect_refuses_an_output_that_is_its_data_spelled_another_way(monthly_bundle, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = _data(tmp_path)
+    result = invoke("detect", "d.csv", "--model-dir", monthly_bundle, "--output", "./d.csv", "--quiet")
+    assert result.exit_code == 2, result.stderr
+    assert "error: --output './d.csv' is the file this command reads as DATA ('d.csv'); writing it would destroy that input." \
+        in error_line(result.stderr)
+    assert data.read_bytes() == (SAMPLE / "airline-passengers.csv").read_bytes()
+
+
+def test_evaluate_refuses_an_output_that_links_to_its_data(tmp_path):
+    data, link = _data(tmp_path), tmp_path / "link.csv"
+    link.symlink_to(data)
+    result = invoke("evaluate", data, "--lookback", "12", "--horizon", "12", "--folds", "1", *TINY, "--output", link)
+    _refused_as_input(result, "--output", "DATA", data, given=link)
+    assert link.is_symlink()
+
+
+def test_tune_refuses_an_output_that_is_a_hard_link_to_its_data(tmp_path):
+    data, twin = _data(tmp_path), tmp_path / "twin.csv"
+    os.link(data, twin)
+    result = invoke("tune", data, *QUICK, "--trials", "1", "--study", tmp_path / "s.journal", "--output", twin, "--quiet")
+    _refused_as_input(result, "--output", "DATA", data, given=twin)
+    assert not (tmp_path / "s.journal").exists()
+
+
+def test_tune_refuses_an_output_that_is_its_study_journal_or_its_config(tmp_path):
+    journal, config = tmp_path / "j.journal", tmp_path / "c.toml"
+    result = invoke("tune", SAMPLE / "airline-passengers.csv", *QUICK, "--trials", "1", "--study", journal, "--output", journal)
+    assert result.exit_code == 2, result.stderr
+    assert error_line(result.stderr).endswith(
+        f"error: --output {str(journal)!r} is the file this command reads as --study ({str(journal)!r}); "
+        "writing it would destroy that input. Name another file.\n")
+    assert not journal.exists()
+    config.write_text("epochs = 2\n")
+    result = invoke("tune", SAMPLE / "airline-passengers.csv", *QUICK, "--trials", "1", "--study", journal,
+                    "--config", config, "--output", config)
+    assert result.exit_code == 2 and "is the file this command reads as --config" in error_line(result.stderr)
+    assert config.read_text() == "epochs = 2\n" and not journal.exists()
+
+
+def test_predict_refuses_an_output_inside_the_model_directory(existing):
+    before = snapshot(existing)
+    target = existing / "current" / "scaler.json"
+    result = invoke("predict", "--model-dir", existing, "--output", target)
+    assert result.exit_code == 2, result.stderr
+    assert error_line(result.stderr).endswith(
+        f"error: --output {str(target)!r} lies inside --model-dir {str(existing)!r}, whose files only training writes "
+        "(a file replaced there damages a version). Name a file outside it.\n")
+    assert snapshot(existing) == before
+
+
+def test_train_refuses_a_plot_inside_the_model_directory(existing):
+    before = snapshot(existing)
+    result = invoke("train", SAMPLE / "airline-passengers.csv", "--lookback", "12", "--horizon", "12", *TINY,
+                    "--model-dir", existing, "--plot", existing / "loss.png")
+    assert result.exit_code == 2, result.stderr
+    assert "error: --plot" in error_line(result.stderr) and "lies inside --model-dir" in error_line(result.stderr)
+    assert snapshot(existing) == before and not (existing / "loss.png").exists()
