@@ -62,7 +62,28 @@ def predict(
     Raises:
         ForecastError: a missing or damaged bundle, unusable data, horizon, level or id.
     """
-    bundle = Store(model_dir).open(version)
+    return forecast_bundle(Store(model_dir).open(version), steps=steps, data_path=data_path, future_data=future_data,
+                           levels=levels, ids=ids, engine=engine, log=log, now=now)
+
+
+def forecast_bundle(
+    bundle: Bundle,
+    *,
+    steps: int | None = None,
+    data_path: str | pd.DataFrame | None = None,
+    future_data: str | pd.DataFrame | None = None,
+    levels: Sequence[int] = (),
+    ids: Sequence[str] = (),
+    engine: Engine = Engine.auto,
+    log: Log = lambda message: None,
+    now: pd.Timestamp | None = None,
+) -> Prediction:
+    """`predict` on a bundle already read (training reads each new version back through this
+    before publishing it).
+
+    Raises:
+        ForecastError: as `predict`.
+    """
     meta = bundle.metadata
     steps = meta.trained_horizon if steps is None else steps
     check_steps(steps, meta.trained_horizon, meta.features, meta.future_features)
@@ -209,10 +230,11 @@ def _inputs(bundle: Bundle, ids: list[str], data_path: str | pd.DataFrame | None
     return out
 
 
-def read_data(bundle: Bundle, ids: list[str], data_path: str | pd.DataFrame, log: Log, name: str = "--data") -> dict[str, Series]:
+def read_data(bundle: Bundle, ids: list[str], data_path: str | pd.DataFrame, log: Log, name: str = "--data",
+              others: bool = False) -> dict[str, Series]:
     """The series of `ids` in the file `data_path` (or a DataFrame), read with the training
-    columns and checked against the model: at its frequency, and only series it was trained on.
-    Messages call the data `name`.
+    columns and checked against the model: at its frequency, and only series it was trained on
+    (with `others`, series it does not know are passed over instead). Messages call the data `name`.
 
     Raises:
         DataError: the file cannot be read as training read its data, is at another frequency,
@@ -246,7 +268,7 @@ def read_data(bundle: Bundle, ids: list[str], data_path: str | pd.DataFrame, log
             )
         out[key] = series
     unknown = [key for key in panel.series if key not in meta.series]
-    if unknown:
+    if unknown and not others:
         raise DataError(f"{name} holds series {unknown[0]!r}, which the model was not trained on. Remove it or retrain.")
     if not out:
         raise DataError(f"{name} holds none of the series asked for. Check --id and the id column.")

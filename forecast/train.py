@@ -11,10 +11,11 @@ from typing import Callable
 
 from forecast.config import DataConfig, Promote, TrainConfig
 from forecast.data.load import Panel, load_panel
-from forecast.errors import ForecastError
+from forecast.errors import BundleError, ForecastError
 from forecast.model.cluster import Worker, broken, this_worker
 from forecast.model.fit import Fitted, Metrics, Prepared, fit, prepare
-from forecast.store.bundle import Bundle, write_bundle
+from forecast.predict import forecast_bundle, read_data
+from forecast.store.bundle import Bundle, read_bundle, write_bundle
 from forecast.store.metadata import Promotion
 from forecast.store.promote import Verdict, judge
 from forecast.store.versions import Store, new_version_id
@@ -102,12 +103,13 @@ def train(
         if current is None and current_id is not None:
             verdict = Verdict(True, f"the current version {current_id} cannot be read")
         else:
-            verdict = judge(fitted, current, promote)
+            verdict = judge(fitted, current, promote, _reread(current, prepared.panel, data_config))
         version_id = new_version_id()
         staging = store.stage(version_id)
         try:
             promotion = verdict.record(promote, current_id)
             write_bundle(staging, fitted, data_config, promotion, saved_config, log)
+            _check_reads_back(staging, current_id)
             bundle_dir = store.commit(staging, version_id)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -157,6 +159,46 @@ def _check_finite(fitted: Fitted) -> None:
             f"training diverged: the validation MAE is {mae}, so nothing was saved. "
             "Lower --learning-rate or --clipnorm, or try --loss huber."
         )
+
+
+def _reread(current: Bundle | None, panel: Panel, data_config: DataConfig) -> Panel | None:
+    """This run's data file read again with the current version's columns, where it reads columns
+    this run does not (a feature dropped tonight), so promotion can score it on its own inputs;
+    None where it reads none that this run lacks, or the data cannot be read twice (standard
+    input, a ticker, a DataFrame) or not with its columns."""
+    if current is None:
+        return None
+    meta = current.metadata
+    if set(meta.columns) <= set(panel.first.frame.columns):
+        return None
+    path = data_config.path
+    if path is None or path == "-" or not Path(path).is_file():
+        return None
+    try:
+        series = read_data(current, [key for key in panel.series if key in meta.series], path, lambda message: None,
+                           others=True)
+    except ForecastError:
+        return None
+    return Panel(series, meta.id_col)
+
+
+def _check_reads_back(staging: Path, current_id: str | None) -> None:
+    """Read the version just written back as `forecast predict` reads it, and forecast from its
+    stored history, so that no version predict would refuse is ever published or made current.
+
+    Raises:
+        BundleError: it does not read back; the caller removes it.
+    """
+    try:
+        bundle = read_bundle(staging)
+        if bundle.metadata.future_features:
+            bundle.forecaster()  # its forecast needs future values this run does not have
+        else:
+            forecast_bundle(bundle)
+    except ForecastError as exc:
+        stays = f"{current_id} stays current" if current_id else "no version is current"
+        raise BundleError(f"the trained version does not read back as predict would read it ({exc}), so it was not "
+                          f"saved and {stays}. Check the data's column names and values, and retrain.") from None
 
 
 def _readable(store: Store, version_id: str | None, log: Log) -> Bundle | None:
