@@ -134,15 +134,49 @@ def write_output(path: str, data: str | bytes, flag: str) -> None:
 
 
 def result_table(frame, chosen: OutputFormat, key: str) -> str | bytes:
-    """A result table as CSV (6 significant digits), JSON ({key: [one object per row]}, a value
+    """A result table as CSV (6 significant digits, a text cell that would start a spreadsheet
+    formula led by `'`), JSON ({key: [one object per row]}, a value
     that is not a finite number as null) or Parquet (every digit, typed columns)."""
     if chosen is OutputFormat.csv:
-        return frame.to_csv(index=False, float_format="%.6g")
+        return _spreadsheet_safe(frame).to_csv(index=False, float_format="%.6g")
     if chosen is OutputFormat.parquet:
         buffer = io.BytesIO()
         frame.to_parquet(buffer, index=False)
         return buffer.getvalue()
     return json.dumps({key: json.loads(frame.to_json(orient="records", double_precision=15))}, indent=2) + "\n"
+
+
+# A spreadsheet opening a CSV runs a cell that starts with one of these as a formula (CSV injection:
+# a series id such as =HYPERLINK(...) comes from the data). OWASP's remedy: lead such a text cell
+# with a single quote, which spreadsheets show as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _spreadsheet_safe(frame):
+    """`frame` with every text cell and column name that starts a formula led by `'`; numbers, and
+    text that is a number (-5, -1.5e3: a spreadsheet reads those as numbers, not formulas), as they are."""
+    import pandas as pd
+
+    text = [i for i in range(frame.shape[1])
+            if pd.api.types.is_object_dtype(frame.iloc[:, i]) or pd.api.types.is_string_dtype(frame.iloc[:, i])]
+    names = [_formula_safe(column) for column in frame.columns]
+    if not text and names == list(frame.columns):
+        return frame
+    safe = frame.copy()
+    for i in text:
+        safe.isetitem(i, frame.iloc[:, i].map(_formula_safe))
+    safe.columns = names
+    return safe
+
+
+def _formula_safe(value):
+    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
+        return value
+    try:
+        float(value)
+        return value
+    except ValueError:
+        return "'" + value
 
 
 def check_destinations(output: str | None, plot: str | None, *, reads: dict[str, str | None] | None = None,

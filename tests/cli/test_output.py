@@ -232,3 +232,31 @@ def test_train_refuses_a_plot_inside_the_model_directory(existing):
     assert result.exit_code == 2, result.stderr
     assert "error: --plot" in error_line(result.stderr) and "lies inside --model-dir" in error_line(result.stderr)
     assert snapshot(existing) == before and not (existing / "loss.png").exists()
+
+
+# Series ids a spreadsheet would run as formulas, and a target that goes below zero.
+FORMULA_IDS = ["=1+2*cmd|' /C calc'!A0", "+SUM(1)", "@HYPERLINK(\"http://x\")", "-2+3"]
+
+
+def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_led_by_a_quote(tmp_path):
+    air = pd.read_csv(SAMPLE / "airline-passengers.csv")
+    air["Passengers"] -= 300  # negative numbers stay numbers
+    panel = pd.concat([air.assign(**{"@series": name}) for name in FORMULA_IDS])
+    data = tmp_path / "panel.csv"
+    panel.to_csv(data, index=False)
+    model = tmp_path / "model"
+    trained = invoke("train", data, "--id-col", "@series", "--lookback", "12", "--horizon", "6", "--model-dir", model, *TINY)
+    assert trained.exit_code == 0, trained.stderr
+    for command in (["predict"], ["detect", data]):
+        out = tmp_path / "out.csv"
+        result = invoke(*command, "--model-dir", model, "--output", out, "--quiet")
+        assert result.exit_code == 0, result.stderr
+        written = pd.read_csv(out, dtype={"'@series": str})
+        assert written.columns[0] == "'@series"
+        assert set(written["'@series"]) == {"'" + name for name in FORMULA_IDS}
+        assert not out.read_text().count("'-") - out.read_text().count("'-2+3")  # no number is quoted
+        if command[0] == "detect":
+            first = written[written["'@series"] == "'-2+3"].set_index("timestamp")["actual"]
+            first.index = pd.to_datetime(first.index)
+            expected = air.set_index(pd.to_datetime(air["Month"]))["Passengers"].reindex(first.index)
+            assert (first < 0).any() and (first == expected).all()
