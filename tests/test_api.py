@@ -68,3 +68,27 @@ def test_columns_without_a_text_name_are_refused_before_training(airline, tmp_pa
         api.train(frame, model_dir=tmp_path / "m", **option, **TINY)
     assert "df.columns = [" in str(caught.value) and "\n" not in str(caught.value)
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("frame,message", [
+    (lambda air: air.assign(Copy=air["Passengers"]).rename(columns={"Copy": "Passengers"}),
+     "the DataFrame has 2 columns named 'Passengers'; each column needs its own name. Rename or drop the repeats "
+     "(df = df.loc[:, ~df.columns.duplicated()] keeps the first)."),
+    (lambda air: air.reset_index().set_index("Month", drop=False),
+     "the DataFrame's index is named 'Month', as one of its columns is, so the two cannot both be read as columns. "
+     "Drop one: df = df.reset_index(drop=True), or df = df.drop(columns='Month')."),
+    (lambda air: air.astype(object).assign(Passengers=lambda f: f["Passengers"].where(f.index.year != 1955, "many")),
+     "column 'Passengers' has a non-numeric value 'many' at row 73 (1955-01-01)"),  # rows, not a file's lines
+])
+def test_dataframes_a_file_cannot_hold_are_refused(airline, tmp_path, frame, message):
+    with pytest.raises(DataError) as caught:
+        api.train(frame(airline), model_dir=tmp_path / "m", **TINY)
+    assert message in str(caught.value) and "line" not in str(caught.value)
+    assert not (tmp_path / "m").exists()
+
+
+def test_an_unnamed_datetime_index_is_the_time_column(airline, tmp_path):
+    """As the README says: a DatetimeIndex, named or not."""
+    result = api.train(airline.rename_axis(None), model_dir=tmp_path / "m", **{**TINY, "epochs": 1})
+    assert result.verdict.promote
+    assert api.predict(tmp_path / "m", data=airline.rename_axis(None).iloc[:-12]).frame["timestamp"].iloc[0] == "1960-01-01"

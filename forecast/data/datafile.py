@@ -23,6 +23,7 @@ SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}  # what 
 PARQUET = (".parquet", ".pq")
 EXCEL = (".xlsx", ".xlsm", ".xls", ".ods")
 PARQUET_MAGIC = b"PAR1"
+ROWS = "<row>"  # the index name `as_rows` gives a frame whose rows are not a CSV file's lines
 
 
 def read_table(path: str, sep: str | None = None, log: Log = lambda message: None) -> pd.DataFrame:
@@ -133,21 +134,39 @@ def _parquet(path: str, data: bytes) -> pd.DataFrame:
     except Exception as exc:  # pyarrow raises its own error types for damaged files
         detail = quote(str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__, quotes=False)
         raise DataError(f"data file {path!r} is not a readable Parquet file ({detail}). Check the file.") from None
-    frame = index_as_column(frame)
+    frame = index_as_column(frame, f"data file {quote(path)}")
     if frame.shape[1] < 2:
         raise DataError(f"data file {path!r} has {frame.shape[1]} column; forecast needs a time column and a value column.")
     if frame.empty:
         raise DataError(f"data file {path!r} holds no rows. Add the series' rows.")
-    frame.index = pd.RangeIndex(len(frame))  # rows, not file lines: messages count from line 2 as for CSV
-    return frame
+    return as_rows(frame)
 
 
-def index_as_column(frame: pd.DataFrame) -> pd.DataFrame:
+def index_as_column(frame: pd.DataFrame, what: str = "the DataFrame") -> pd.DataFrame:
     """A frame whose timestamps (or any named index) are its index, with that index as a column,
-    as a file holds it; any other frame as it is."""
+    as a file holds it; any other frame as it is. `what` names it in messages.
+
+    Raises:
+        DataError: columns sharing a name, or an index named as a column (a file can hold neither;
+            pandas cannot pick one of them).
+    """
+    repeated = frame.columns[frame.columns.duplicated()]
+    if len(repeated):
+        count = int((frame.columns == repeated[0]).sum()) if isinstance(repeated[0], str) else "several"
+        raise DataError(f"{what} has {count} columns named {quote(repeated[0])}; each column needs its own name. "
+                        "Rename or drop the repeats (df = df.loc[:, ~df.columns.duplicated()] keeps the first).")
     if isinstance(frame.index, pd.DatetimeIndex) or frame.index.name is not None:
+        name = "index" if frame.index.name is None else frame.index.name
+        if name in frame.columns:
+            raise DataError(f"{what}'s index is named {quote(name)}, as one of its columns is, so the two cannot both be "
+                            f"read as columns. Drop one: df = df.reset_index(drop=True), or df = df.drop(columns={quote(name)}).")
         return frame.reset_index()
     return frame
+
+
+def as_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """A DataFrame's or a Parquet file's rows labelled so that messages count rows, not file lines."""
+    return frame.set_axis(pd.RangeIndex(len(frame), name=ROWS))
 
 
 def _read_bytes(path: str) -> bytes:
@@ -220,12 +239,15 @@ def _read_settled(path: str, attempts: int = 3, pause: float = 0.5) -> bytes:
     )
 
 
-def line(column: pd.Series, row: int) -> int:
-    """The file line of a row: read_csv labels rows by line; other frames count from line 2."""
-    return line_of(np.asarray(column.index), row)
+def line(column: pd.Series, row: int) -> str:
+    """Where a row is, for a message: "line 12" of a CSV file, "row 11" of a DataFrame or Parquet file."""
+    return line_of(column.index, row)
 
 
-def line_of(lines: np.ndarray, row: int) -> int:
-    """The file line of row `row`, from the line labels `read_csv` gives a frame's index."""
-    label = lines[row]
-    return int(label) if isinstance(label, (int, np.integer)) else row + 2
+def line_of(labels: pd.Index, row: int) -> str:
+    """Where row `row` is, from the labels of a frame's index: a CSV's lines (`read_csv`), the
+    rows of a DataFrame or Parquet file (`as_rows`, counted from 1), else the row's place."""
+    label = labels[row]
+    if labels.name == ROWS:
+        return f"row {int(label) + 1}"
+    return f"line {int(label)}" if isinstance(label, (int, np.integer)) else f"row {row + 1}"

@@ -20,7 +20,7 @@ from forecast.data.frequency import (
     step_offset,
 )
 from forecast.data.calendars import Calendar, load_calendar, ticker_calendar
-from forecast.data.datafile import STDIN, index_as_column, line, line_of, read_table
+from forecast.data.datafile import STDIN, as_rows, index_as_column, line, line_of, read_table
 from forecast.data.times import combine_time_parts, detect_time_column, parse_times, time_columns
 from forecast.errors import ConfigError, DataError, names, quote
 
@@ -117,7 +117,7 @@ def load_frame(frame: pd.DataFrame, config: DataConfig, log: Log = lambda messag
     if raw.shape[1] < 2 or raw.empty:
         raise DataError(f"the DataFrame has {raw.shape[1]} columns and {len(raw)} rows; forecast needs a time column, "
                         "a value column and rows.")
-    raw = raw.set_axis(pd.RangeIndex(len(raw)))  # rows, counted from line 2 in messages as in a file
+    raw = as_rows(raw)
     return _panel(raw, config, {"kind": "dataframe"}, log)
 
 
@@ -137,7 +137,7 @@ def _panel(raw: pd.DataFrame, config: DataConfig, source: dict, log: Log) -> Pan
     ids = raw[id_col]
     if ids.isna().any():
         row = int(np.flatnonzero(ids.isna().to_numpy())[0])
-        raise DataError(f"id column {quote(id_col)} is empty at line {line(ids, row)}. Give every row its series id.")
+        raise DataError(f"id column {quote(id_col)} is empty at {line(ids, row)}. Give every row its series id.")
     body = raw.drop(columns=[id_col])
     time_col = detect_time_column(body, config.time_col)
     target = choose_target(body, time_col, config.target, log, config.input_columns)
@@ -262,7 +262,7 @@ def prepare(
     values.index = pd.DatetimeIndex(times, name=time_col)
 
     several = _likely_id_column(raw, [*_time_parts(raw, time_col), *columns]) if values.index.has_duplicates else None
-    values = _order(values, np.asarray(raw.index), fill, several, log)
+    values = _order(values, raw.index, fill, several, log)
     frequency = infer_frequency(values.index)
     sessions = _calendar(calendar, frequency, values.index, log) if calendar else None
     values = _regularise(values, frequency, fill, log, sessions)
@@ -353,14 +353,14 @@ def _numeric(column: pd.Series, name: str, times: pd.DatetimeIndex) -> np.ndarra
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
-            f"column {quote(name)} has a non-numeric value {quote(column.iloc[row])} at line {line(column, row)} "
+            f"column {quote(name)} has a non-numeric value {quote(column.iloc[row])} at {line(column, row)} "
             f"({stamp_text(times[row])}). Fix the value, or leave the cell empty and pass --fill."
         )
     array = values.to_numpy(dtype="float64")
     unusable = ~(np.abs(array) <= LARGEST) & ~np.isnan(array)  # infinite, or too large to square
     if unusable.any():
         row = int(np.flatnonzero(unusable)[0])
-        where = f"at line {line(column, row)} ({stamp_text(times[row])})"
+        where = f"at {line(column, row)} ({stamp_text(times[row])})"
         if str(column.iloc[row]).strip().lower().lstrip("+-") in ("inf", "infinity"):
             raise DataError(
                 f"column {quote(name)} has an infinite value {where}. "
@@ -384,11 +384,11 @@ def _likely_id_column(raw: pd.DataFrame, used: list[str]) -> str | None:
     return None
 
 
-def _order(values: pd.DataFrame, lines: np.ndarray, fill: Fill | None, several: str | None, log: Log) -> pd.DataFrame:
+def _order(values: pd.DataFrame, lines: pd.Index, fill: Fill | None, several: str | None, log: Log) -> pd.DataFrame:
     """Refuse duplicated and shuffled timestamps; reverse a newest-first file.
 
     Args:
-        lines: the file line of each row, for messages.
+        lines: the labels of the rows, naming their lines (or rows) in messages.
         several: a column that looks like series ids; duplicates then mean several series.
     """
     duplicated = values.index.duplicated(keep="last")
@@ -418,8 +418,8 @@ def _order(values: pd.DataFrame, lines: np.ndarray, fill: Fill | None, several: 
         return values.iloc[::-1]
     position = int(np.flatnonzero(np.diff(index.asi8) < 0)[0]) + 1
     raise DataError(
-        f"timestamps are out of order: {stamp_text(index[position])} (line {line_of(lines, position)}) comes after "
-        f"{stamp_text(index[position - 1])} (line {line_of(lines, position - 1)}). Sort the file by its time column."
+        f"timestamps are out of order: {stamp_text(index[position])} ({line_of(lines, position)}) comes after "
+        f"{stamp_text(index[position - 1])} ({line_of(lines, position - 1)}). Sort the file by its time column."
     )
 
 
@@ -511,7 +511,7 @@ def load_future(
         DataError: an unreadable file, a missing column, series or row, a timestamp given twice,
             or a value that is missing or not a number.
     """
-    raw = index_as_column(source) if isinstance(source, pd.DataFrame) else read_table(source, config.sep, log)
+    raw = as_rows(index_as_column(source, name)) if isinstance(source, pd.DataFrame) else read_table(source, config.sep, log)
     columns = list(config.future_features)
     wanted = [*time_columns(config.time_col), *([config.id_col] if config.id_col else []), *columns]
     missing = [column for column in wanted if column not in raw.columns]
@@ -546,6 +546,6 @@ def load_future(
             cell = picked[columns[column]].iloc[step]
             what = "empty" if pd.isna(cell) else f"{quote(cell)}, not a number {'' if np.isnan(values[step, column]) else 'it can model '}"
             raise DataError(f"{label}: column {quote(columns[column])} is {what.rstrip()} at {stamp_text(needed[step])} "
-                            f"(line {line(picked[columns[column]], step)}). Every forecast step needs a number: fix it.")
+                            f"({line(picked[columns[column]], step)}). Every forecast step needs a number: fix it.")
         out[key] = values
     return out

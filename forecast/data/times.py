@@ -51,8 +51,11 @@ def detect_time_column(raw: pd.DataFrame, time_col: str | None) -> str:
     for column in raw.columns:
         if str(column).strip().lower() in TIME_NAMES:
             return column
-    # No telling name: take the first text column whose values all parse as dates.
+    # No telling name: take the first column of timestamps (a DataFrame's unnamed DatetimeIndex
+    # becomes one named "index"), or of text whose values all parse as dates.
     for column in raw.columns:
+        if pd.api.types.is_datetime64_any_dtype(raw[column]) and raw[column].notna().all():
+            return column
         if raw[column].dtype == object or pd.api.types.is_string_dtype(raw[column]):
             try:
                 parsed = pd.to_datetime(raw[column], errors="coerce", format="mixed")
@@ -98,7 +101,7 @@ def combine_time_parts(raw: pd.DataFrame, time_col: str) -> pd.DatetimeIndex:
         row = int(np.flatnonzero(bad)[0])
         values = ", ".join(f"{column}={raw[column].iloc[row]}" for column in columns)
         raise DataError(
-            f"time columns {time_col} do not make a date at line {line(raw[columns[0]], row)} ({values}). "
+            f"time columns {time_col} do not make a date at {line(raw[columns[0]], row)} ({values}). "
             "Fix or remove that row."
         )
     return pd.DatetimeIndex(stamps)
@@ -138,7 +141,7 @@ def parse_times(column: pd.Series, name: str, log: Log = lambda message: None, *
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
-            f"time column {quote(name)} has a value that is not a date at line {line(column, row)}: "
+            f"time column {quote(name)} has a value that is not a date at {line(column, row)}: "
             f"{quote(column.iloc[row])}. Fix or remove that row, or name the right column with --time-col."
         )
     if getattr(parsed.dt, "tz", None) is not None:
@@ -147,7 +150,7 @@ def parse_times(column: pd.Series, name: str, log: Log = lambda message: None, *
     if outside.any():
         row = int(np.flatnonzero(outside)[0])
         raise DataError(
-            f"time column {quote(name)} has a date outside the years 1 to 9999 at line {line(column, row)}: "
+            f"time column {quote(name)} has a date outside the years 1 to 9999 at {line(column, row)}: "
             f"{quote(column.iloc[row])}. Fix or remove that row."
         )
     return pd.DatetimeIndex(parsed)
@@ -164,7 +167,7 @@ def _formatted(column: pd.Series, name: str, time_format: str) -> pd.DatetimeInd
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise DataError(
-            f"time column {quote(name)} has a value that does not match --time-format {time_format!r} at line "
+            f"time column {quote(name)} has a value that does not match --time-format {time_format!r} at "
             f"{line(column, row)}: {quote(column.iloc[row])}. Fix the value, or the format."
         )
     if getattr(parsed.dt, "tz", None) is not None:
@@ -180,7 +183,7 @@ def _day_first(text: pd.Series, name: str, log: Log) -> bool:
     parts = present.str.extract(_DAY_MONTH).dropna().astype(int)
     days_first = parts.index[parts[0] > 12]  # labels of rows whose first number cannot be a month
     months_first = parts.index[parts[1] > 12]
-    where = lambda label: f"{quote(text[label])} at line {line(text, text.index.get_loc(label))}"  # noqa: E731
+    where = lambda label: f"{quote(text[label])} at {line(text, text.index.get_loc(label))}"  # noqa: E731
     if len(days_first) and len(months_first):
         raise DataError(
             f"time column {quote(name)} mixes day-first dates ({where(days_first[0])}) and month-first ones "
@@ -202,7 +205,7 @@ def _changing_offsets(text: pd.Series, name: str, dayfirst: bool, log: Log) -> p
     if not marked.all():
         row = int(np.flatnonzero(~marked.to_numpy())[0])
         raise DataError(
-            f"time column {quote(name)} gives a UTC offset on some timestamps but not at line {line(text, row)} "
+            f"time column {quote(name)} gives a UTC offset on some timestamps but not at {line(text, row)} "
             f"({quote(text.iloc[row])}). Give every timestamp an offset, or none."
         )
     local = pd.to_datetime(text.str.replace(r"\s*(?:Z|[+-]\d\d(?::?\d\d)?)$", "", regex=True),

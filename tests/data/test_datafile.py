@@ -128,3 +128,13 @@ def test_a_yfinance_export_is_read_without_its_extra_header_rows():
     assert list(frame.columns) == ["Date", "Close", "High", "Low", "Open", "Volume"]
     assert frame.index[0] == 4  # the first bar is on the file's fourth line
     assert pd.api.types.is_float_dtype(frame["Close"]) and pd.api.types.is_integer_dtype(frame["Volume"])
+
+
+def test_a_parquet_file_s_errors_count_rows_not_lines(monthly_bundle, tmp_path):
+    """A Parquet file has no lines: the first row is row 1 (it was "line 0")."""
+    frame = _airline().assign(Month=lambda f: pd.to_datetime(f["Month"]), Passengers=lambda f: f["Passengers"].astype(str))
+    frame.loc[0, "Passengers"] = "many"  # a text column, as a Parquet file from a careless export holds
+    frame.to_parquet(tmp_path / "air.parquet", index=False)
+    result = invoke("predict", "--model-dir", monthly_bundle, "--data", tmp_path / "air.parquet")
+    assert result.exit_code == 2
+    assert "column 'Passengers' has a non-numeric value 'many' at row 1 (1949-01-01)" in error_line(result.stderr)
