@@ -28,7 +28,7 @@ follows a shifted level, spikes come more often, the noise grows), so a second r
 of `RUN_ROWS` rows: the mean of their errors, each over the calibrated half-width (the score
 before widening, as the runs' own history sets their scale). `sustained` is how far a row's run
 mean lies above the mean of the run means over the rows before (as many as the widening looks
-back on), in their standard deviations. A row is also an anomaly when `sustained` is above
+back on, and at least `RUN_HISTORY`), in their standard deviations. A row is also an anomaly when `sustained` is above
 `sustained_threshold`, 4.26 by default: a one-sided Gaussian tail of 1e-5. This is the anomaly
 likelihood of Ahmad et al. ("Unsupervised real-time anomaly detection for streaming data",
 Neurocomputing 2017), with its published window of 10 rows and alarm threshold of 1 - 1e-5,
@@ -273,12 +273,14 @@ def _widened(error: np.ndarray, width: float, level: int, memory: int) -> np.nda
 
 def _sustained(raw: np.ndarray, memory: int) -> np.ndarray:
     """For each row, how far the mean of the `raw` scores of its last `RUN_ROWS` rows lies above
-    the mean of those run means over the `memory` rows before it, in their standard deviations
-    (at least `SPREAD_FLOOR`); NaN until `RUN_HISTORY` run means lie before it. NaN scores (rows
+    the mean of those run means over the `memory` rows before it (at least `RUN_HISTORY`), in their
+    standard deviations (at least `SPREAD_FLOOR`); NaN until `RUN_HISTORY` run means lie before it. NaN scores (rows
     the score rule flagged, or without a finite forecast) are left out of the runs: one spike is
     its own anomaly, not a reason to flag the nine rows after it."""
     runs = pd.Series(raw).rolling(RUN_ROWS, min_periods=1).mean()
-    before = runs.rolling(memory, min_periods=RUN_HISTORY)
+    # Below a 90% level ten misses need fewer than RUN_HISTORY rows of memory; the spread still
+    # needs RUN_HISTORY run means, so the window is never shorter than that.
+    before = runs.rolling(max(memory, RUN_HISTORY), min_periods=RUN_HISTORY)
     spread = before.std().shift(1).clip(lower=SPREAD_FLOOR)
     return ((runs - before.mean().shift(1)) / spread).to_numpy()
 

@@ -233,3 +233,14 @@ def test_a_panel_scores_each_series_and_id_picks_one(tmp_path):
     assert set(flagged["site"]) == {"north"} and frame["Date"].iloc[650].strftime("%Y-%m-%d") in set(flagged["timestamp"])
     one = detect(str(tmp_path / "model"), str(path), ids=["south"])
     assert set(one.frame["site"]) == {"south"} and len(one.frame) == 730 - 14
+
+
+def test_a_level_below_90_scores_a_series_with_few_validation_windows(monthly_bundle, tmp_path):
+    """Ten misses beyond an 80% interval need only 50 rows of memory; the sustained rule still
+    estimates its spread from RUN_HISTORY run means (it raised: min_periods 100 must be <= window 51)."""
+    result = invoke("detect", SAMPLE / "airline-passengers.csv", "--model-dir", monthly_bundle, "--level", "80",
+                    "--output", tmp_path / "scored.csv", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    scored = pd.read_csv(tmp_path / "scored.csv")
+    assert list(scored.columns) == [*COLUMNS[:3], "lower_80", "upper_80", *COLUMNS[5:]]
+    assert scored["sustained"].iloc[:100].isna().all() and scored["sustained"].iloc[101:].notna().all()
