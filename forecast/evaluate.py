@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from typing import Callable, Sequence
 
 import numpy as np
@@ -17,7 +18,7 @@ from forecast.evaluation.intervals import BASES, check_level, coverage
 from forecast.evaluation.metrics import mae, mape, mase, mase_scale, rmse, smape
 from forecast.evaluation.statistical import STATISTICAL, forecast_statistical
 from forecast.model.cluster import refuse
-from forecast.model.fit import choose_lookback, fit, prepare
+from forecast.model.fit import BASELINE_CANDIDATES, choose_lookback, fit, prepare
 
 Log = Callable[[str], None]
 
@@ -132,8 +133,9 @@ class Backtest:
                           for basis in BASES if np.any(bases == basis)}
         return out
 
-    def training(self) -> dict[str, float]:
-        """Parameters, total training time, mean epochs and mean best validation loss over the folds."""
+    def training(self) -> dict:
+        """Parameters, total training time, mean epochs and mean best validation loss over the folds,
+        and the folds whose model forecast a baseline instead of a network."""
         runs = list({fold.number: fold.training for fold in self.folds}.values())  # one model per fold
         return {
             "parameters": runs[0]["parameters"],
@@ -141,6 +143,9 @@ class Backtest:
             "epochs_run": float(np.mean([run["epochs_run"] for run in runs])),
             # None where a fold kept seasonal naive, which trained nothing.
             "best_val_loss": _mean_or_none([run["best_val_loss"] for run in runs]),
+            # Folds where --window-norm auto kept a baseline, so "model" forecast it: baseline -> folds.
+            "fell_back": dict(Counter(run["window_norm"] for run in runs if run["window_norm"] in BASELINE_CANDIDATES)),
+            "folds": len(runs),
         }
 
     def table(self, id_col: str | None = None) -> pd.DataFrame:

@@ -180,6 +180,26 @@ def monthly_bundle(tmp_path_factory) -> Path:
     return model_dir
 
 
+# A run where --window-norm auto keeps a baseline: two networks of one epoch cannot beat seasonal naive.
+FALLS_BACK = [*TINY, "--window-norm", "auto", "--epochs", "1"]
+
+
+@pytest.fixture(scope="session")
+def baseline_bundle(tmp_path_factory) -> tuple[Path, dict, Path]:
+    """Car sales trained so that --window-norm auto keeps seasonal naive: the model directory,
+    `train --json`'s record, and the loss plot it wrote."""
+    import json
+
+    directory = tmp_path_factory.mktemp("baseline")
+    model_dir, plot = directory / "model", directory / "loss.png"
+    result = invoke("train", SAMPLE / "monthly-car-sales.csv", "--lookback", "12", "--horizon", "12",
+                    "--model-dir", model_dir, "--json", "--plot", plot, *FALLS_BACK)
+    assert result.exit_code == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["window_norm"] == "seasonal naive", record  # else this fixture tests nothing
+    return model_dir, record, plot
+
+
 @pytest.fixture
 def existing(monthly_bundle, tmp_path):
     """A copy of the monthly bundle, for a test to change or to prove unchanged."""

@@ -76,7 +76,7 @@ def main(
     ctx: typer.Context,
     version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="Show TensorFlow's own log lines and, for unexpected errors, the full traceback.")] = False,
-    log_format: Annotated[LogFormat, typer.Option(envvar="FORECAST_LOG_FORMAT", help="Log lines as plain text or json: one object per line with time, level, command and message; a run's summary line adds its facts as fields (train: version, promoted, reason, val_mae, baseline_mae, beats_baselines; detect: rows, anomalies, alarms).")] = LogFormat.text,
+    log_format: Annotated[LogFormat, typer.Option(envvar="FORECAST_LOG_FORMAT", help="Log lines as plain text or json: one object per line with time, level, command and message; a run's summary line adds its facts as fields (train: version, promoted, reason, val_mae, baseline_mae, beats_baselines, fell_back_to; detect: rows, anomalies, alarms).")] = LogFormat.text,
     log_file: Annotated[Optional[str], typer.Option(envvar="FORECAST_LOG_FILE", help="Append the log lines to this file; warnings and errors still also go to stderr (cron mails them). If it cannot be written (a full disk), one warning says so and the lines go to stderr.", show_default=False)] = None,
 ) -> None:
     if version:

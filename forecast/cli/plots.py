@@ -48,17 +48,31 @@ def plot_detection(history: pd.Series, frame: pd.DataFrame, target: str, level: 
     _save(figure, path)
 
 
-def plot_loss(loss_history: dict[str, list[float]], best_epoch: int, path: str) -> None:
-    """Training and validation loss by epoch, with the restored best epoch marked."""
+def plot_loss(fitted, path: str) -> None:
+    """Training and validation loss by epoch, with the restored best epoch marked. Where
+    `--window-norm auto` kept a baseline (which trains nothing), the networks it trained and set
+    aside are drawn instead, and the title says so."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(8, 4.5), layout="constrained")
-    epochs = np.arange(1, len(loss_history["loss"]) + 1)
-    axis.plot(epochs, loss_history["loss"], marker=".", label="training loss")
-    axis.plot(epochs, loss_history["val_loss"], marker=".", label="validation loss")
-    axis.axvline(best_epoch, color="black", linestyle="--", linewidth=0.8, label=f"best epoch ({best_epoch})")
-    axis.set_yscale("log")
+    title = "Loss by epoch (MSE on the scaled target)"
+    if fitted.loss_history.get("loss"):
+        histories = {"": fitted.loss_history}
+        best = fitted.metrics.best_epoch
+        axis.axvline(best, color="black", linestyle="--", linewidth=0.8, label=f"best epoch ({best})")
+    else:
+        histories = {f"{name} network, ": history for name, history in fitted.raced.items() if history.get("loss")}
+        kept = fitted.selection.chosen if fitted.selection else "no network"
+        title = f"Networks trained and not kept: this version forecasts {kept}"
+    for name, history in histories.items():
+        epochs = np.arange(1, len(history["loss"]) + 1)
+        axis.plot(epochs, history["loss"], marker=".", label=f"{name}training loss")
+        axis.plot(epochs, history["val_loss"], marker=".", label=f"{name}validation loss")
+    if not histories:
+        axis.text(0.5, 0.5, "no network was trained", ha="center", va="center", transform=axis.transAxes)
+    elif all(value > 0 for history in histories.values() for key in ("loss", "val_loss") for value in history[key]):
+        axis.set_yscale("log")  # only where every loss is above zero: a log axis cannot draw the others
     axis.set_xlabel("epoch")
-    _finish(axis, "Loss by epoch (MSE on the scaled target)", "loss", dated=False)
+    _finish(axis, title, "loss", dated=False)
     _save(figure, path)
 
 

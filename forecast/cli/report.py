@@ -52,12 +52,19 @@ def training_record(result) -> dict:
         "model_dir": str(result.bundle_dir.parent.parent),
         "val_mae": m.val_mae,
         "baseline_mae": baselines,
-        "beats_baselines": bool(baselines) and m.val_mae < min(baselines.values()),
+        # A kept baseline is the baseline, not a network that beat it.
+        "beats_baselines": kept_baseline(selection) is None and bool(baselines) and m.val_mae < min(baselines.values()),
+        "fell_back_to": kept_baseline(selection),
         "window_norm": None if selection is None else selection.chosen,
         "warm_start": result.fitted.started_from,
         "metrics": m.to_dict(),
         "promotion": result.promotion.to_dict(),
     }
+
+
+def kept_baseline(selection: Selection | None) -> str | None:
+    """The baseline --window-norm auto kept instead of a network, or None where a network serves."""
+    return selection.chosen if selection is not None and selection.chosen in BASELINE_CANDIDATES else None
 
 
 def check_summary(prepared) -> str:
@@ -186,6 +193,7 @@ def backtest_report(result) -> str:
             _row([marked, score["mae"], score["rmse"], score["smape"], score["mape"], score["mase"]], first=16)
         )
     lines.append(f"* lowest MASE{'' if best == 'model' else f': the model does NOT beat {_NAMES[best]}'}")
+    lines += _fell_back(result)
     lines += _unfitted(scores)
     lines += ["", "MAE by step:", _row(["step", result.cell, *(_NAMES[n] for n in result.methods[1:])], first=6)]
     by_step = result.by_step()
@@ -231,6 +239,8 @@ def compare_report(results) -> str:
                      training["best_val_loss"]]
         lines.append(_row([*cells, score["mae"], score["mase"], score["smape"]], first=16))
     lines.append("* lowest MASE" + ("" if best < len(results) else f": no cell beats {rows[best][0]}"))
+    for result in results:
+        lines += _fell_back(result)
     lines += _unfitted(reference_scores)
     return "\n".join(lines)
 
@@ -238,6 +248,14 @@ def compare_report(results) -> str:
 def _lowest_mase(scores: dict) -> str:
     """The method with the lowest MASE among those that forecast every fold."""
     return min((m for m in scores if scores[m]["mase"] is not None), key=lambda m: scores[m]["mase"])
+
+
+def _fell_back(result) -> list[str]:
+    """A note where the model's row is partly or wholly a baseline: the folds where --window-norm
+    auto kept one because no network beat it on validation."""
+    training = result.training()
+    return [f"{result.cell}: fell back to {name} in {count} of {training['folds']} folds (no network beat it on validation)"
+            for name, count in training["fell_back"].items()]
 
 
 def _unfitted(scores: dict) -> list[str]:

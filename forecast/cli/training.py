@@ -31,7 +31,7 @@ def train(
     config: ConfigFile = None,
     print_config: Annotated[bool, typer.Option("--print-config", help="Print the resolved options as TOML (the text saved as config.toml in each version) and exit without training.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Check the data, the options and --model-dir exactly as training would (before Keras is imported), print the windows it would train on, and exit without training or writing anything.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON instead of the summary: the version, whether it became current and why, its validation metrics, each baseline's, and whether the model beat them (beats_baselines).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the run as JSON instead of the summary: the version, whether it became current and why, its validation metrics, each baseline's, whether a network beat them (beats_baselines) and the baseline --window-norm auto kept instead of a network (fell_back_to, else null).")] = False,
     plot: Plot = None,
     quiet: Quiet = False,
 ) -> None:
@@ -78,9 +78,10 @@ def train(
         state = "current" if result.verdict.promote else "a candidate"
         running.state.published = f"this run's version {result.version_id} is complete and {state}"
         record = training_record(result)
-        fields = {key: record[key] for key in ("version", "val_mae", "baseline_mae", "beats_baselines")}
-        log.info(f"version {result.version_id} is {state}; validation MAE {record['val_mae']:.4g}, "
-                 f"{'beating' if record['beats_baselines'] else 'not beating'} its baselines",
+        fields = {key: record[key] for key in ("version", "val_mae", "baseline_mae", "beats_baselines", "fell_back_to")}
+        outcome = (f"forecasting {record['fell_back_to']} (no network kept)" if record["fell_back_to"]
+                   else f"{'beating' if record['beats_baselines'] else 'not beating'} its baselines")
+        log.info(f"version {result.version_id} is {state}; validation MAE {record['val_mae']:.4g}, {outcome}",
                  extra={"fields": {**fields, "promoted": result.verdict.promote, "reason": result.verdict.reason}})
         if as_json:
             typer.echo(json.dumps(record, indent=2))
@@ -89,7 +90,7 @@ def train(
         if plot:
             from forecast.cli.plots import plot_loss
 
-            plot_loss(result.fitted.loss_history, result.metrics.best_epoch, plot)
+            plot_loss(result.fitted, plot)
             log.info(f"wrote the loss plot to {plot}")
 
     run_command(run)

@@ -120,6 +120,9 @@ class Fitted:
     calibration: Calibration  # interval half-widths on the scaled target, per level and step
     selection: "Selection | None" = None  # what --window-norm auto chose, and why
     window_errors: np.ndarray | None = None  # (validation windows, horizon) absolute errors, data units; not stored
+    # Each network --window-norm auto trained, by name -> its loss history (the loss plot draws
+    # them when a baseline is kept, which trained nothing); not stored.
+    raced: dict[str, dict[str, list[float]]] = dataclasses.field(default_factory=dict)
     started_from: str | None = None  # the version whose weights a warm start began from
 
     def forecaster(self) -> Forecaster:
@@ -293,7 +296,8 @@ def _fit_once(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0
         kept = candidates[chosen]
     spent = sum(fitted.metrics.train_seconds for fitted in candidates.values())  # the choice cost every candidate
     metrics = dataclasses.replace(kept.metrics, train_seconds=round(spent, 3))
-    return dataclasses.replace(kept, metrics=metrics, selection=Selection(chosen, finite, error))
+    raced = {name: fitted.loss_history for name, fitted in candidates.items()}
+    return dataclasses.replace(kept, metrics=metrics, selection=Selection(chosen, finite, error), raced=raced)
 
 
 def _race(prepared: Prepared, placement, log: Log, verbose: int) -> dict[str, Fitted]:

@@ -1,7 +1,7 @@
 import struct
 
 
-from conftest import SAMPLE, TINY, invoke
+from conftest import FALLS_BACK, SAMPLE, TINY, invoke
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -50,3 +50,28 @@ def test_plot_into_a_missing_directory_fails_before_training(tmp_path):
                     "--plot", tmp_path / "no" / "loss.png", "--quiet")
     assert result.exit_code == 2 and "--plot directory" in result.stderr
     assert not (tmp_path / "m").exists()
+
+
+# Every --plot on a run whose --window-norm auto kept a baseline (no epochs of its own to draw).
+def test_train_plot_where_a_baseline_is_kept_draws_the_networks_set_aside(baseline_bundle):
+    _, _, plot = baseline_bundle
+    assert_sensible_png(plot)
+
+
+def test_predict_and_detect_plots_where_a_baseline_is_kept(baseline_bundle, tmp_path):
+    model_dir, _, _ = baseline_bundle
+    predicted = invoke("predict", "--model-dir", model_dir, "--level", "90", "--plot", tmp_path / "f.png", "--quiet")
+    assert predicted.exit_code == 0, predicted.stderr
+    assert_sensible_png(tmp_path / "f.png")
+    detected = invoke("detect", SAMPLE / "monthly-car-sales.csv", "--model-dir", model_dir, "--plot", tmp_path / "d.png", "--quiet")
+    assert detected.exit_code == 0, detected.stderr
+    assert_sensible_png(tmp_path / "d.png")
+
+
+def test_evaluate_plot_where_folds_keep_a_baseline(tmp_path):
+    out = tmp_path / "backtest.png"
+    result = invoke("evaluate", SAMPLE / "monthly-car-sales.csv", "--lookback", "12", "--horizon", "12", "--folds", "2",
+                    "--plot", out, *FALLS_BACK)
+    assert result.exit_code == 0, result.stderr
+    assert_sensible_png(out)
+    assert "lstm: fell back to seasonal naive in 2 of 2 folds (no network beat it on validation)" in result.stdout

@@ -175,3 +175,10 @@ def test_train_json_says_whether_the_model_beat_its_baselines(tmp_path):
     assert set(record["baseline_mae"]) == {"naive", "seasonal_naive", "drift"}
     assert record["beats_baselines"] == (record["val_mae"] < min(record["baseline_mae"].values()))
     assert record["metrics"]["val_mae"] == record["val_mae"] == meta["metrics"]["val_mae"]
+
+
+def test_a_kept_baseline_is_reported_as_the_baseline_not_as_a_network_beating_it(baseline_bundle):
+    _, record, _ = baseline_bundle
+    # Its validation MAE equals seasonal naive's (within float error), which once read as "beating" it.
+    assert record["val_mae"] == pytest.approx(record["baseline_mae"]["seasonal_naive"], rel=1e-6)
+    assert record["beats_baselines"] is False and record["fell_back_to"] == "seasonal naive"
