@@ -78,5 +78,20 @@ def _value(value) -> str:
         return repr(value) if math.isfinite(value) else ('"nan"' if value != value else '"inf"')
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_value(v) for v in value) + "]"
-    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{text}"'
+    return '"' + "".join(map(_character, str(value))) + '"'
+
+
+# A TOML basic string may not hold the quote, the backslash and the control characters U+0000 to
+# U+001F and U+007F raw (TOML 1.0, "String"); any character may be escaped. Every character that is
+# not printable is (C1 controls and line separators too, which editors and terminals act on), so a
+# value with a line break stays on its option's line and reads back unchanged: the short escape
+# where TOML has one, \uXXXX or \UXXXXXXXX otherwise.
+_SHORT = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f", "\r": "\\r"}
+
+
+def _character(c: str) -> str:
+    if c in _SHORT:
+        return _SHORT[c]
+    if c.isprintable():
+        return c
+    return f"\\u{ord(c):04X}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08X}"

@@ -4,6 +4,7 @@ crashed, hung, lost data or misled, and pins the one-line error (exit 2) or the 
 import os
 import re
 import shutil
+import tomllib
 
 import pandas as pd
 import pytest
@@ -184,6 +185,21 @@ def test_predict_data_at_another_step_is_refused(freq, said, monthly_bundle, tmp
 def test_config_values_of_the_wrong_type_are_refused(line, message, tmp_path):
     config = write(tmp_path, "f.toml", f'data = "{SAMPLE / "airline-passengers.csv"}"\n{line}\n')
     refused(invoke("train", "--config", config, "--print-config"), re.escape(message))
+
+
+ODD = 'x\n"q"\\\x01\x1b[31m\x7f'  # a line break, quotes, a backslash, control characters
+
+
+@pytest.mark.parametrize("option, value", [("--target", ODD), ("--time-col", ODD), ("--id-col", ODD), ("--features", [ODD]),
+                                           ("--time-format", "%Y-%m" + ODD), ("--model-dir", ODD)])
+def test_option_values_with_line_breaks_survive_print_config_and_config(option, value, tmp_path):
+    given = ",".join(value) if isinstance(value, list) else value
+    printed = invoke("train", SAMPLE / "airline-passengers.csv", option, given, "--print-config")
+    assert printed.exit_code == 0, printed.stderr
+    assert tomllib.loads(printed.stdout)[option[2:]] == value
+    again = invoke("train", "--config", write(tmp_path, "f.toml", printed.stdout), "--print-config")
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout == printed.stdout
 
 
 def test_a_seed_numpy_cannot_take_is_refused_before_training(tmp_path):

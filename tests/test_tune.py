@@ -16,6 +16,7 @@ from test_unattended import start, wait_for
 # Tiny trials: each fold trains one or two networks of a few epochs on airline passengers.
 QUICK = ["--horizon", "6", "--epochs", "2", "--patience", "1", "--batch-size", "16", "--interval-refits", "0",
          "--folds", "2", "--holdout", "12"]
+ODD_NAMES = ['Month\n"q"\\\x01', 'Passengers\r\n\x1b[31m']  # the airline file's columns, renamed
 
 
 def tune(tmp_path, data=SAMPLE / "airline-passengers.csv", *extra):
@@ -36,9 +37,12 @@ def scores(table: list[list[str]]) -> list[tuple[str, str, str]]:
 
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
-    """One search of two trials, its journal and options file."""
+    """One search of two trials, its journal and options file; the data's columns are named with a
+    line break, a quote, a backslash and a control character, which best.toml must escape."""
     tmp_path = tmp_path_factory.mktemp("tune")
-    result, study, output = tune(tmp_path, SAMPLE / "airline-passengers.csv", "--trials", "2")
+    data = tmp_path / "airline.csv"
+    pd.read_csv(SAMPLE / "airline-passengers.csv").set_axis(ODD_NAMES, axis=1).to_csv(data, index=False)
+    result, study, output = tune(tmp_path, data, "--time-col", ODD_NAMES[0], "--target", ODD_NAMES[1], "--trials", "2")
     assert result.exit_code == 0, result.stderr
     return result, study, output, tmp_path
 
@@ -53,16 +57,19 @@ def test_the_search_reports_every_trial_and_writes_the_best_options_which_train_
     best = next(row for row in table if row[0].endswith("*"))
     assert float(best[2]) == min(float(row[2]) for row in table if row[1] == "complete")
     options = tomllib.loads(output.read_text())
+    assert (options["time-col"], options["target"]) == tuple(ODD_NAMES)
     assert options["horizon"] == 6 and options["epochs"] == 2 and options["seed"] == 42
     assert {"lookback", "cell", "layers", "units", "dropout", "learning-rate", "window-norm"} <= set(options)
     assert output.read_text().startswith(f"# forecast tune: trial {best[0].rstrip(' *')} of 2, mean validation MASE")
 
-    trained = invoke("train", SAMPLE / "airline-passengers.csv", "--config", output, "--model-dir", tmp_path / "model", "--json")
+    trained = invoke("train", output.parent / "airline.csv", "--config", output, "--model-dir", tmp_path / "model", "--json")
     assert trained.exit_code == 0, trained.stderr
     from forecast.store.versions import Store
 
     store = Store(str(tmp_path / "model"))
     config = store.open(store.current_id()).metadata.config
+    saved = tomllib.loads((store.resolve() / "config.toml").read_text(encoding="utf-8"))
+    assert (saved["time-col"], saved["target"]) == tuple(ODD_NAMES)  # the version's own copy reads back too
     assert config.lookback == options["lookback"] and config.cell.value == options["cell"]
     assert config.units == options["units"] and config.learning_rate == options["learning-rate"]
 
