@@ -16,7 +16,7 @@ import warnings
 
 import pandas as pd
 
-from forecast.errors import ConfigError
+from forecast.errors import ConfigError, quote
 
 YEARS_AHEAD = 10  # years of closures stored past the data's, bounding how far a forecast can be dated
 WEEKMASK = "1111100"  # Monday to Friday: every exchange exchange-calendars covers for daily bars here
@@ -69,19 +69,40 @@ def load_calendar(name: str, first: pd.Timestamp, last: pd.Timestamp) -> Calenda
     """
     import exchange_calendars
 
+    first_year, last_year = pd.Timestamp(first).year, pd.Timestamp(last).year + YEARS_AHEAD
     if name not in exchange_calendars.get_calendar_names(include_aliases=True):
-        known = exchange_calendars.get_calendar_names(include_aliases=False)
         raise ConfigError(
             f"--calendar takes an exchange's ISO code, such as XNYS (New York), XLON (London) or XTKS (Tokyo). "
-            f"Received: {name!r}. Use one of {', '.join(sorted(c for c in known if c.startswith('X'))[:12])}, ..., "
+            f"Received: {name!r}. Use one of {', '.join(_working(first_year, last_year))}, ..., "
             "or none for plain business days."
         )
-    return _closures(name, pd.Timestamp(first).year, pd.Timestamp(last).year + YEARS_AHEAD)
+    return _closures(name, first_year, last_year)
+
+
+def _working(first_year: int, last_year: int, count: int = 12) -> list[str]:
+    """The first `count` exchanges (ISO codes, alphabetically) whose calendars can be built for
+    these years: some cover only recent years, and some cannot be built at all under this pandas."""
+    import exchange_calendars
+
+    working = []
+    for code in sorted(c for c in exchange_calendars.get_calendar_names(include_aliases=False) if c.startswith("X")):
+        try:
+            _closures(code, first_year, last_year)
+        except ConfigError:
+            continue
+        working.append(code)
+        if len(working) == count:
+            break
+    return working
 
 
 @functools.lru_cache(maxsize=8)
 def _closures(name: str, first_year: int, last_year: int) -> Calendar:
-    """Whole years, so that the series of a panel, which share their years, build the calendar once."""
+    """Whole years, so that the series of a panel, which share their years, build the calendar once.
+
+    Raises:
+        ConfigError: exchange-calendars cannot build it for these years.
+    """
     import exchange_calendars
 
     start, end = pd.Timestamp(first_year, 1, 1), pd.Timestamp(last_year, 12, 31)
@@ -90,8 +111,11 @@ def _closures(name: str, first_year: int, last_year: int) -> Calendar:
             warnings.simplefilter("ignore")  # the library's own pandas deprecation notices
             calendar = exchange_calendars.get_calendar(name, start=start, end=end)
             sessions = pd.DatetimeIndex(calendar.sessions).tz_localize(None)
-    except (ValueError, exchange_calendars.errors.CalendarError) as exc:
-        raise ConfigError(f"the {name} calendar cannot cover {start:%Y-%m-%d} to {end:%Y-%m-%d}: {exc}. "
-                          "Use --calendar none for plain business days.") from None
+    # Not only dates outside its records (ValueError): some calendars' holiday rules raise
+    # NotImplementedError under pandas 3, and a library's own failure is no reason to crash.
+    except Exception as exc:
+        detail = quote(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}", 120, quotes=False)
+        raise ConfigError(f"exchange-calendars cannot build the {name} calendar for {first_year} to {last_year} ({detail}). "
+                          "Use --calendar none for plain business days, or another exchange's code.") from None
     closed = pd.bdate_range(sessions[0], sessions[-1]).difference(sessions)
     return Calendar(calendar.name, tuple(closed.strftime("%Y-%m-%d")), f"{sessions[-1]:%Y-%m-%d}")

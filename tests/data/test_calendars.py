@@ -109,3 +109,19 @@ def test_forecast_dates_past_the_stored_closures_are_refused(sessions_model):
     result = invoke("predict", "--model-dir", sessions_model, "--horizon", "2600")
     assert result.exit_code == 2 and "past 2034-12-29, the last day this model knows XNYS's holidays for. " \
         "Use a smaller --horizon, or retrain to extend them." in result.stderr
+
+
+def test_an_exchange_whose_calendar_cannot_be_built_is_refused_and_never_offered(tmp_path):
+    """exchange-calendars' Orthodox Easter rules fail under this pandas (NotImplementedError) for
+    ASEX, XBEL, XBSE and XCYS; XBEL sorted among the first codes the tool suggested."""
+    for name in ("ASEX", "XBEL", "XBSE", "XCYS"):
+        with pytest.raises(ConfigError, match=f"exchange-calendars cannot build the {name} calendar for 2023 to 2034 "):
+            load_calendar(name, pd.Timestamp("2023-01-03"), pd.Timestamp("2024-01-02"))
+    with pytest.raises(ConfigError) as caught:
+        load_calendar("NYSEE", pd.Timestamp("2023-01-03"), pd.Timestamp("2024-01-02"))
+    offered = re.search(r"Use one of (.*), \.\.\., or none", str(caught.value)).group(1).split(", ")
+    assert len(offered) == 12 and "XBEL" not in offered and "XAMS" in offered
+    result = invoke("train", AAPL, "--calendar", "XBEL", "--model-dir", tmp_path / "m", *TINY)
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "cannot build the XBEL calendar for 2022 to 2034 (" in result.stderr and "Use --calendar none" in result.stderr
+    assert not (tmp_path / "m").exists()
