@@ -105,8 +105,8 @@ def _closures(name: str, first_year: int, last_year: int) -> Calendar:
     """
     import exchange_calendars
 
-    start, end = pd.Timestamp(first_year, 1, 1), pd.Timestamp(last_year, 12, 31)
     try:
+        start, end = pd.Timestamp(first_year, 1, 1), pd.Timestamp(last_year, 12, 31)  # past 9999 for data ending after 9989
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the library's own pandas deprecation notices
             calendar = exchange_calendars.get_calendar(name, start=start, end=end)

@@ -58,10 +58,12 @@ class Holidays:
 
 def load_holidays(code: str, first: pd.Timestamp, last: pd.Timestamp) -> Holidays:
     """The public holidays of `code` (a country, or COUNTRY-SUBDIVISION) from the year of `first`
-    to YEARS_AHEAD years after `last`'s.
+    to YEARS_AHEAD years after `last`'s, or to the last year the holidays package knows them for
+    when that comes sooner (2100 for most countries; forecasts past it are refused).
 
     Raises:
-        ConfigError: a code the holidays package does not know.
+        ConfigError: a code the holidays package does not know, or data outside the years it
+            knows the code's holidays for (it would mark every day of them as no holiday).
     """
     import holidays
 
@@ -69,11 +71,17 @@ def load_holidays(code: str, first: pd.Timestamp, last: pd.Timestamp) -> Holiday
         raise ConfigError(f"--holidays takes a country code, optionally with a subdivision: US, US-CA, GB-SCT, DE-BY. "
                           f"Received: {code!r}.")
     country, _, subdivision = code.upper().partition("-")
-    years = range(pd.Timestamp(first).year, pd.Timestamp(last).year + YEARS_AHEAD + 1)
+    first_year, last_year = pd.Timestamp(first).year, pd.Timestamp(last).year
     try:
-        found = holidays.country_holidays(country, subdiv=subdivision or None, years=years)
+        known = holidays.country_holidays(country, subdiv=subdivision or None)
     except NotImplementedError as exc:
         raise ConfigError(f"--holidays {code}: {exc}. Use an ISO 3166 country code the holidays package knows "
                           "(US, GB, DE, FR, JP, ...), with one of its subdivisions if any.") from None
+    if first_year < known.start_year or last_year > known.end_year:
+        raise ConfigError(f"--holidays {code}: the holidays package knows {code}'s holidays for {known.start_year} to "
+                          f"{known.end_year}; this data runs from {first_year} to {last_year}. Drop --holidays, or give "
+                          "data within those years.")
+    years = range(first_year, min(last_year + YEARS_AHEAD, known.end_year) + 1)
+    found = holidays.country_holidays(country, subdiv=subdivision or None, years=years)
     dates = sorted(pd.Timestamp(day).strftime("%Y-%m-%d") for day in found)
     return Holidays(code, tuple(dates), f"{years[-1]}-12-31")

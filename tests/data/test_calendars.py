@@ -125,3 +125,8 @@ def test_an_exchange_whose_calendar_cannot_be_built_is_refused_and_never_offered
     assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "cannot build the XBEL calendar for 2022 to 2034 (" in result.stderr and "Use --calendar none" in result.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_closures_ten_years_past_data_near_year_9999_are_refused():
+    with pytest.raises(ConfigError, match=r"cannot build the XNYS calendar for 9994 to 10005 \(ValueError: year 10005 is out of range\)"):
+        load_calendar("XNYS", pd.Timestamp("9994-01-03"), pd.Timestamp("9995-01-02"))
