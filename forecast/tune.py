@@ -151,7 +151,7 @@ def tune(
 
 
 def _search(optuna, study_path, data_config, base, seen, origins, space, trials, budget, folds, holdout, log) -> TuneResult:
-    study, storage = _open_study(optuna, study_path, _signature(data_config, base, folds, holdout, space))
+    study, storage = _open_study(optuna, study_path, _signature(data_config, base, folds, holdout, space), log)
     if not study.trials:
         defaults = {name: _value(getattr(base, name)) for name in space}
         earliest = min(o[0] for o in origins.values())
@@ -285,30 +285,37 @@ def _held(path: str):
     return held()
 
 
-def _open_study(optuna, path: str, signature: str):
-    """The study in the journal file at `path`, new or resumed, and its storage.
+def _open_study(optuna, path: str, signature: str, log: Log):
+    """The study in the journal file at `path`, new or resumed, and its storage; a torn last line
+    (forecast.journal) is cut away before anything is written.
 
     Raises:
-        ConfigError: the journal holds a search with other data or options.
+        ConfigError: the journal holds a search with other data or options, or is damaged.
     """
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
+    from forecast import journal
+
+    torn = journal.torn_tail(path)  # refuses a damaged journal before anything is written to it
     try:
         storage = JournalStorage(JournalFileBackend(str(path)))
     except Exception as exc:  # optuna raises its own errors for a file that is not a journal
         raise ConfigError(f"--study {path!r} is not a tune journal ({str(exc).splitlines()[0][:120]}). "
                           "Give another --study file.") from None
-    if STUDY in optuna.get_all_study_names(storage):  # loading writes nothing, so a refused journal stays as it was
-        study = optuna.load_study(study_name=STUDY, storage=storage)
-    else:
-        study = optuna.create_study(study_name=STUDY, storage=storage, direction="minimize")
-    stored = study.user_attrs.get("signature")
-    if stored is None:
-        study.set_user_attr("signature", signature)
-    elif stored != signature:
+    # Loading writes nothing (Optuna skips a torn line), so a refused journal stays as it was.
+    study = optuna.load_study(study_name=STUDY, storage=storage) if STUDY in optuna.get_all_study_names(storage) else None
+    stored = None if study is None else study.user_attrs.get("signature")
+    if stored is not None and stored != signature:
         raise ConfigError(f"--study {path!r} holds a search with other data or options. Give another --study file to "
                           "start a new search, or the same data and options to resume that one.")
+    if torn:
+        journal.cut_torn(path, torn)
+        log(f"tune: ignored a torn last line of the journal ({torn} bytes), left by an interrupted run")
+    if study is None:
+        study = optuna.create_study(study_name=STUDY, storage=storage, direction="minimize")
+    if stored is None:
+        study.set_user_attr("signature", signature)
     return study, storage
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import re
 import signal
 import tomllib
@@ -162,6 +163,48 @@ def test_a_study_path_that_is_not_a_journal_is_refused(tmp_path):
     assert result.exit_code == 2, result.stderr
     assert "is not a tune journal" in error_line(result.stderr)
     assert not_journal.read_text() == "a,b\n1,2\n"
+
+
+@pytest.fixture(scope="module")
+def small_search(tmp_path_factory):
+    """A search of two cheap trials: its arguments and journal, which the tests below copy and damage."""
+    tmp_path = tmp_path_factory.mktemp("journal")
+    args = ["tune", SAMPLE / "airline-passengers.csv", *QUICK, "--window-norm", "revin", "--units", "8", "--trials", "2"]
+    result = invoke(*args, "--study", tmp_path / "s.journal", "--output", tmp_path / "best.toml")
+    assert result.exit_code == 0, result.stderr
+    return result, args, (tmp_path / "s.journal").read_bytes()
+
+
+def test_a_torn_last_line_of_the_journal_is_cut_away_and_the_trials_before_it_kept(small_search, tmp_path):
+    result, args, whole = small_search
+    last = whole[:-1].rsplit(b"\n", 1)[1]  # trial 1's completion
+    start = len(whole) - 1 - len(last)
+    study = tmp_path / "s.journal"
+    study.write_bytes(whole[: start + len(last) // 2])  # what a kill during that append leaves
+    resumed = invoke(*args, "--study", study, "--output", tmp_path / "best.toml")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert (f"tune: ignored a torn last line of the journal ({len(last) // 2} bytes), left by an interrupted run"
+            in resumed.stderr)
+    assert scores(rows(resumed.stdout))[0] == scores(rows(result.stdout))[0]  # trial 0 as it finished
+    kept = study.read_bytes()
+    assert kept.startswith(whole[:start]) and all(json.loads(line) for line in kept.splitlines())
+    again = invoke(*args, "--study", study, "--output", tmp_path / "best.toml")  # and it resumes again
+    assert again.exit_code == 0, again.stderr
+
+
+def test_a_journal_damaged_before_its_last_line_is_refused_and_left_as_it_was(small_search, tmp_path):
+    _, args, whole = small_search
+    lines = whole.split(b"\n")
+    lines[2] = lines[2][:10]
+    study = tmp_path / "s.journal"
+    study.write_bytes(b"\n".join(lines))
+    result = invoke(*args, "--study", study, "--output", tmp_path / "best.toml", "--quiet")
+    assert result.exit_code == 2, result.stderr
+    assert error_line(result.stderr).endswith(
+        f"error: --study {str(study)!r} is damaged: line 3 of {len(lines) - 1} is not a journal record; nothing was "
+        "written to it. Restore it from a copy, keep the trials before the damage (head -n 2), or give another "
+        "--study file.\n")
+    assert study.read_bytes() == b"\n".join(lines) and not (tmp_path / "best.toml").exists()
 
 
 def _override(options: list[str], extra: list[str]) -> list[str]:
