@@ -17,12 +17,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import signal
 
 from forecast.config import Strategy
-from forecast.errors import ConfigError, DeviceError, ForecastError
+from forecast.errors import ConfigError, ForecastError, printable, quote
 
 JOINED_FD = "FORECAST_JOINED_FD"  # a supervisor's pipe (forecast.cli.workers): one byte is written to it once joined
+# A task's address: a host name, IPv4 or bracketed IPv6 address, then a port (its range checked apart).
+ADDRESS = re.compile(r"[\w.\-\[\]:%]+:(\d{1,5})")
 HEARTBEAT_SECONDS = 60  # a worker silent this long is taken for dead, and training stops with an error
 
 
@@ -55,16 +58,39 @@ class Worker:
 
 
 def _tf_config() -> tuple[dict[str, list[str]], object]:
-    """TF_CONFIG's cluster (empty when unset) and its task."""
+    """TF_CONFIG's cluster (empty when unset) and its task, the cluster checked whole: a job's
+    tasks a list of distinct "host:port" addresses, at most one chief. A mistake there is a
+    configuration error (exit 2), not a cluster that failed to form (exit 3, retry later).
+
+    Raises:
+        ConfigError: TF_CONFIG is not of that form.
+    """
     try:
         config = json.loads(os.environ.get("TF_CONFIG", "") or "{}")
-        cluster = config.get("cluster", {}) if isinstance(config, dict) else None
-    except json.JSONDecodeError:
-        cluster = None
-    if not isinstance(cluster, dict) or not all(isinstance(v, list) for v in cluster.values()):
-        raise DeviceError('TF_CONFIG is not valid JSON of the form {"cluster": {"worker": ["host:port", ...]}, '
+    except (ValueError, RecursionError):  # JSONDecodeError, or nesting too deep to parse
+        config = None
+    cluster = config.get("cluster", {}) if isinstance(config, dict) else None
+    if not isinstance(cluster, dict):
+        raise ConfigError('TF_CONFIG is not valid JSON of the form {"cluster": {"worker": ["host:port", ...]}, '
                           '"task": {"type": "worker", "index": 0}}. Fix it or unset it.')
-    return cluster, config.get("task", {})
+    seen = set()
+    for job, addresses in cluster.items():
+        if not isinstance(addresses, list):
+            raise ConfigError(f"TF_CONFIG's cluster gives its {printable(str(job))} tasks as a {type(addresses).__name__}, "
+                              'not a list of "host:port" addresses. Write them as ["host:port", ...].')
+        for address in addresses:
+            port = ADDRESS.fullmatch(address) if isinstance(address, str) else None
+            if port is None or not 1 <= int(port.group(1)) <= 65535:
+                raise ConfigError(f"TF_CONFIG's {printable(str(job))} address {quote(address)} is not \"host:port\" text (a "
+                                  "host name or IP address, a colon, a port from 1 to 65535). Fix that address in TF_CONFIG.")
+            if address in seen:
+                raise ConfigError(f"TF_CONFIG names the address {quote(address)} for two tasks; each task needs its own "
+                                  "host:port. Fix TF_CONFIG.")
+            seen.add(address)
+    if len(cluster.get("chief", [])) > 1:
+        raise ConfigError(f"TF_CONFIG's cluster names {len(cluster['chief'])} chiefs; a cluster has at most one (the task "
+                          "that writes). Make the others workers.")
+    return cluster, config.get("task")
 
 
 def _cluster() -> dict[str, list[str]]:
@@ -83,7 +109,7 @@ def this_worker(strategy: Strategy) -> Worker | None:
     None when it trains alone. Keras is not imported.
 
     Raises:
-        DeviceError: TF_CONFIG is malformed, or its task is not in its cluster.
+        ConfigError: TF_CONFIG is malformed, or its task is not in its cluster.
     """
     if Strategy(strategy) not in (Strategy.auto, Strategy.multiworker) or worker_count() < 2:
         return None
@@ -92,9 +118,10 @@ def this_worker(strategy: Strategy) -> Worker | None:
     if configured_backend() != "tensorflow":
         return None
     cluster, task = _tf_config()
-    kind, index = (task.get("type"), task.get("index", 0)) if isinstance(task, dict) else (None, None)
-    if kind not in ("chief", "worker") or not isinstance(index, int) or not 0 <= index < len(cluster.get(kind, [])):
-        raise DeviceError(f"TF_CONFIG's task {task!r} is not one of its cluster's chief or worker tasks. Set "
+    kind, index = (task.get("type"), task.get("index")) if isinstance(task, dict) else (None, None)
+    if kind not in ("chief", "worker") or not isinstance(index, int) or isinstance(index, bool) \
+            or not 0 <= index < len(cluster.get(kind, [])):
+        raise ConfigError(f"TF_CONFIG's task {quote(task, 80)} is not one of its cluster's chief or worker tasks. Set "
                           '"task": {"type": "worker", "index": N} with N below the number of workers.')
     addresses = tuple(cluster.get("chief", []) + cluster.get("worker", []))
     return Worker(kind, index, cluster[kind][index], addresses)

@@ -147,3 +147,16 @@ def test_commands_other_than_train_refuse_a_cluster(command, tmp_path):
         "trains on this machine alone (only train runs on several workers), but TF_CONFIG names 2. Unset TF_CONFIG "
         "for it, or pass --strategy cpu (or gpu).")
     assert list(tmp_path.iterdir()) == []  # nothing written (tune's journal, detect's model directory)
+
+
+def test_a_malformed_tf_config_exits_2_with_one_line_before_any_worker_starts(tmp_path):
+    """Non-text addresses made the supervisor fail while writing its own message (two lines, exit 1)."""
+    config = json.dumps({"cluster": {"worker": [1, 2]}, "task": {"type": "worker", "index": 0}})
+    done = subprocess.run([sys.executable, "-m", "forecast", "train", str(AIRLINE), *TINY, "--model-dir", "m"],
+                          capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "TF_CONFIG": config}, timeout=120)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip().splitlines()[-1].endswith(
+        "error: TF_CONFIG's worker address 1 is not \"host:port\" text (a host name or IP address, a colon, a port from 1 "
+        "to 65535). Fix that address in TF_CONFIG.")
+    assert len([line for line in done.stderr.splitlines() if "error" in line]) == 1
+    assert list(tmp_path.iterdir()) == []

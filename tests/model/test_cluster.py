@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from forecast.config import Strategy
-from forecast.errors import DeviceError
+from forecast.errors import ConfigError
 from forecast.model.cluster import this_worker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +44,7 @@ def test_one_worker_or_a_forced_device_trains_alone(monkeypatch):
 
 def test_a_task_outside_the_cluster_is_named(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", _cluster("worker", 2, ["a:1", "b:2"]))
-    with pytest.raises(DeviceError, match="is not one of its cluster's chief or worker tasks"):
+    with pytest.raises(ConfigError, match="is not one of its cluster's chief or worker tasks"):
         this_worker(Strategy.auto)
 
 
@@ -81,3 +81,34 @@ def test_two_devices_train_the_model_one_device_trains(tmp_path, backend):
     expected = "MirroredStrategy over 2 logical CPU devices" if backend == "tensorflow" else "keras DataParallel over 2 CPU devices (jax backend)"
     assert f"strategy: {expected}" in result["notes"]
     assert result["forecasts"]["mirrored"] == pytest.approx(result["forecasts"]["cpu"], rel=1e-3)
+
+
+@pytest.mark.parametrize("config,message", [
+    ("{not json", 'TF_CONFIG is not valid JSON of the form {"cluster": {"worker": ["host:port", ...]}'),
+    ('["a:1"]', 'TF_CONFIG is not valid JSON of the form {"cluster"'),
+    ('{"cluster": ["a:1", "b:2"]}', 'TF_CONFIG is not valid JSON of the form {"cluster"'),
+    ('{"cluster": {"worker": "a:1,b:2"}, "task": {"type": "worker", "index": 0}}',
+     "TF_CONFIG's cluster gives its worker tasks as a str, not a list of \"host:port\" addresses. "),
+    ('{"cluster": {"worker": [1, 2]}, "task": {"type": "worker", "index": 0}}',
+     "TF_CONFIG's worker address 1 is not \"host:port\" text (a host name or IP address, a colon, a port from 1 to "
+     "65535). Fix that address in TF_CONFIG."),
+    ('{"cluster": {"worker": ["localhost", "b:2"]}, "task": {"type": "worker", "index": 0}}',
+     "TF_CONFIG's worker address 'localhost' is not \"host:port\" text"),
+    ('{"cluster": {"worker": ["a:1", "b:70000"]}, "task": {"type": "worker", "index": 0}}',
+     "TF_CONFIG's worker address 'b:70000' is not \"host:port\" text"),
+    ('{"cluster": {"worker": ["a:1", "a:1"]}, "task": {"type": "worker", "index": 0}}',
+     "TF_CONFIG names the address 'a:1' for two tasks; each task needs its own host:port. Fix TF_CONFIG."),
+    ('{"cluster": {"chief": ["c:1", "d:2"], "worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}',
+     "TF_CONFIG's cluster names 2 chiefs; a cluster has at most one (the task that writes). Make the others workers."),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}}', "TF_CONFIG's task None is not one of its cluster's chief or worker tasks."),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker"}}', "TF_CONFIG's task {'type': 'worker'} is not"),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": true}}', "is not one of its cluster's"),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "ps", "index": 0}}', "is not one of its cluster's"),
+])
+def test_a_malformed_tf_config_is_refused_with_one_line(monkeypatch, config, message):
+    """Every part checked here, so that none reaches the supervisor's message (non-text addresses
+    made it raise TypeError) or TensorFlow's join (a missing port or two chiefs exited 3, retry later)."""
+    monkeypatch.setenv("TF_CONFIG", config)
+    with pytest.raises(ConfigError) as caught:
+        this_worker(Strategy.auto)
+    assert message in str(caught.value) and "\n" not in str(caught.value) and caught.value.exit_code == 2

@@ -5,7 +5,7 @@ import pytest
 
 from forecast.config import Strategy
 from forecast.model.devices import choose_placement
-from forecast.errors import DeviceError
+from forecast.errors import ConfigError, DeviceError
 
 tf = pytest.importorskip("tensorflow")
 HAS_GPU = bool(tf.config.list_physical_devices("GPU"))
@@ -47,7 +47,7 @@ def test_multiworker_needs_tf_config(monkeypatch):
 
 def test_broken_tf_config_is_named(monkeypatch):
     monkeypatch.setenv("TF_CONFIG", "{not json")
-    with pytest.raises(DeviceError, match="TF_CONFIG is not valid JSON"):
+    with pytest.raises(ConfigError, match="TF_CONFIG is not valid JSON"):
         choose_placement(Strategy.auto)
 
 
