@@ -125,9 +125,9 @@ _DATA_PARAMETERS = [
              "needs --future-data; evaluate reads their actual future values from the data (an oracle setting: "
              "its scores assume perfectly known futures).", show_default=False)),
     ("fill", Optional[Fill], None, typer.Option(
-        help="ffill or interpolate (linear in time): fill missing timestamps and empty cells, keep the last of "
-             "duplicated timestamps (up to 1% of the rows), drop leading rows with nothing to fill from "
-             "(default: refuse them).")),
+        help="ffill or interpolate (linear in time): fill missing timestamps (up to 10% of the rows, at least 3) "
+             "and empty cells, keep the last of duplicated timestamps (up to 1% of the rows), drop leading rows with "
+             "nothing to fill from (default: refuse them).")),
     ("offline", bool, False, typer.Option("--offline/--no-offline", help="With --ticker: read the local download cache only, no network (exit 3 if nothing is cached).")),
 ]
 

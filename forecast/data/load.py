@@ -21,7 +21,7 @@ from forecast.data.frequency import (
 )
 from forecast.data.calendars import Calendar, load_calendar, ticker_calendar
 from forecast.data.datafile import STDIN, as_rows, index_as_column, line, line_of, read_table
-from forecast.data.times import combine_time_parts, detect_time_column, parse_times, time_columns
+from forecast.data.times import also_day_first, combine_time_parts, detect_time_column, parse_times, time_columns
 from forecast.errors import ConfigError, DataError, names, quote
 
 Log = Callable[[str], None]
@@ -37,6 +37,10 @@ TARGET_NAMES = ("y", "Adj Close", "Close")
 # --fill drops duplicated timestamps up to this share of the rows (at least DUPLICATES_KEPT rows);
 # more than that is not a stray repeated row but a file of several series or a broken export.
 DUPLICATES_SHARE, DUPLICATES_KEPT = 0.01, 5
+# --fill makes up missing timestamps up to this share of the filled series' rows (at least
+# FILLED_KEPT rows): more is not a few gaps but misread dates (day first read month first) or the
+# wrong frequency, and a series largely made up.
+FILLED_SHARE, FILLED_KEPT = 0.10, 3
 
 
 @dataclasses.dataclass
@@ -265,7 +269,10 @@ def prepare(
     values = _order(values, raw.index, fill, several, log)
     frequency = infer_frequency(values.index)
     sessions = _calendar(calendar, frequency, values.index, log) if calendar else None
-    values = _regularise(values, frequency, fill, log, sessions)
+    def misread() -> bool:  # asked only when timestamps are missing: might reading day first close the gaps?
+        return time_format is None and not dayfirst and time_col in raw.columns and also_day_first(raw[time_col])
+
+    values = _regularise(values, frequency, fill, log, sessions, misread)
     return Series(
         frame=values.astype("float64"),
         target=target,
@@ -435,9 +442,14 @@ def _calendar(name: str, frequency: str, index: pd.DatetimeIndex, log: Log) -> C
 
 
 def _regularise(values: pd.DataFrame, frequency: str, fill: Fill | None, log: Log,
-                calendar: Calendar | None = None) -> pd.DataFrame:
-    """Refuse (or fill) gaps and missing values on the inferred frequency's grid, or on the
-    sessions of `calendar`."""
+                calendar: Calendar | None = None, misread: Callable[[], bool] = lambda: False) -> pd.DataFrame:
+    """Refuse (or fill, up to FILLED_SHARE of the rows) gaps and missing values on the inferred
+    frequency's grid, or on the sessions of `calendar`.
+
+    Args:
+        misread: whether the dates, read month first, would also read day first (asked only
+            when timestamps are missing, to suggest --dayfirst).
+    """
     grid = pd.date_range(values.index[0], values.index[-1], freq=step_offset(frequency, calendar))
     off_grid = values.index.difference(grid)
     if len(off_grid) and calendar is not None:
@@ -453,10 +465,22 @@ def _regularise(values: pd.DataFrame, frequency: str, fill: Fill | None, log: Lo
     missing = grid.difference(values.index)
     empty = values.isna()  # missing values in the rows as given, before any reindexing
     if len(missing) and (frequency != "B" or calendar is not None):
+        day_first = misread()
+        dayfirst_fix = "pass --dayfirst if they are written day first (01/02/2020 for 1 February)"
         if fill is None:
+            said = f"{len(missing)} {describe_frequency(frequency)} timestamps are missing (first: {stamp_text(missing[0])})"
+            if day_first:
+                raise DataError(f"{said}, but the dates, read month first, also read day first: {dayfirst_fix}; else add "
+                                "the rows, or pass --fill ffill|interpolate.")
+            raise DataError(f"{said}. Add the rows, or pass --fill ffill|interpolate.")
+        allowed = max(FILLED_KEPT, int(FILLED_SHARE * len(grid)))
+        if len(missing) > allowed:
+            fix = (f"The dates, read month first, also read day first: {dayfirst_fix}." if day_first else
+                   "Check the time column (--time-format, --dayfirst) and the data's spacing, or add the rows.")
             raise DataError(
-                f"{len(missing)} {describe_frequency(frequency)} timestamps are missing "
-                f"(first: {stamp_text(missing[0])}). Add the rows, or pass --fill ffill|interpolate."
+                f"--fill would make up {len(missing)} of the {len(grid)} {describe_frequency(frequency)} rows "
+                f"({len(missing) / len(grid):.0%}); it makes up at most {allowed} (10% of the rows), since more means "
+                f"misread dates or the wrong frequency, not a few gaps. {fix}"
             )
         log(f"filled {len(missing)} missing timestamps ({fill.value})")
         values = values.reindex(grid.rename(values.index.name))

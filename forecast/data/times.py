@@ -199,6 +199,17 @@ def _day_first(text: pd.Series, name: str, log: Log) -> bool:
     return False
 
 
+def also_day_first(column: pd.Series) -> bool:
+    """Whether a column of dd/mm/yyyy-like dates, read month first for want of a day above 12,
+    would read day first as well (no number above 12 in either place, and some that differ): a
+    gap in it may come from reading it the wrong way round."""
+    text = column.astype("string").str.strip().dropna()
+    if text.empty or not _DAY_MONTH.match(str(text.iloc[0])):
+        return False
+    parts = text.str.extract(_DAY_MONTH).dropna().astype(int)
+    return bool(len(parts)) and not (parts > 12).to_numpy().any() and bool((parts[0] != parts[1]).any())
+
+
 def _changing_offsets(text: pd.Series, name: str, dayfirst: bool, log: Log) -> pd.Series:
     """Timestamps whose UTC offset changes: on UTC for times of day, the local dates for dates."""
     marked = text.str.contains(_OFFSET, na=False)

@@ -222,3 +222,38 @@ def test_a_parquet_column_with_an_empty_name_is_refused_before_training(tmp_path
     result = invoke("train", tmp_path / "air.parquet", "--model-dir", tmp_path / "m", *TINY)  # picked, not named
     assert result.exit_code == 2 and "the target column has an empty name ('')" in result.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_day_first_dates_read_month_first_are_not_filled_into_a_made_up_series(tmp_path):
+    # Five years of monthly rows written 01/MM/YYYY: read month first, they are 1-12 January of
+    # each year, a daily series with 1413 of its 1473 days missing.
+    stamps = pd.date_range("2015-01-01", periods=60, freq="MS")
+    path = write(tmp_path, "date,y\n" + "".join(f"{t:%d/%m/%Y},{i}\n" for i, t in enumerate(stamps)))
+    check = ["train", path, "--check", "--model-dir", tmp_path / "m", "--lookback", "12", "--horizon", "6"]
+    gaps = invoke(*check)
+    assert gaps.exit_code == 2
+    assert gaps.stderr.splitlines()[-1].endswith(
+        "error: 1413 daily timestamps are missing (first: 2015-01-13), but the dates, read month first, also read day "
+        "first: pass --dayfirst if they are written day first (01/02/2020 for 1 February); else add the rows, or pass "
+        "--fill ffill|interpolate.")
+    filled = invoke(*check, "--fill", "interpolate", "--quiet")
+    assert filled.exit_code == 2 and filled.stdout == ""
+    assert error_line(filled.stderr).endswith(
+        "error: --fill would make up 1413 of the 1473 daily rows (96%); it makes up at most 147 (10% of the rows), "
+        "since more means misread dates or the wrong frequency, not a few gaps. The dates, read month first, also read "
+        "day first: pass --dayfirst if they are written day first (01/02/2020 for 1 February).\n")
+    right = invoke(*check, "--dayfirst", "--quiet")
+    assert right.exit_code == 0, right.stderr
+    assert right.stdout.startswith("ok: 60 rows")
+
+
+def test_fill_makes_up_at_most_a_tenth_of_the_rows(tmp_path):
+    days = pd.date_range("2020-01-01", periods=40, freq="D")
+    kept = days.delete(range(10, 15))  # 5 of 40 days missing: more than 4 (10%)
+    path = write(tmp_path, "date,y\n" + "".join(f"{t:%Y-%m-%d},{i}\n" for i, t in enumerate(kept)))
+    with pytest.raises(DataError, match=r"^--fill would make up 5 of the 40 daily rows \(12%\); it makes up at most 4 "
+                                        r"\(10% of the rows\), .* Check the time column \(--time-format, --dayfirst\) "
+                                        r"and the data's spacing, or add the rows\.$"):
+        load(path, fill=Fill.ffill)
+    assert len(load(write(tmp_path, "date,y\n" + "".join(f"{t:%Y-%m-%d},{i}\n" for i, t in enumerate(days.delete(range(10, 14)))),
+                      "four.csv"), fill=Fill.ffill).frame) == 40
