@@ -358,3 +358,37 @@ def test_a_version_pruned_while_it_is_read_is_not_called_damaged(existing, monke
     monkeypatch.setattr(forecast.store.bundle, "_verify_manifest", pruned_meanwhile)
     line = refused(invoke("predict", "--model-dir", existing, "--quiet"), r"was removed while it was read \(pruned\?\). Run the command again")
     assert "damaged" not in line
+
+
+# 15. Column names only a Parquet file or a DataFrame can hold; a malformed TF_CONFIG ----------------
+
+
+@pytest.mark.parametrize("columns, options, message", [
+    (["Month", ""], [], r"the target column has an empty name \(''\)"),
+    (["Month", "  "], [], r"the target column has an empty name \('  '\)"),
+    (["", "Passengers"], ["--time-col", ""], r"the time column has an empty name \(''\)"),
+    (["Month", "Passengers", ""], [], r"the target column has an empty name \(''\)"),  # picked: the last numeric one
+])
+def test_parquet_columns_without_a_name_are_refused(columns, options, message, tmp_path):
+    frame = pd.read_csv(SAMPLE / "airline-passengers.csv", parse_dates=["Month"])
+    frame = frame.assign(extra=range(len(frame)))[["Month", "Passengers", "extra"][: len(columns)]].set_axis(columns, axis=1)
+    frame.to_parquet(tmp_path / "d.parquet", index=False)
+    refused(invoke("train", tmp_path / "d.parquet", *options, "--model-dir", tmp_path / "m", *TINY), message)
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("config, message", [
+    ('{"cluster": {"worker": [1, 2]}, "task": {"type": "worker", "index": 0}}', r"worker address 1 is not \"host:port\""),
+    ('{"cluster": {"worker": ["localhost", "b:2"]}, "task": {"type": "worker", "index": 0}}', r"address 'localhost' is not"),
+    ('{"cluster": {"worker": ["a:1", "b:0"]}, "task": {"type": "worker", "index": 0}}', r"address 'b:0' is not"),
+    ('{"cluster": {"chief": ["a:1", "b:2"], "worker": ["c:3"]}, "task": {"type": "chief", "index": 0}}', r"names 2 chiefs"),
+    ('{"cluster": {"worker": ["a:1", "a:1"]}, "task": {"type": "worker", "index": 1}}', r"'a:1' for two tasks"),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": "0"}}', r"task .* is not one of"),
+    ('{"cluster": {"worker": ["a:1", "b:2"]}, "task": "worker"}', r"task 'worker' is not one of"),
+    ('{"cluster": {"worker": {"0": "a:1"}}}', r"gives its worker tasks as a dict"),
+    ("[[[[" * 1000 + "]]]]" * 1000, r"TF_CONFIG is not valid JSON"),
+])
+def test_a_malformed_tf_config_is_one_line_and_exit_2(config, message, tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", config)
+    refused(invoke("train", SAMPLE / "airline-passengers.csv", "--model-dir", tmp_path / "m", *TINY), message)
+    assert not (tmp_path / "m").exists()

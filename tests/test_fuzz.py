@@ -4,7 +4,7 @@ Good CSVs (airline passengers, monthly; a generated hourly file with a feature c
 mutated several ways at once (lines dropped, repeated, swapped, shuffled or reversed; bad
 values and dates; blank lines; broken headers; garbage bytes; truncation) and fed to
 `train --check` and, for monthly seeds, to `predict --data` and `detect` against the tiny monthly
-bundle.
+bundle; a quarter of them go as Parquet, some with a column renamed as only Parquet can name it ("").
 Whatever the file, the tool answers exit 0, 2 or 3, and a refusal is one `error:` line.
 
 `pytest -s tests/test_fuzz.py` prints the exit codes seen by each test.
@@ -168,8 +168,33 @@ def mutated(draw, seeds=("monthly", "hourly")):
             data = data[:at] + draw(st.one_of(st.sampled_from(GARBAGE), st.binary(min_size=1, max_size=12))) + data[at:]
         else:
             data = data[: draw(st.integers(0, len(data)))]
+    if draw(st.sampled_from([False, False, False, True])):  # a quarter of the files as Parquet
+        data = _as_parquet(draw, data)
     note(f"seed {seed}, {len(data)} bytes: {data[:3000]!r}")
     return seed, data
+
+
+# Column names a Parquet file (or a DataFrame) can hold and a CSV header cannot: pandas names an
+# empty CSV header "Unnamed: 1", but Parquet keeps "" as it is.
+PARQUET_NAMES = ["", " ", "\t", "Month", "Passengers", "index", "\x1b[31m", "1949-01", "__index_level_0__"]
+
+
+def _as_parquet(draw, data: bytes) -> bytes:
+    """The CSV `data` as Parquet bytes (the reader knows them by their magic), perhaps with its
+    first column as timestamps and a column renamed to one of PARQUET_NAMES; `data` as it is
+    when pandas cannot read it or pyarrow cannot write it."""
+    try:
+        frame = pd.read_csv(io.BytesIO(data))
+        if len(frame.columns) and draw(st.booleans()):
+            frame[frame.columns[0]] = pd.to_datetime(frame[frame.columns[0]], errors="coerce", format="mixed")
+        if len(frame.columns) and draw(st.booleans()):
+            at = draw(st.integers(0, len(frame.columns) - 1))
+            frame.columns = [draw(st.sampled_from(PARQUET_NAMES)) if i == at else c for i, c in enumerate(frame.columns)]
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        return buffer.getvalue()
+    except Exception:  # noqa: BLE001 - any file pandas or pyarrow refuses stays a CSV
+        return data
 
 
 # Categories Python's default filters hide outside __main__; every other warning reaches stderr in a real run.
