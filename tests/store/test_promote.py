@@ -207,3 +207,99 @@ def test_a_version_that_does_not_read_back_is_never_saved(existing, monkeypatch)
     assert "does not read back as predict would read it" in line and "stays current" in line
     assert (store.ids(), store.current_id()) == before
     assert not [p for p in (existing / "versions").iterdir() if p.name.startswith(".")]
+
+
+class Interrupted(BaseException):
+    """What a kill leaves a run: nothing more of it runs (a BaseException, as KeyboardInterrupt)."""
+
+
+NIGHT_OPTIONS = dict(id_col="store", target="Passengers", lookback=12, horizon=12, layers=1, units=4, epochs=2,
+                     patience=2, batch_size=16, window_norm="revin", interval_refits=0)
+CRIPPLED = dict(window_norm="none", learning_rate=1e-7, epochs=1)
+COUNTS = {"runs": 0, "nights": 0, "promoted": 0, "kept": 0, "killed": 0}
+
+
+def _night():
+    from hypothesis import strategies as st
+
+    # (series in tonight's file, whether the run reads promo, crippled, --promote always, the log line a kill comes at)
+    return st.tuples(st.sampled_from([("A", "B"), ("A",), ("A", "B", "C"), ("B", "C")]), st.booleans(),
+                     st.booleans(), st.booleans(), st.none() | st.integers(0, 5))
+
+
+def _nights_test():
+    from hypothesis import HealthCheck, example, given, settings, strategies as st
+
+    plain = (("A", "B"), False, False, False, None)
+    covering = [plain, plain,  # an identical rerun
+                (("A", "B"), True, False, False, None),  # a feature added
+                (("A", "B"), False, False, False, None),  # and dropped again
+                (("A",), False, False, False, None),  # a series missing
+                (("A", "B", "C"), False, True, False, None),  # a series gained, a crippled run
+                (("A", "B"), False, False, False, 2),  # killed while training
+                (("A", "B"), True, False, False, 3),  # killed once its version is written, before promotion
+                (("A",), False, False, True, None)]  # a series dropped on purpose
+
+    @settings(max_examples=1, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
+    @example(nights=covering)
+    @given(nights=st.lists(_night(), min_size=5, max_size=5))
+    def property_holds(tmp_path_factory, nights):
+        run_nights(tmp_path_factory.mktemp("nights"), nights)
+
+    return property_holds
+
+
+def run_nights(directory, nights):
+    """The first version on A and B, then each night in turn, checking after each that current
+    forecasts through predict's reader, knows every series it knew (unless --promote always was
+    given), and was replaced only by a version that scored at least as well against it."""
+    from forecast.api import train as api_train
+    from forecast.predict import predict
+
+    model_dir = directory / "model"
+    store = Store(model_dir)
+    api_train(panel_csv(directory / "night.csv"), model_dir=model_dir, **NIGHT_OPTIONS)
+    served = {"A", "B"}
+    COUNTS["runs"] += 1
+    for series, promo, cripple, always, kill_at in nights:
+        COUNTS["nights"] += 1
+        before, lines = store.current_id(), []
+
+        def log(message):
+            lines.append(message)
+            if kill_at is not None and len(lines) > kill_at:
+                raise Interrupted
+
+        options = {**NIGHT_OPTIONS, **(CRIPPLED if cripple else {}), "features": ("promo",) if promo else ()}
+        try:
+            result = api_train(panel_csv(directory / "night.csv", series=series), model_dir=model_dir,
+                               promote="always" if always else "if-better", log=log, **options)
+        except Interrupted:
+            COUNTS["killed"] += 1
+            result = None
+        now = store.current_id()
+        frame = predict(str(model_dir)).frame  # current, through predict's own reader
+        known, served = served, set(frame["store"])
+        if result is None or not always:
+            assert served >= known, (series, known, served)
+        if now == before:
+            COUNTS["kept"] += 1
+            continue
+        COUNTS["promoted"] += 1
+        # A killed run becomes current only where the kill came after it was made so.
+        assert result.version_id == now if result else any(line.startswith(f"version {now} is now current") for line in lines)
+        record = promotion(model_dir, now)
+        assert record["promoted"] and record["against"] == before
+        if not always:  # the two share a series and the target, so the current version was scored
+            assert record["current_mae"] is not None, record
+            assert record["model_mae"] <= record["current_mae"] * (1 + 1e-6), record
+
+
+test_nightly_runs_never_leave_current_worse_off = _nights_test()
+
+
+def test_the_nightly_property_ran_every_kind_of_night():
+    """Runs after the property (pytest keeps file order): each kind of outcome happened."""
+    print(f"promotion property: {COUNTS}")
+    assert COUNTS["runs"] == 2 and COUNTS["nights"] == 14, COUNTS
+    assert COUNTS["promoted"] and COUNTS["kept"] and COUNTS["killed"] >= 2, COUNTS
