@@ -13,7 +13,7 @@ from forecast.config import DataConfig, Engine
 from forecast.data.frequency import check_forecast_end, describe_frequency, format_timestamp, same_frequency, step_offset
 from forecast.data.load import Series, id_column, load_frame, load_future, load_panel
 from forecast.data.scaling import first_not_positive
-from forecast.errors import ConfigError, DataError
+from forecast.errors import ConfigError, DataError, quote
 from forecast.evaluation.intervals import interval_bounds
 from forecast.model.forecaster import blocks, check_steps
 from forecast.store.bundle import Bundle
@@ -171,6 +171,7 @@ def _with_future(bundle: Bundle, rows: dict[str, np.ndarray], future: dict[str, 
     meta = bundle.metadata
     config = reading_config(bundle, "<future data>", future_features=meta.future_features)
     values = load_future(future_data, config, future, log)
+    _check_future_range(bundle, values, future, log)
     out = {}
     for key, given in rows.items():
         later = np.full((len(future[key]), given.shape[1]), np.nan)
@@ -178,6 +179,40 @@ def _with_future(bundle: Bundle, rows: dict[str, np.ndarray], future: dict[str, 
             later[:, 1 + meta.features.index(name)] = values[key][:, column]
         out[key] = np.concatenate([given, later])
     return out
+
+
+# Future values further than this many training ranges outside the range are refused: the
+# network has never read anything near them, so its forecast would mean nothing.
+FAR_OUTSIDE = 10.0
+
+
+def _check_future_range(bundle: Bundle, values: dict[str, np.ndarray], future: dict[str, pd.DatetimeIndex], log: Log) -> None:
+    """Warn of future features' values outside the range training saw in their column, and refuse
+    those more than FAR_OUTSIDE ranges outside it, naming the column, the value and its step.
+
+    Raises:
+        DataError: a value that far outside.
+    """
+    meta = bundle.metadata
+    for key, table in values.items():
+        scaler, label = bundle.scalers[key], f"--future-data for series {quote(key)}" if key else "--future-data"
+        for column, name in enumerate(meta.future_features):
+            index = 1 + meta.features.index(name)
+            low, high = float(scaler.data_min_[index]), float(scaler.data_max_[index])
+            span = high - low if high > low else max(abs(low), 1.0)
+            given = table[:, column]
+            away = np.maximum(low - given, given - high) / span  # in training ranges; <= 0 inside
+            worst = int(np.argmax(away))
+            if away[worst] > FAR_OUTSIDE:
+                raise DataError(
+                    f"{label}: {quote(name)} is {given[worst]:.6g} at {future[key][worst]:%Y-%m-%d %H:%M}, more than "
+                    f"{FAR_OUTSIDE:g} times its training range ({low:.6g} to {high:.6g}) outside that range, where the "
+                    "model has never read anything like it. Check the value and its units, or retrain on data that holds such values."
+                )
+            outside = int(np.sum(away > 0))
+            if outside:
+                log(f"warning: {label}: {quote(name)} lies outside the range training saw ({low:.6g} to {high:.6g}) at "
+                    f"{outside} of {len(given)} steps, {given[worst]:.6g} at the furthest; the forecast extrapolates there")
 
 
 def _warn_if_stale(inputs: dict[str, SeriesInput], now: pd.Timestamp | None, log: Log) -> None:

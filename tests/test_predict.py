@@ -195,3 +195,22 @@ def test_a_known_inputs_model_predicts_on_litert_without_keras_or_the_holidays_p
     keras_run = predict(str(known_bundle), future_data=str(path), engine="keras").frame
     np.testing.assert_allclose(pd.read_csv(io.StringIO(done.stdout.rsplit("\n", 2)[0]))["forecast"],
                                keras_run["forecast"], rtol=1e-4)
+
+
+def test_future_values_far_outside_the_training_range_are_refused_by_column_and_near_ones_warned(known_bundle, tmp_path):
+    from conftest import error_line, future_rows, invoke
+
+    for value in ("1e140", "-1e15"):
+        path = tmp_path / "future.csv"
+        future_rows("1991-01-01", 7, r4=value).to_csv(path, index=False)
+        result = invoke("predict", "--model-dir", known_bundle, "--future-data", path)
+        assert result.exit_code == 2 and result.stdout == ""
+        line = error_line(result.stderr)
+        assert line.startswith(f"error: --future-data: 'MaxTemp' is {float(value):.6g} at 1991-01-05 00:00, more than 10 "
+                               "times its training range (")
+        assert "Check the value and its units" in line
+    notes = []
+    frame = predict(str(known_bundle), future_data=future_rows("1991-01-01", 7, r2=60.0), log=notes.append).frame
+    assert len(frame) == 7
+    (warning,) = [note for note in notes if "outside the range training saw" in note]
+    assert warning.startswith("warning: --future-data: 'MaxTemp' lies outside") and "at 1 of 7 steps, 60 at the furthest" in warning
