@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+from typing import Iterator
+
 
 def printable(text: str) -> str:
     """Text safe for a terminal and a one-line message: control characters (escape codes, line
@@ -57,6 +61,49 @@ class BusyError(ForecastError):
     """Another run holds the model directory's lock; exit 75 is EX_TEMPFAIL (try again later)."""
 
     exit_code = 75
+
+
+class WriteError(ForecastError):
+    """The operating system refused a write to the model directory: a full disk or quota, a
+    read-only file system, too many open files."""
+
+
+# What to do about each way a write fails; the OS's own words say what happened.
+WRITE_FIXES = {
+    errno.ENOSPC: "Free space there (df -h; df -i for inodes) and retry, or use another --model-dir.",
+    errno.EDQUOT: "Free space within your disk quota and retry, or use another --model-dir.",
+    errno.EROFS: "Remount it read-write, or use another --model-dir.",
+    errno.EMFILE: "Raise the limit on open files (ulimit -n) and retry.",
+    errno.ENFILE: "Close other programs' files and retry.",
+    errno.EACCES: "Check its permissions, or use another --model-dir.",
+    errno.EPERM: "Check its permissions, or use another --model-dir.",
+}
+
+
+def os_reason(error: OSError) -> str:
+    """The OS's words for `error`, as a message quotes them: "no space left on device"."""
+    text = error.strerror or str(error)
+    return text[:1].lower() + text[1:]
+
+
+def write_error(action: str, error: OSError, outcome: str = "") -> WriteError:
+    """The WriteError for an OSError raised while doing `action` ("write metadata.json into
+    '...'"): what failed, the OS's reason and the fix; `outcome` says what stayed as it was."""
+    fix = WRITE_FIXES.get(error.errno, "Check the disk and retry, or use another --model-dir.")
+    return WriteError(f"cannot {action} ({os_reason(error)}){outcome}. {fix}")
+
+
+@contextlib.contextmanager
+def writing(action: str, outcome: str = "") -> Iterator[None]:
+    """Raise an OSError from the block as `write_error` words it.
+
+    Raises:
+        WriteError: in place of the OSError.
+    """
+    try:
+        yield
+    except OSError as exc:
+        raise write_error(action, exc, outcome) from None
 
 
 class BundleError(ForecastError):

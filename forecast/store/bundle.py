@@ -34,7 +34,7 @@ import numpy as np
 
 from forecast.config import DataConfig, Engine
 from forecast.data.scaling import Scaler, scalers_from_dict, scalers_to_dict
-from forecast.errors import BundleError, ConfigError
+from forecast.errors import BundleError, ConfigError, writing
 from forecast.model.fit import Fitted
 from forecast.model.forecaster import Forecaster
 from forecast.model.runners import LoadError, keras_runner, litert_installed, litert_runner, onnx_installed, onnx_runner
@@ -165,16 +165,25 @@ def write_bundle(
         The bundle's absolute path.
     """
     path = Path(directory).absolute()
+
+    def into(name: str):  # a full disk, a quota...: a one-line error naming the file (forecast.errors.writing)
+        return writing(f"write {name} into {str(path)!r}")
+
     if options is not None:
-        (path / CONFIG_FILE).write_text(to_toml(options), encoding="utf-8")
-    fitted.model.save(path / MODEL_FILE)
-    export_artifact(fitted.model, path, log)
-    _write_json(path / SCALER_FILE, scalers_to_dict(fitted.prepared.scalers, fitted.prepared.panel.first.columns))
-    _write_json(path / METADATA_FILE, Metadata.of(fitted, data_config, promotion).to_dict())
+        with into(CONFIG_FILE):
+            (path / CONFIG_FILE).write_text(to_toml(options), encoding="utf-8")
+    with into(MODEL_FILE):
+        fitted.model.save(path / MODEL_FILE)
+    export_artifact(fitted.model, path, log)  # a failed export is a warning; the files below are not optional
+    with into(SCALER_FILE):
+        _write_json(path / SCALER_FILE, scalers_to_dict(fitted.prepared.scalers, fitted.prepared.panel.first.columns))
+    with into(METADATA_FILE):
+        _write_json(path / METADATA_FILE, Metadata.of(fitted, data_config, promotion).to_dict())
     written = sorted(name for name in FILES if (path / name).is_file())
-    _write_json(path / MANIFEST_FILE, {"files": {name: _digest(path / name) for name in written}})
+    with into(MANIFEST_FILE):
+        _write_json(path / MANIFEST_FILE, {"files": {name: _digest(path / name) for name in written}})
     for child in path.iterdir():
-        with open(child, "rb") as handle:
+        with into(child.name), open(child, "rb") as handle:
             os.fsync(handle.fileno())
     return path
 

@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from forecast.errors import BundleError, BusyError, printable
+from forecast.errors import BundleError, BusyError, printable, write_error, writing
 from forecast.store.bundle import Bundle, is_bundle, read_bundle
 
 VERSIONS = "versions"
@@ -165,7 +165,9 @@ class Store:
         while not parent.exists():
             parent = parent.parent
         if not os.access(parent, os.W_OK | os.X_OK):
-            raise BundleError(f"cannot write to {str(parent)!r} (permission denied). Choose another --model-dir.")
+            # os.access says no on a read-only file system too, where permissions are not the problem.
+            code = errno.EROFS if os.statvfs(parent).f_flag & os.ST_RDONLY else errno.EACCES
+            raise write_error(f"write to {str(parent)!r}", OSError(code, os.strerror(code)))
 
     def check_current_link(self) -> None:
         """Refuse a `current` that is not a symbolic link: switching it would fail after the work.
@@ -183,16 +185,18 @@ class Store:
 
     def stage(self, version_id: str) -> Path:
         """A fresh hidden directory to write version `version_id` into."""
-        self.versions.mkdir(parents=True, exist_ok=True)
         staging = self.versions / f"{PARTIAL}{version_id}"
-        staging.mkdir()
+        with writing(f"make a new version in {str(self.versions)!r}"):
+            self.versions.mkdir(parents=True, exist_ok=True)
+            staging.mkdir()
         return staging
 
     def commit(self, staging: Path, version_id: str) -> Path:
         """Make a completely written staging directory the version `version_id` (one rename)."""
         final = self.versions / version_id
         _fsync_dir(staging)
-        os.rename(staging, final)
+        with writing(f"publish version {version_id} in {str(self.versions)!r}"):
+            os.rename(staging, final)
         _fsync_dir(self.versions)
         return final
 
@@ -203,12 +207,13 @@ class Store:
         self.check_current_link()
         target = "." if version_id == LEGACY else f"{VERSIONS}/{version_id}"
         fresh = self.root / f".{CURRENT}-{secrets.token_hex(4)}"
-        os.symlink(target, fresh)
-        try:
-            os.replace(fresh, self.root / CURRENT)
-        except BaseException:
-            fresh.unlink(missing_ok=True)
-            raise
+        with writing(f"point {str(self.root / CURRENT)!r} at version {version_id}", "; the current version is unchanged"):
+            os.symlink(target, fresh)
+            try:
+                os.replace(fresh, self.root / CURRENT)
+            except BaseException:
+                fresh.unlink(missing_ok=True)
+                raise
         _fsync_dir(self.root)
 
     def clean_partials(self) -> list[str]:
@@ -250,7 +255,8 @@ class Store:
         Raises:
             BusyError: another run still held the lock after `timeout` seconds.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
+        with writing(f"make the model directory {str(self.root)!r}"):
+            self.root.mkdir(parents=True, exist_ok=True)
         handle = _open_lock(self.root / LOCK)
         try:
             deadline = time.monotonic() + timeout
@@ -271,10 +277,12 @@ class Store:
                     log(f"waiting up to {timeout:g} s for another run to finish with {self.root}")
                     waited = True
                 time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-            handle.seek(0)
-            handle.truncate()
-            handle.write(json.dumps({"pid": os.getpid(), "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}))
-            handle.flush()
+            note = json.dumps({"pid": os.getpid(), "since": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+            try:  # unbuffered: a write the disk refuses leaves nothing for close() to retry
+                os.ftruncate(handle.fileno(), 0)
+                os.pwrite(handle.fileno(), note.encode(), 0)
+            except OSError:
+                pass  # the note only names the holder to a waiting run; a full disk must not stop a rollback
             yield
         finally:
             handle.close()  # releases the flock
@@ -296,7 +304,7 @@ def _open_lock(path: Path):
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
             raise BundleError(refuse) from None
-        raise BundleError(f"cannot open the lock {str(path)!r} ({exc.strerror}). Check the model directory's permissions.") from None
+        raise write_error(f"open the lock {str(path)!r}", exc) from None
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
         os.close(fd)

@@ -1,11 +1,13 @@
+import errno
 import json
+import os
 import zipfile
 
 import keras
 import numpy as np
 import pytest
 
-from conftest import invoke, reseal, tiny_fitted
+from conftest import SAMPLE, TINY, error_line, invoke, reseal, snapshot, tiny_fitted
 from forecast.config import DataConfig
 from forecast.errors import BundleError
 from forecast.store.bundle import read_bundle, write_bundle
@@ -202,3 +204,25 @@ def test_every_tampering_of_every_bundle_file_is_refused_as_damaged(name, tamper
         assert "is damaged" in result.stderr and "Traceback" not in result.stderr, result.stderr
     listed = invoke("models", "list", "--model-dir", existing)
     assert listed.exit_code == 0 and "damaged" in listed.stdout
+
+
+def test_train_that_cannot_write_metadata_json_is_one_error_and_leaves_nothing(existing, monkeypatch):
+    before = snapshot(existing)
+    sync = os.fsync
+
+    def full_disk(fd):  # the disk fills as metadata.json is flushed to it
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("/metadata.json"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return sync(fd)
+
+    if not os.path.isdir("/proc/self/fd"):
+        pytest.skip("needs /proc to tell which file a descriptor is")
+    monkeypatch.setattr(os, "fsync", full_disk)
+    result = invoke("train", SAMPLE / "airline-passengers.csv", "--lookback", "12", "--horizon", "12", "--promote", "always",
+                    "--model-dir", existing, *TINY)
+    assert result.exit_code == 2, result.stderr
+    line = error_line(result.stderr)
+    assert line.startswith(f"error: cannot write metadata.json into '{existing / 'versions'}/.partial-"), line
+    assert line.endswith("' (no space left on device). Free space there (df -h; df -i for inodes) and retry, "
+                         "or use another --model-dir.\n"), line
+    assert snapshot(existing) == before  # current unchanged, the staged version removed

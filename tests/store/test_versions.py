@@ -1,3 +1,4 @@
+import errno
 import os
 import signal
 import subprocess
@@ -7,6 +8,7 @@ import time
 
 import pytest
 
+from conftest import SAMPLE, TINY, error_line, invoke, snapshot
 from forecast.errors import BundleError, BusyError
 from forecast.store.versions import LEGACY, Store, new_version_id
 
@@ -147,3 +149,69 @@ def test_a_missing_current_version_is_named(tmp_path):
     shutil.rmtree(tmp_path / "m" / "versions" / "20260101T000000Z-aaaa")
     with pytest.raises(BundleError, match="the current version '20260101T000000Z-aaaa' .* is missing"):
         store.resolve()
+
+
+# A full disk, a quota, a read-only file system, too many open files: each the OS call's own error.
+DISK_ERRORS = [
+    (errno.ENOSPC, "no space left on device", "Free space there (df -h; df -i for inodes) and retry, or use another --model-dir."),
+    (errno.EDQUOT, "disk quota exceeded", "Free space within your disk quota and retry, or use another --model-dir."),
+    (errno.EROFS, "read-only file system", "Remount it read-write, or use another --model-dir."),
+    (errno.EMFILE, "too many open files", "Raise the limit on open files (ulimit -n) and retry."),
+]
+
+
+def failing(code: int, when=lambda *args: True, call=None):
+    """A stand-in for an OS call that fails with `code` when `when(*args)`, else makes the call."""
+
+    def fail(*args, **kwargs):
+        if when(*args):
+            raise OSError(code, os.strerror(code))
+        return call(*args, **kwargs)
+
+    return fail
+
+
+@pytest.mark.parametrize("code, reason, fix", DISK_ERRORS)
+def test_models_use_that_cannot_write_current_is_one_error_and_current_unchanged(code, reason, fix, existing, monkeypatch):
+    before = snapshot(existing)
+    (version,) = os.listdir(existing / "versions")
+    monkeypatch.setattr(os, "symlink", failing(code))
+    result = invoke("models", "use", version, "--model-dir", existing)
+    assert result.exit_code == 2, result.stderr
+    assert error_line(result.stderr) == (
+        f"error: cannot point {str(existing / 'current')!r} at version {version} ({reason}); the current version is "
+        f"unchanged. {fix}\n")
+    assert "Traceback" not in result.stderr and snapshot(existing) == before
+
+
+@pytest.mark.parametrize("where", ["staging", "current"])
+def test_train_on_a_full_disk_is_one_error_current_unchanged_and_nothing_left_behind(where, existing, monkeypatch):
+    before = snapshot(existing)
+    if where == "staging":  # no inodes left for the new version's directory
+        monkeypatch.setattr(os, "mkdir", failing(errno.ENOSPC, lambda path, *a: ".partial-" in str(path), os.mkdir))
+    else:
+        monkeypatch.setattr(os, "symlink", failing(errno.ENOSPC))
+    result = invoke("train", SAMPLE / "airline-passengers.csv", "--lookback", "12", "--horizon", "12", "--promote", "always",
+                    "--model-dir", existing, *TINY)
+    assert result.exit_code == 2, result.stderr
+    line = error_line(result.stderr)
+    assert "(no space left on device)" in line and line.endswith(f"{DISK_ERRORS[0][2]}\n"), line
+    assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
+    after = snapshot(existing)
+    assert after["current"] == before["current"]
+    assert not [name for name in after if ".partial-" in name or name.startswith(".current-")]
+    if where == "staging":
+        assert line.startswith(f"error: cannot make a new version in {str(existing / 'versions')!r}") and after == before
+    else:  # the version is complete, a candidate: only `current` could not be switched to it
+        assert line.startswith(f"error: cannot point {str(existing / 'current')!r} at version ")
+
+
+def test_a_read_only_file_system_is_named_as_such(tmp_path, monkeypatch):
+    read_only = os.statvfs(tmp_path)
+    monkeypatch.setattr(os, "access", lambda path, mode, **kwargs: False)  # as on a file system mounted read-only
+    monkeypatch.setattr(os, "statvfs", lambda path: os.statvfs_result(
+        (*read_only[:8], read_only.f_flag | os.ST_RDONLY, read_only.f_namemax)))
+    result = invoke("train", SAMPLE / "airline-passengers.csv", "--check", "--model-dir", tmp_path / "m")
+    assert result.exit_code == 2, result.stderr
+    assert error_line(result.stderr) == (
+        f"error: cannot write to {str(tmp_path)!r} (read-only file system). Remount it read-write, or use another --model-dir.\n")
