@@ -120,7 +120,7 @@ def parse_times(column: pd.Series, name: str, log: Log = lambda message: None, *
             timestamps only.
     """
     if time_format is not None:
-        return _formatted(column, name, time_format)
+        return _formatted(column, name, time_format, log)
     if pd.api.types.is_numeric_dtype(column):
         whole = column.dropna()
         if len(whole) == len(column) and (whole % 1 == 0).all() and whole.between(1000, 9999).all():
@@ -133,6 +133,8 @@ def parse_times(column: pd.Series, name: str, log: Log = lambda message: None, *
     dayfirst = dayfirst or _day_first(text, name, log)
     try:
         parsed = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=dayfirst)
+        if getattr(parsed.dt, "tz", None) is not None:  # one offset on every row
+            parsed = _with_offsets(parsed.dt.tz_localize(None), parsed.dt.tz_convert("UTC").dt.tz_localize(None), name, log)
     except ValueError:  # "Mixed timezones detected": offsets differ from row to row
         parsed = _changing_offsets(text, name, dayfirst, log)
     except (OverflowError, pd.errors.OutOfBoundsDatetime):
@@ -144,8 +146,6 @@ def parse_times(column: pd.Series, name: str, log: Log = lambda message: None, *
             f"time column {quote(name)} has a value that is not a date at {line(column, row)}: "
             f"{quote(column.iloc[row])}. Fix or remove that row, or name the right column with --time-col."
         )
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_localize(None)
     outside = ((parsed < FIRST_DATE) | (parsed > LAST_DATE)).to_numpy()
     if outside.any():
         row = int(np.flatnonzero(outside)[0])
@@ -156,7 +156,7 @@ def parse_times(column: pd.Series, name: str, log: Log = lambda message: None, *
     return pd.DatetimeIndex(parsed)
 
 
-def _formatted(column: pd.Series, name: str, time_format: str) -> pd.DatetimeIndex:
+def _formatted(column: pd.Series, name: str, time_format: str, log: Log) -> pd.DatetimeIndex:
     """The column parsed with the strftime `time_format`; each value must match it."""
     text = column.astype("string").str.strip()
     try:
@@ -170,8 +170,8 @@ def _formatted(column: pd.Series, name: str, time_format: str) -> pd.DatetimeInd
             f"time column {quote(name)} has a value that does not match --time-format {time_format!r} at "
             f"{line(column, row)}: {quote(column.iloc[row])}. Fix the value, or the format."
         )
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    if getattr(parsed.dt, "tz", None) is not None:  # the format reads an offset (%z)
+        parsed = _with_offsets(parsed.dt.tz_localize(None), parsed.dt.tz_convert("UTC").dt.tz_localize(None), name, log)
     return pd.DatetimeIndex(parsed)
 
 
@@ -211,7 +211,7 @@ def also_day_first(column: pd.Series) -> bool:
 
 
 def _changing_offsets(text: pd.Series, name: str, dayfirst: bool, log: Log) -> pd.Series:
-    """Timestamps whose UTC offset changes: on UTC for times of day, the local dates for dates."""
+    """Timestamps whose UTC offset changes from row to row (daylight saving), read by `_with_offsets`."""
     marked = text.str.contains(_OFFSET, na=False)
     if not marked.all():
         row = int(np.flatnonzero(~marked.to_numpy())[0])
@@ -221,8 +221,17 @@ def _changing_offsets(text: pd.Series, name: str, dayfirst: bool, log: Log) -> p
         )
     local = pd.to_datetime(text.str.replace(r"\s*(?:Z|[+-]\d\d(?::?\d\d)?)$", "", regex=True),
                            errors="coerce", format="mixed", dayfirst=dayfirst)
+    utc = pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=dayfirst, utc=True).dt.tz_localize(None)
+    return _with_offsets(local, utc, name, log)
+
+
+def _with_offsets(local: pd.Series, utc: pd.Series, name: str, log: Log) -> pd.Series:
+    """One rule for timestamps that carry UTC offsets, one offset throughout or several: times of
+    day go to UTC, so the same instant reads the same whichever offset (or Z) wrote it, and a file
+    that spans a daylight-saving change agrees with one that does not; where every time is
+    midnight they are dates, and the local dates they name are kept."""
     if local.notna().all() and (local == local.dt.normalize()).all():
-        log(f"time column {name}: UTC offsets change between rows; all times are midnight, so the local dates are used")
+        log(f"time column {name}: the timestamps carry UTC offsets but every time is midnight, so their local dates are used")
         return local
-    log(f"time column {name}: UTC offsets change between rows (daylight saving?); timestamps converted to UTC")
-    return pd.to_datetime(text, errors="coerce", format="mixed", dayfirst=dayfirst, utc=True)
+    log(f"time column {name}: timestamps with UTC offsets converted to UTC")
+    return utc

@@ -108,3 +108,26 @@ def test_date_parts_in_separate_columns_are_combined_when_named(tmp_path):
     pd.DataFrame({"year": 2010, "month": 1, "day": [1, 1, 1], "hour": [0, 1, 25], "pm": [1.0, 2.0, 3.0]}).to_csv(hourly, index=False)
     with pytest.raises(DataError, match=r"time columns year,month,day,hour do not make a date at line 4 \(year=2010, month=1, day=1, hour=25\)"):
         combine_time_parts(pd.read_csv(hourly).set_axis([2, 3, 4]), "year,month,day,hour")
+
+
+def test_one_rule_for_every_utc_offset_constant_or_changing():
+    hours = pd.date_range("2020-01-10 06:00", periods=4, freq="h", tz="UTC")
+    written = {
+        "+05:00 throughout": hours.tz_convert("+05:00").strftime("%Y-%m-%d %H:%M%z"),
+        "Z": hours.strftime("%Y-%m-%dT%H:%MZ"),
+        "New York across a change": pd.date_range("2020-03-08 05:00", periods=4, freq="h", tz="UTC")
+        .tz_convert("America/New_York").strftime("%Y-%m-%d %H:%M%z"),
+    }
+    read = {}
+    for label, text in written.items():
+        notes = []
+        read[label] = parse_times(pd.Series(list(text)), "time", notes.append)
+        assert notes == ["time column time: timestamps with UTC offsets converted to UTC"], (label, notes)
+    assert list(read["+05:00 throughout"]) == list(read["Z"]) == list(hours.tz_localize(None))
+    assert list(read["New York across a change"]) == list(pd.date_range("2020-03-08 05:00", periods=4, freq="h"))
+    # Dates (every time midnight) keep the dates they name, one offset or several.
+    for text in (["2020-01-01T00:00+05:00", "2020-01-02T00:00+05:00"], ["2020-03-07 00:00-05:00", "2020-03-08 00:00-04:00"]):
+        notes = []
+        parsed = parse_times(pd.Series(text), "day", notes.append)
+        assert [t.hour for t in parsed] == [0, 0] and parsed[0].day in (1, 7)
+        assert notes == ["time column day: the timestamps carry UTC offsets but every time is midnight, so their local dates are used"]
