@@ -281,7 +281,8 @@ def read_data(bundle: Bundle, ids: list[str], data_path: str | pd.DataFrame, log
     try:
         config = reading_config(bundle, "<DataFrame>" if frame is not None else data_path, features=meta.features,
                                 fill=None if trained is None else trained.fill)
-        panel = load_panel(config, log) if frame is None else load_frame(frame, config, log)
+        # The model's frequency serves a file of one or two rows (yesterday's readings), too few to tell it.
+        panel = load_panel(config, log, meta.frequency) if frame is None else load_frame(frame, config, log, meta.frequency)
     except DataError as exc:
         if "is not in the data" not in str(exc):
             raise

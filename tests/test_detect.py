@@ -106,6 +106,17 @@ def test_rows_that_continue_the_training_data_use_its_stored_history(detector, t
     pd.testing.assert_frame_equal(result.frame, scored.iloc[:31], check_dtype=False, rtol=1e-5)  # the file holds 6 digits
 
 
+@pytest.mark.parametrize("days", [1, 2])
+def test_yesterday_s_readings_alone_are_scored_with_the_model_s_frequency(detector, tmp_path, days):
+    model, scored = detector
+    path = tmp_path / "yesterday.csv"
+    temperatures("1986-01-01", f"1986-01-0{days}").to_csv(path, index=False)
+    result = invoke("detect", path, "--model-dir", model, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    frame = pd.read_csv(__import__("io").StringIO(result.stdout))
+    pd.testing.assert_frame_equal(frame, scored.iloc[:days], check_dtype=False, rtol=1e-5)
+
+
 def test_a_forecast_k_steps_back_is_predict_s_kth_step(detector, tmp_path):
     model, _ = detector
     path, before = tmp_path / "after.csv", tmp_path / "before.csv"

@@ -89,12 +89,14 @@ def id_column(id_col: str, columns) -> str:
     return "id" if id_col in columns else id_col
 
 
-def load_panel(config: DataConfig, log: Log = lambda message: None) -> Panel:
+def load_panel(config: DataConfig, log: Log = lambda message: None, frequency: str | None = None) -> Panel:
     """Load every series that `config` describes: one, or one per value of the id column
     (`config.id_col`, or a column named as in `ID_NAMES` whose values repeat, with a note).
 
     In a long-format file (one row per series and time step) each series is validated on its
     own; all must share the target, features and frequency, since one model learns them all.
+    `frequency`, where a model already knows it, serves series too short to tell it (one or two
+    rows: yesterday's readings).
 
     Raises:
         DataError: a file, a series or the set of series cannot be used as given.
@@ -105,10 +107,11 @@ def load_panel(config: DataConfig, log: Log = lambda message: None) -> Panel:
         panel = Panel({"": load_series(config, log)}, None)
         _log_read(panel, log)
         return panel
-    return _panel(read_table(config.path, config.sep, log), config, _source(config), log)
+    return _panel(read_table(config.path, config.sep, log), config, _source(config), log, frequency)
 
 
-def load_frame(frame: pd.DataFrame, config: DataConfig, log: Log = lambda message: None) -> Panel:
+def load_frame(frame: pd.DataFrame, config: DataConfig, log: Log = lambda message: None,
+               frequency: str | None = None) -> Panel:
     """The series in a DataFrame, read and validated as a file's rows are by `load_panel`. A
     DatetimeIndex (or any named index) is taken as a column; `config.path` only names the source.
 
@@ -122,16 +125,16 @@ def load_frame(frame: pd.DataFrame, config: DataConfig, log: Log = lambda messag
         raise DataError(f"the DataFrame has {raw.shape[1]} columns and {len(raw)} rows; forecast needs a time column, "
                         "a value column and rows.")
     raw = as_rows(raw)
-    return _panel(raw, config, {"kind": "dataframe"}, log)
+    return _panel(raw, config, {"kind": "dataframe"}, log, frequency)
 
 
-def _panel(raw: pd.DataFrame, config: DataConfig, source: dict, log: Log) -> Panel:
+def _panel(raw: pd.DataFrame, config: DataConfig, source: dict, log: Log, frequency: str | None = None) -> Panel:
     """The series in the rows `raw` of a file or frame; see `load_panel`."""
     id_col = config.id_col or _named_id_column(raw, config, log)
     if id_col is not None:
         check_name(id_col, "id")
     if id_col is None:
-        panel = Panel({"": _prepare_file(raw, config, source, log)}, None)
+        panel = Panel({"": _prepare_file(raw, config, source, log, frequency)}, None)
         _log_read(panel, log)
         return panel
     if id_col not in raw.columns:
@@ -150,7 +153,8 @@ def _panel(raw: pd.DataFrame, config: DataConfig, source: dict, log: Log) -> Pan
     for key, group in body.groupby(ids.astype(str), sort=False):
         note = lambda message, key=key: log(f"series {key}: {message}")  # noqa: E731
         try:
-            series[key] = _prepare_file(group, dataclasses.replace(config, time_col=time_col, target=target), source, note)
+            series[key] = _prepare_file(group, dataclasses.replace(config, time_col=time_col, target=target), source, note,
+                                        frequency)
         except DataError as exc:
             raise DataError(f"series {quote(key)}: {exc}") from None
     first = next(iter(series))
@@ -181,11 +185,11 @@ def _source(config: DataConfig) -> dict:
     return {"kind": "csv", "path": "<stdin>" if config.path == STDIN else os.path.abspath(config.path)}
 
 
-def _prepare_file(raw: pd.DataFrame, config: DataConfig, source: dict, log: Log) -> Series:
+def _prepare_file(raw: pd.DataFrame, config: DataConfig, source: dict, log: Log, frequency: str | None = None) -> Series:
     return prepare(raw, time_col=config.time_col, target=config.target, features=config.features,
                    future_features=config.future_features, fill=config.fill,
                    source=source, log=log, time_format=config.time_format, dayfirst=config.dayfirst,
-                   calendar=None if config.calendar in (None, "none") else config.calendar)
+                   calendar=None if config.calendar in (None, "none") else config.calendar, frequency=frequency)
 
 
 def _log_read(panel: Panel, log: Log) -> None:
@@ -240,8 +244,10 @@ def prepare(
     time_format: str | None = None,
     dayfirst: bool = False,
     calendar: str | None = None,
+    frequency: str | None = None,
 ) -> Series:
-    """Validate a raw frame and turn it into a regular `Series`.
+    """Validate a raw frame and turn it into a regular `Series`; `frequency`, where known, serves
+    a frame too short to tell it.
 
     Raises:
         DataError: with the rule, what was found and the fix.
@@ -267,7 +273,7 @@ def prepare(
 
     several = _likely_id_column(raw, [*_time_parts(raw, time_col), *columns]) if values.index.has_duplicates else None
     values = _order(values, raw.index, fill, several, log)
-    frequency = infer_frequency(values.index)
+    frequency = frequency if frequency is not None and len(values) < 3 else infer_frequency(values.index)
     sessions = _calendar(calendar, frequency, values.index, log) if calendar else None
     def misread() -> bool:  # asked only when timestamps are missing: might reading day first close the gaps?
         return time_format is None and not dayfirst and time_col in raw.columns and also_day_first(raw[time_col])
