@@ -23,6 +23,15 @@ SEPARATORS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}  # what 
 PARQUET = (".parquet", ".pq")
 EXCEL = (".xlsx", ".xlsm", ".xls", ".ods")
 PARQUET_MAGIC = b"PAR1"
+# Files that are not text, by their first bytes: what each is, and how to make CSV of it.
+NOT_TEXT = {
+    b"PK\x03\x04": ("a ZIP archive, as a spreadsheet (.xlsx, .ods) is", "Export the sheet as CSV, or unzip the file"),
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": ("an old Excel workbook (.xls)", "Export the sheet as CSV"),
+    b"\x1f\x8b": ("gzip-compressed", "Decompress it first (gunzip)"),
+}
+# The largest data file read: parsing holds several copies of it in memory (a 300 MB file of one
+# line took 2.4 GB), so a larger one would exhaust a machine's memory without an error line.
+MAX_BYTES = 1 << 30
 ROWS = "<row>"  # the index name `as_rows` gives a frame whose rows are not a CSV file's lines
 
 
@@ -52,6 +61,9 @@ def read_csv(path: str, data: bytes, sep: str | None = None, log: Log = lambda m
     """The CSV text `data` (read from `path`) as a frame; see `read_table`."""
     if not data.strip():
         raise DataError(f"data file {path!r} is empty. Supply a CSV with a header row and data rows.")
+    for magic, (kind, fix) in NOT_TEXT.items():
+        if data.startswith(magic):
+            raise DataError(f"data file {path!r} is {kind}, not CSV text; forecast reads CSV and Parquet. {fix}.")
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         raise DataError(f"data file {path!r} is not UTF-8: it starts with a UTF-16 byte-order mark. Save it as UTF-8 CSV.")
     nul = data.find(b"\x00")
@@ -176,16 +188,18 @@ def _read_bytes(path: str) -> bytes:
         DataError: missing, a directory or device, or unreadable.
     """
     if path == STDIN:
-        return sys.stdin.buffer.read()
+        return _within_limit(path, sys.stdin.buffer.read(MAX_BYTES + 1))
     try:
-        mode = os.stat(path).st_mode
+        status = os.stat(path)
+        mode = status.st_mode
         if stat.S_ISDIR(mode):
             raise DataError(f"data path {path!r} is a directory, not a data file. Name the file itself.")
         if stat.S_ISREG(mode):
+            _within_limit(path, b"", status.st_size)
             return _read_settled(path)
         if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
             with open(path, "rb") as handle:
-                return handle.read()
+                return _within_limit(path, handle.read(MAX_BYTES + 1))
         raise DataError(f"data path {path!r} is a device, not a data file. Name a file or a pipe.")
     except FileNotFoundError:
         raise DataError(f"data file {path!r} does not exist. Check the path.") from None
@@ -193,6 +207,23 @@ def _read_bytes(path: str) -> bytes:
         raise DataError(
             f"cannot read data file {path!r} ({exc.strerror or exc}). Check its permissions, or copy it somewhere readable."
         ) from None
+
+
+def _within_limit(path: str, data: bytes, size: int | None = None) -> bytes:
+    """`data` (of `size` bytes, by default its length) when it is at most MAX_BYTES.
+
+    Raises:
+        DataError: a larger file, with what to do instead.
+    """
+    more = "more than " if size is None else ""  # a stream is read only to one byte past the limit
+    size = len(data) if size is None else size
+    if size > MAX_BYTES:
+        raise DataError(
+            f"data file {path!r} is {more}{size / 2**30:.2f} GiB; forecast reads data files of up to "
+            f"{MAX_BYTES / 2**30:g} GiB, since parsing holds several copies in memory. Resample or aggregate the "
+            "series, or keep the recent rows it needs."
+        )
+    return data
 
 
 def _record_lines(data: bytes, rows: int, separator: str = ",", skipped: int = 0) -> np.ndarray:

@@ -114,6 +114,11 @@ def test_the_separator_is_said_and_can_be_given(monthly_bundle, csv_forecast, tm
 @pytest.mark.parametrize("name, content, message", [
     ("sales.xlsx", b"PK\x03\x04", "is a spreadsheet; forecast reads CSV and Parquet. Export the sheet as CSV"),
     ("broken.parquet", b"PAR1 not really", "is not a readable Parquet file"),
+    # Renamed .csv: told by their first bytes what they are, not read as damaged text.
+    ("sales.csv", b"PK\x03\x04\x14\x00\x06\x00[Content_Types].xml", "is a ZIP archive, as a spreadsheet (.xlsx, .ods) is, "
+                                                                  "not CSV text; forecast reads CSV and Parquet. Export the sheet as CSV"),
+    ("old.csv", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "is an old Excel workbook (.xls), not CSV text"),
+    ("data.csv", __import__("gzip").compress(b"Month,Passengers\n1949-01,112\n"), "is gzip-compressed, not CSV text"),
 ])
 def test_files_it_cannot_read_are_refused_with_the_fix(monthly_bundle, tmp_path, name, content, message):
     path = tmp_path / name
@@ -138,3 +143,17 @@ def test_a_parquet_file_s_errors_count_rows_not_lines(monthly_bundle, tmp_path):
     result = invoke("predict", "--model-dir", monthly_bundle, "--data", tmp_path / "air.parquet")
     assert result.exit_code == 2
     assert "column 'Passengers' has a non-numeric value 'many' at row 1 (1949-01-01)" in error_line(result.stderr)
+
+
+def test_a_file_larger_than_the_limit_is_refused_before_it_is_read(monthly_bundle, tmp_path, monkeypatch):
+    path = tmp_path / "huge.csv"
+    with open(path, "wb") as handle:
+        handle.write(b"Month,Passengers\n")
+        handle.truncate(datafile.MAX_BYTES + 1)  # sparse: no disk space used, and it is never read
+    result = invoke("predict", "--model-dir", monthly_bundle, "--data", path)
+    assert result.exit_code == 2
+    assert "is 1.00 GiB; forecast reads data files of up to 1 GiB" in error_line(result.stderr)
+    monkeypatch.setattr(datafile, "MAX_BYTES", 100)  # standard input is read only to one byte past the limit
+    piped = CliRunner().invoke(app, ["predict", "--model-dir", str(monthly_bundle), "--data", "-", "--quiet"],
+                               input=AIRLINE.read_bytes())
+    assert piped.exit_code == 2 and "is more than 0.00 GiB" in error_line(piped.stderr)
