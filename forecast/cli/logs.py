@@ -65,7 +65,10 @@ class _File(logging.FileHandler):
     """
 
     def __init__(self, path: str, console: logging.Handler):
-        super().__init__(path, encoding="utf-8")
+        # Opened at the first line, so a command can refuse a --log-file that is one of its inputs
+        # (`check_destinations`) before anything is appended to it.
+        super().__init__(path, encoding="utf-8", delay=True)
+        self.path = path
         self.console = console
         self.failed = False
 
@@ -113,6 +116,21 @@ def configure(log_format: str = "text", log_file: str | None = None) -> logging.
     console.setFormatter(formatter(not sys.stderr.isatty()))
     logger.addHandler(console)
     return logger
+
+
+def log_file() -> str | None:
+    """The --log-file this run appends to, or None."""
+    return next((h.path for h in logging.getLogger(LOGGER).handlers if isinstance(h, _File)), None)
+
+
+def detach_file() -> None:
+    """Stop appending to --log-file (before refusing it as a destination: the error goes to stderr only)."""
+    logger = logging.getLogger(LOGGER)
+    for handler in [h for h in logger.handlers if isinstance(h, _File)]:
+        logger.removeHandler(handler)
+        handler.close()
+    for handler in logger.handlers:
+        handler.setLevel(logging.NOTSET)
 
 
 def start(command: str, quiet: bool) -> logging.Logger:

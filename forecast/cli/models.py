@@ -9,6 +9,7 @@ import typer
 
 from forecast.cli import logs
 from forecast.cli.options import LockTimeout, ModelDir, OldVersion, Version, resolve_version
+from forecast.cli.output import check_destinations
 from forecast.cli.running import run_command
 from forecast.errors import ForecastError, printable
 
@@ -23,6 +24,7 @@ def info(
 
     def run() -> None:
         log = logs.start("info", quiet=False)
+        check_destinations(None, None, model_dir=model_dir)  # a --log-file inside it
         version = resolve_version(model_version, old_version, log)
         from forecast.cli.report import describe_bundle
         from forecast.store.versions import Store
@@ -41,6 +43,7 @@ def models_list(
 
     def run() -> None:
         logs.start("models list", quiet=False)
+        check_destinations(None, None, model_dir=model_dir)  # a --log-file inside it
         from forecast.cli.report import versions_table, versions_to_dicts
         from forecast.store.versions import Store
 
@@ -61,6 +64,7 @@ def models_use(
 
     def run() -> None:
         log = logs.start("models use", quiet=False)
+        check_destinations(None, None, model_dir=model_dir)  # a --log-file inside it
         from forecast.store.versions import Store
 
         store = Store(model_dir)
@@ -82,6 +86,7 @@ def models_prune(
 
     def run() -> None:
         log = logs.start("models prune", quiet=False)
+        check_destinations(None, None, model_dir=model_dir)  # a --log-file inside it
         from forecast.store.versions import Store
 
         if keep < 1:

@@ -18,6 +18,7 @@ import stat
 import sys
 import tempfile
 
+from forecast.cli import logs
 from forecast.config import OutputFormat
 from forecast.errors import ConfigError, ForecastError, quote
 
@@ -185,7 +186,8 @@ def check_destinations(output: str | None, plot: str | None, *, reads: dict[str,
     what the command reads, before any work; the plot goes to stdout only when the text does not.
 
     Args:
-        output, plot: the destinations given (None: not written; `-`: standard output).
+        output, plot: the destinations given (None: not written; `-`: standard output); the
+            run's --log-file is checked with them.
         reads: the files the command reads, by the name the user gave each ("DATA", "--data",
             "--config", "--study" for tune's journal, which a later run resumes from).
         model_dir: --model-dir, which only the store writes: a file replaced there damages a version.
@@ -200,9 +202,11 @@ def check_destinations(output: str | None, plot: str | None, *, reads: dict[str,
         plot_format(plot)
     if output not in (None, STDOUT) and plot is not None and _same_file(output, plot):
         raise ForecastError(f"--output and --plot both name {output!r}; one would overwrite the other. Name two files.")
-    for flag, path in (("--output", output), ("--plot", plot)):
+    for flag, path in (("--output", output), ("--plot", plot), ("--log-file", logs.log_file())):
         if path in (None, STDOUT):
             continue
+        if flag == "--log-file" and _destroys(path, reads, model_dir):
+            logs.detach_file()  # else the error line itself would be appended to that input
         for name, source in (reads or {}).items():
             if source not in (None, STDOUT) and _same_file(path, source):
                 raise ConfigError(f"{flag} {quote(path, 200)} is the file this command reads as {name} ({quote(source, 200)}); "
@@ -210,6 +214,12 @@ def check_destinations(output: str | None, plot: str | None, *, reads: dict[str,
         if model_dir is not None and _inside(path, model_dir):
             raise ConfigError(f"{flag} {quote(path, 200)} lies inside --model-dir {quote(model_dir, 200)}, whose files only "
                               "training writes (a file replaced there damages a version). Name a file outside it.")
+
+
+def _destroys(path: str, reads: dict[str, str | None] | None, model_dir: str | None) -> bool:
+    """Whether writing `path` would damage one of `reads` or a file inside `model_dir`."""
+    return any(source not in (None, STDOUT) and _same_file(path, source) for source in (reads or {}).values()) or (
+        model_dir is not None and _inside(path, model_dir))
 
 
 def _same_file(path: str, other: str) -> bool:

@@ -260,3 +260,21 @@ def test_csv_cells_a_spreadsheet_would_run_as_formulas_are_led_by_a_quote(tmp_pa
             first.index = pd.to_datetime(first.index)
             expected = air.set_index(pd.to_datetime(air["Month"]))["Passengers"].reindex(first.index)
             assert (first < 0).any() and (first == expected).all()
+
+
+def test_a_log_file_that_is_an_input_or_inside_the_model_directory_is_refused_before_a_line_is_appended(existing, tmp_path):
+    before = snapshot(existing)
+    inside = existing / "current" / "metadata.json"
+    for args in (["predict", "--model-dir", existing], ["models", "use", "--model-dir", existing, (existing / "current").resolve().name]):
+        result = invoke("--log-file", inside, *args)
+        assert result.exit_code == 2, result.stderr
+        assert f"error: --log-file {str(inside)!r} lies inside --model-dir" in error_line(result.stderr)
+        assert snapshot(existing) == before
+    data = tmp_path / "airline.csv"
+    data.write_bytes((SAMPLE / "airline-passengers.csv").read_bytes())
+    result = invoke("--log-file", data, "predict", "--model-dir", existing, "--data", data)
+    assert result.exit_code == 2 and "is the file this command reads as --data" in error_line(result.stderr)
+    assert data.read_bytes() == (SAMPLE / "airline-passengers.csv").read_bytes()
+    # A log file elsewhere is appended to as before.
+    logged = invoke("--log-file", tmp_path / "run.log", "predict", "--model-dir", existing)
+    assert logged.exit_code == 0 and "forecast 12 steps" in (tmp_path / "run.log").read_text()
