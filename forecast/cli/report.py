@@ -156,7 +156,8 @@ def describe_bundle(bundle: Bundle) -> str:
         )
     if meta.calibration is not None:
         lines.append(f"intervals:  {meta.calibration.summary(config.horizon)}")
-    return "\n".join(lines)
+    # Names come from the data: a line break or terminal escape in one must not reach the terminal raw.
+    return "\n".join(printable(line) for line in lines)
 
 
 def tune_report(result) -> str:
@@ -268,13 +269,13 @@ def _unfitted(scores: dict) -> list[str]:
 
 def _subject(result) -> str:
     if len(result.ids) == 1:
-        return result.target
-    return f"{result.target} in {len(result.ids)} series (scores averaged over series)"
+        return printable(result.target)
+    return f"{printable(result.target)} in {len(result.ids)} series (scores averaged over series)"
 
 
 def _origins(result) -> str:
     first = [fold.timestamps[0] for fold in result.folds if fold.series_id == result.ids[0]]
-    label = "origins" if len(result.ids) == 1 else f"origins of {result.ids[0]}"
+    label = "origins" if len(result.ids) == 1 else f"origins of {printable(result.ids[0])}"
     return f"{label} {', '.join(first)}"
 
 
