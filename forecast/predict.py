@@ -11,7 +11,8 @@ import pandas as pd
 
 from forecast.config import DataConfig, Engine
 from forecast.data.frequency import check_forecast_end, describe_frequency, format_timestamp, same_frequency, step_offset
-from forecast.data.load import Series, id_column, load_frame, load_future, load_panel
+from forecast.data.future import load_future
+from forecast.data.load import Series, id_column, load_frame, load_panel
 from forecast.data.scaling import first_not_positive
 from forecast.errors import ConfigError, DataError, quote
 from forecast.evaluation.intervals import interval_bounds

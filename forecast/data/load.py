@@ -1,4 +1,5 @@
-"""Read a series from a CSV file or a ticker and validate it: time column, target, order, gaps."""
+"""Read a series from a data file, a DataFrame or a ticker and validate it: time column, target, values
+(its rows are put on their regular grid by forecast.data.regular)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,16 @@ from forecast.config import DataConfig, Fill
 from forecast.data.frequency import (
     describe_frequency,
     format_timestamp,
-    frequency_kind,
     infer_frequency,
     same_frequency,
     stamp_text,
     step_offset,
 )
-from forecast.data.calendars import Calendar, load_calendar, ticker_calendar
-from forecast.data.datafile import STDIN, as_rows, index_as_column, line, line_of, read_table
+from forecast.data.calendars import Calendar, ticker_calendar
+from forecast.data.datafile import STDIN, as_rows, index_as_column, line, read_table
+from forecast.data.regular import exchange_sessions, order, regularise
 from forecast.data.times import also_day_first, combine_time_parts, detect_time_column, parse_times, time_columns
-from forecast.errors import ConfigError, DataError, names, quote
+from forecast.errors import DataError, names, quote
 
 Log = Callable[[str], None]
 
@@ -34,13 +35,6 @@ ID_NAMES = ("unique_id", "series_id", "item_id")
 # Columns forecast by default, in this order, when present and --target is not given:
 # NeuralForecast's and statsforecast's target, and a price file's adjusted or plain close.
 TARGET_NAMES = ("y", "Adj Close", "Close")
-# --fill drops duplicated timestamps up to this share of the rows (at least DUPLICATES_KEPT rows);
-# more than that is not a stray repeated row but a file of several series or a broken export.
-DUPLICATES_SHARE, DUPLICATES_KEPT = 0.01, 5
-# --fill makes up missing timestamps up to this share of the filled series' rows (at least
-# FILLED_KEPT rows): more is not a few gaps but misread dates (day first read month first) or the
-# wrong frequency, and a series largely made up.
-FILLED_SHARE, FILLED_KEPT = 0.10, 3
 
 
 @dataclasses.dataclass
@@ -272,13 +266,13 @@ def prepare(
     values.index = pd.DatetimeIndex(times, name=time_col)
 
     several = _likely_id_column(raw, [*_time_parts(raw, time_col), *columns]) if values.index.has_duplicates else None
-    values = _order(values, raw.index, fill, several, log)
+    values = order(values, raw.index, fill, several, log)
     frequency = frequency if frequency is not None and len(values) < 3 else infer_frequency(values.index)
-    sessions = _calendar(calendar, frequency, values.index, log) if calendar else None
+    sessions = exchange_sessions(calendar, frequency, values.index, log) if calendar else None
     def misread() -> bool:  # asked only when timestamps are missing: might reading day first close the gaps?
         return time_format is None and not dayfirst and time_col in raw.columns and also_day_first(raw[time_col])
 
-    values = _regularise(values, frequency, fill, log, sessions, misread)
+    values = regularise(values, frequency, fill, log, sessions, misread)
     return Series(
         frame=values.astype("float64"),
         target=target,
@@ -348,10 +342,10 @@ def _mostly_numeric(column: pd.Series) -> bool:
     if pd.api.types.is_numeric_dtype(column):
         return True
     present = column.dropna()
-    return len(present) > 0 and _to_number(present).notna().mean() >= 0.9
+    return len(present) > 0 and to_number(present).notna().mean() >= 0.9
 
 
-def _to_number(column: pd.Series) -> pd.Series:
+def to_number(column: pd.Series) -> pd.Series:
     """Numbers as float64, anything else NaN; integers too long for float64 (pandas keeps them
     as Python ints and then overflows) become infinities, refused as too large."""
     try:
@@ -361,7 +355,7 @@ def _to_number(column: pd.Series) -> pd.Series:
 
 
 def _numeric(column: pd.Series, name: str, times: pd.DatetimeIndex) -> np.ndarray:
-    values = _to_number(column)
+    values = to_number(column)
     bad = values.isna() & column.notna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
@@ -395,187 +389,3 @@ def _likely_id_column(raw: pd.DataFrame, used: list[str]) -> str | None:
         if 2 <= distinct < len(raw):
             return column
     return None
-
-
-def _order(values: pd.DataFrame, lines: pd.Index, fill: Fill | None, several: str | None, log: Log) -> pd.DataFrame:
-    """Refuse duplicated and shuffled timestamps; reverse a newest-first file.
-
-    Args:
-        lines: the labels of the rows, naming their lines (or rows) in messages.
-        several: a column that looks like series ids; duplicates then mean several series.
-    """
-    duplicated = values.index.duplicated(keep="last")
-    if duplicated.any():
-        first, count = values.index[duplicated][0], int(duplicated.sum())
-        said = f"timestamp {stamp_text(first)} in column {quote(values.index.name)} appears more than once ({count} duplicated rows)"
-        if several is not None:
-            raise DataError(
-                f"{said}, and column {quote(several)} repeats its values: this looks like several series in one file. "
-                f"Pass --id-col {several} to learn them all in one model, or remove the duplicates."
-            )
-        if fill is None:
-            raise DataError(f"{said}. Remove the duplicates, or pass --fill to keep the last row of each timestamp.")
-        allowed = max(DUPLICATES_KEPT, int(DUPLICATES_SHARE * len(values)))
-        if count > allowed:
-            raise DataError(
-                f"{said}; --fill drops at most {allowed} (1% of the rows), since more is not a stray repeated row. "
-                "Check the file: it may hold several series (then pass --id-col) or a broken export."
-            )
-        log(f"dropped {count} duplicated rows, keeping the last of each timestamp")
-        values, lines = values[~duplicated], lines[~duplicated]
-    index = values.index
-    if index.is_monotonic_increasing:
-        return values
-    if index.is_monotonic_decreasing:
-        log("rows run newest first; reversed them into time order")
-        return values.iloc[::-1]
-    position = int(np.flatnonzero(np.diff(index.asi8) < 0)[0]) + 1
-    raise DataError(
-        f"timestamps are out of order: {stamp_text(index[position])} ({line_of(lines, position)}) comes after "
-        f"{stamp_text(index[position - 1])} ({line_of(lines, position - 1)}). Sort the file by its time column."
-    )
-
-
-def _calendar(name: str, frequency: str, index: pd.DatetimeIndex, log: Log) -> Calendar:
-    """Exchange `name`'s sessions over the series, for business-day data only."""
-    if frequency_kind(frequency) not in ("B", "D") or pd.tseries.frequencies.to_offset(frequency).n != 1:
-        raise ConfigError(f"--calendar dates daily business-day data by an exchange's sessions; this series is "
-                          f"{describe_frequency(frequency)}. Drop --calendar, or pass --calendar none.")
-    calendar = load_calendar(name, index[0], index[-1])
-    inside = sum(index[0] <= pd.Timestamp(day) <= index[-1] for day in calendar.closed)
-    log(f"{calendar.name} sessions: {inside} weekdays the exchange was closed are not gaps; forecasts skip its holidays")
-    return calendar
-
-
-def _regularise(values: pd.DataFrame, frequency: str, fill: Fill | None, log: Log,
-                calendar: Calendar | None = None, misread: Callable[[], bool] = lambda: False) -> pd.DataFrame:
-    """Refuse (or fill, up to FILLED_SHARE of the rows) gaps and missing values on the inferred
-    frequency's grid, or on the sessions of `calendar`.
-
-    Args:
-        misread: whether the dates, read month first, would also read day first (asked only
-            when timestamps are missing, to suggest --dayfirst).
-    """
-    grid = pd.date_range(values.index[0], values.index[-1], freq=step_offset(frequency, calendar))
-    off_grid = values.index.difference(grid)
-    if len(off_grid) and calendar is not None:
-        raise DataError(
-            f"the series has a row on {stamp_text(off_grid[0])}, when {calendar.name} was closed ({len(off_grid)} such "
-            "rows). Remove them, or pass --calendar none (or another exchange's code)."
-        )
-    if len(off_grid):
-        raise DataError(
-            f"timestamp {stamp_text(off_grid[0])} does not fall on the series' {describe_frequency(frequency)} "
-            f"grid ({len(off_grid)} such rows). Resample the data to one regular frequency."
-        )
-    missing = grid.difference(values.index)
-    empty = values.isna()  # missing values in the rows as given, before any reindexing
-    if len(missing) and (frequency != "B" or calendar is not None):
-        day_first = misread()
-        dayfirst_fix = "pass --dayfirst if they are written day first (01/02/2020 for 1 February)"
-        if fill is None:
-            said = f"{len(missing)} {describe_frequency(frequency)} timestamps are missing (first: {stamp_text(missing[0])})"
-            if day_first:
-                raise DataError(f"{said}, but the dates, read month first, also read day first: {dayfirst_fix}; else add "
-                                "the rows, or pass --fill ffill|interpolate.")
-            raise DataError(f"{said}. Add the rows, or pass --fill ffill|interpolate.")
-        allowed = max(FILLED_KEPT, int(FILLED_SHARE * len(grid)))
-        if len(missing) > allowed:
-            fix = (f"The dates, read month first, also read day first: {dayfirst_fix}." if day_first else
-                   "Check the time column (--time-format, --dayfirst) and the data's spacing, or add the rows.")
-            raise DataError(
-                f"--fill would make up {len(missing)} of the {len(grid)} {describe_frequency(frequency)} rows "
-                f"({len(missing) / len(grid):.0%}); it makes up at most {allowed} (10% of the rows), since more means "
-                f"misread dates or the wrong frequency, not a few gaps. {fix}"
-            )
-        log(f"filled {len(missing)} missing timestamps ({fill.value})")
-        values = values.reindex(grid.rename(values.index.name))
-    elif len(missing):
-        # Trading calendars skip weekday holidays; those are not gaps in a business-day series.
-        log(f"business-day series: {len(missing)} missing weekdays treated as holidays")
-
-    if empty.to_numpy().any():
-        column = empty.any().idxmax()
-        if fill is None:
-            first = empty.index[empty[column].to_numpy()][0]
-            raise DataError(
-                f"column {quote(column)} has {int(empty[column].sum())} missing values (first at {stamp_text(first)}). "
-                "Fill them in the file, or pass --fill ffill|interpolate."
-            )
-        log(f"filled {int(empty.to_numpy().sum())} missing values ({fill.value})")
-    if values.isna().to_numpy().any():
-        values = values.ffill() if fill is Fill.ffill else values.interpolate(method="time")
-        leading = values.isna().any(axis=1)
-        if leading.all():
-            raise DataError("every row has a missing value, so there is nothing to fill from. Check the data.")
-        if leading.any():
-            # Nothing comes before the first value, so neither method can fill these.
-            start = int(np.argmin(leading.to_numpy()))
-            log(f"dropped {start} leading rows that had no earlier value to fill from")
-            values = values.iloc[start:]
-    return values
-
-
-def load_future(
-    source: str | pd.DataFrame,
-    config: DataConfig,
-    stamps: dict[str, pd.DatetimeIndex],
-    log: Log = lambda message: None,
-    name: str = "--future-data",
-) -> dict[str, np.ndarray]:
-    """The future features' values at the timestamps a forecast needs, from a file (or DataFrame)
-    holding the time column, the id column for several series, and `config.future_features`.
-    Rows at other timestamps, other columns and other series are ignored.
-
-    Args:
-        source: the file's path, or a DataFrame from the Python API.
-        config: the training data's columns and time parsing (time_col, id_col, future_features,
-            sep, time_format, dayfirst).
-        stamps: per series id, the forecast's timestamps.
-        name: what messages call the data.
-
-    Returns:
-        Per series id, (len(stamps), future features) in the data's units.
-
-    Raises:
-        DataError: an unreadable file, a missing column, series or row, a timestamp given twice,
-            or a value that is missing or not a number.
-    """
-    raw = as_rows(index_as_column(source, name)) if isinstance(source, pd.DataFrame) else read_table(source, config.sep, log)
-    columns = list(config.future_features)
-    wanted = [*time_columns(config.time_col), *([config.id_col] if config.id_col else []), *columns]
-    missing = [column for column in wanted if column not in raw.columns]
-    if missing:
-        raise DataError(f"{name} has no column {quote(missing[0])}. Columns: {names(raw.columns)}. It needs "
-                        f"{', '.join(quote(c) for c in wanted)}, one row per forecast step.")
-    if config.time_col in raw.columns:
-        times = parse_times(raw[config.time_col], config.time_col, log, time_format=config.time_format, dayfirst=config.dayfirst)
-    else:
-        times = combine_time_parts(raw, config.time_col)
-    keys = raw[config.id_col].astype(str) if config.id_col else pd.Series("", index=raw.index)
-    out = {}
-    for key, needed in stamps.items():
-        label = f"{name} for series {quote(key)}" if key else name
-        rows = np.flatnonzero((keys == key).to_numpy())
-        at = pd.DatetimeIndex(times[rows])
-        if at.has_duplicates:
-            raise DataError(f"{label} gives {stamp_text(at[at.duplicated()][0])} twice. Give each forecast step one row.")
-        where = at.get_indexer(needed)
-        if (where < 0).any():
-            first = needed[int(np.flatnonzero(where < 0)[0])]
-            raise DataError(
-                f"{label} has no row for {stamp_text(first)}: the forecast needs the values of "
-                f"{', '.join(quote(c) for c in columns)} at each of its {len(needed)} steps, "
-                f"{stamp_text(needed[0])} to {stamp_text(needed[-1])}. Add the missing rows."
-            )
-        picked = raw.iloc[rows[where]]
-        values = np.stack([_to_number(picked[column]).to_numpy() for column in columns], axis=1)
-        unusable = ~(np.abs(values) <= LARGEST)  # empty, text, infinite or too large
-        if unusable.any():
-            step, column = map(int, np.argwhere(unusable)[0])
-            cell = picked[columns[column]].iloc[step]
-            what = "empty" if pd.isna(cell) else f"{quote(cell)}, not a number {'' if np.isnan(values[step, column]) else 'it can model '}"
-            raise DataError(f"{label}: column {quote(columns[column])} is {what.rstrip()} at {stamp_text(needed[step])} "
-                            f"({line(picked[columns[column]], step)}). Every forecast step needs a number: fix it.")
-        out[key] = values
-    return out

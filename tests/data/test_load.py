@@ -70,33 +70,6 @@ def test_integer_years_are_parsed_as_years(tmp_path):
     assert series.frequency.startswith("YS") and series.frame.index[0] == pd.Timestamp("1885-01-01")
 
 
-def test_descending_file_is_reversed(tmp_path):
-    text = "Month,Sales\n2020-03,3\n2020-02,2\n2020-01,1\n"
-    notes = []
-    series = load_series(DataConfig(path=write(tmp_path, text)), notes.append)
-    assert list(series.frame["Sales"]) == [1, 2, 3]
-    assert any("newest first" in note for note in notes)
-
-
-def test_fill_repairs_gaps_and_missing_values(tmp_path):
-    text = "Date,v\n2020-01-01,1\n2020-01-02,\n2020-01-03,3\n2020-01-05,5\n2020-01-06,6\n"
-    path = write(tmp_path, text)
-    interpolated = load(path, fill=Fill.interpolate).frame["v"].tolist()
-    assert interpolated == [1, 2, 3, 4, 5, 6]
-    assert load(path, fill=Fill.ffill).frame["v"].tolist() == [1, 1, 3, 3, 5, 6]
-
-
-def test_fill_drops_leading_rows_it_cannot_fill(tmp_path):
-    path = write(tmp_path, "Date,v\n2020-01-01,\n2020-01-02,2\n2020-01-03,3\n2020-01-04,4\n")
-    series = load(path, fill=Fill.ffill)
-    assert series.frame.index[0] == pd.Timestamp("2020-01-02")
-
-
-def test_fill_keeps_the_last_of_duplicated_timestamps(tmp_path):
-    path = write(tmp_path, "Date,v\n2020-01-01,1\n2020-01-02,2\n2020-01-02,20\n2020-01-03,3\n")
-    assert load(path, fill=Fill.ffill).frame["v"].tolist() == [1, 20, 3]
-
-
 def test_sample_daily_temperatures_need_fill_for_their_two_missing_days():
     with pytest.raises(DataError, match=r"2 daily timestamps are missing \(first: 1984-12-31\)"):
         load(str(SAMPLE / "daily-min-temperatures.csv"))
@@ -192,23 +165,6 @@ def test_an_id_named_column_whose_values_do_not_repeat_is_not_taken_for_ids(tmp_
     assert load_panel(DataConfig(path=path)).id_col is None
 
 
-def test_future_values_are_picked_per_series_at_the_forecast_s_timestamps():
-    from forecast.data.load import load_future
-
-    config = DataConfig(path="x.csv", time_col="ds", id_col="store", target="y", future_features=("promo", "price"))
-    future = pd.DataFrame({
-        "store": ["a", "a", "b", "b", "a", "c"],
-        "ds": ["2024-01-02", "2024-01-01", "2024-01-01", "2024-01-02", "2024-01-03", "2024-01-01"],
-        "promo": [1, 0, 0, 1, 1, 5], "price": ["2.5", "2.0", "3.0", "3.5", "9", "1"], "y": [None] * 6,
-    })
-    stamps = {key: pd.date_range("2024-01-01", periods=2, freq="D") for key in ("a", "b")}
-    values = load_future(future, config, stamps)
-    assert values["a"].tolist() == [[0.0, 2.0], [1.0, 2.5]]  # in the forecast's order, whatever the file's
-    assert values["b"].tolist() == [[0.0, 3.0], [1.0, 3.5]]  # series c and a's third day are not needed
-    with pytest.raises(DataError, match="--future-data for series 'b' has no row for 2024-01-03"):
-        load_future(future, config, {"b": pd.date_range("2024-01-01", periods=3, freq="D")})
-
-
 def test_a_parquet_column_with_an_empty_name_is_refused_before_training(tmp_path):
     """A bundle records its columns by name: an empty one would train and leave a bundle no command can read."""
     frame = pd.read_csv(SAMPLE / "airline-passengers.csv", parse_dates=["Month"]).rename(columns={"Passengers": ""})
@@ -222,38 +178,3 @@ def test_a_parquet_column_with_an_empty_name_is_refused_before_training(tmp_path
     result = invoke("train", tmp_path / "air.parquet", "--model-dir", tmp_path / "m", *TINY)  # picked, not named
     assert result.exit_code == 2 and "the target column has an empty name ('')" in result.stderr
     assert not (tmp_path / "m").exists()
-
-
-def test_day_first_dates_read_month_first_are_not_filled_into_a_made_up_series(tmp_path):
-    # Five years of monthly rows written 01/MM/YYYY: read month first, they are 1-12 January of
-    # each year, a daily series with 1413 of its 1473 days missing.
-    stamps = pd.date_range("2015-01-01", periods=60, freq="MS")
-    path = write(tmp_path, "date,y\n" + "".join(f"{t:%d/%m/%Y},{i}\n" for i, t in enumerate(stamps)))
-    check = ["train", path, "--check", "--model-dir", tmp_path / "m", "--lookback", "12", "--horizon", "6"]
-    gaps = invoke(*check)
-    assert gaps.exit_code == 2
-    assert gaps.stderr.splitlines()[-1].endswith(
-        "error: 1413 daily timestamps are missing (first: 2015-01-13), but the dates, read month first, also read day "
-        "first: pass --dayfirst if they are written day first (01/02/2020 for 1 February); else add the rows, or pass "
-        "--fill ffill|interpolate.")
-    filled = invoke(*check, "--fill", "interpolate", "--quiet")
-    assert filled.exit_code == 2 and filled.stdout == ""
-    assert error_line(filled.stderr).endswith(
-        "error: --fill would make up 1413 of the 1473 daily rows (96%); it makes up at most 147 (10% of the rows), "
-        "since more means misread dates or the wrong frequency, not a few gaps. The dates, read month first, also read "
-        "day first: pass --dayfirst if they are written day first (01/02/2020 for 1 February).\n")
-    right = invoke(*check, "--dayfirst", "--quiet")
-    assert right.exit_code == 0, right.stderr
-    assert right.stdout.startswith("ok: 60 rows")
-
-
-def test_fill_makes_up_at_most_a_tenth_of_the_rows(tmp_path):
-    days = pd.date_range("2020-01-01", periods=40, freq="D")
-    kept = days.delete(range(10, 15))  # 5 of 40 days missing: more than 4 (10%)
-    path = write(tmp_path, "date,y\n" + "".join(f"{t:%Y-%m-%d},{i}\n" for i, t in enumerate(kept)))
-    with pytest.raises(DataError, match=r"^--fill would make up 5 of the 40 daily rows \(12%\); it makes up at most 4 "
-                                        r"\(10% of the rows\), .* Check the time column \(--time-format, --dayfirst\) "
-                                        r"and the data's spacing, or add the rows\.$"):
-        load(path, fill=Fill.ffill)
-    assert len(load(write(tmp_path, "date,y\n" + "".join(f"{t:%Y-%m-%d},{i}\n" for i, t in enumerate(days.delete(range(10, 14)))),
-                      "four.csv"), fill=Fill.ffill).frame) == 40
