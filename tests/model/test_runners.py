@@ -9,7 +9,7 @@ from forecast.config import Cell, Engine, EnsembleCells, TrainConfig, WindowNorm
 from forecast.model.network import build_model
 from forecast.model.runners import keras_runner, litert_runner
 from forecast.predict import predict
-from forecast.store.bundle import LITERT_FILE, export_litert
+from forecast.store.artifacts import LITERT_FILE, export_litert
 
 NETWORKS = {
     "lstm, revin": TrainConfig(layers=2, units=6, lookback=9, horizon=4, window_norm=WindowNorm.revin),
