@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import sys
 
 from forecast.errors import printable
@@ -65,16 +66,26 @@ class _File(logging.FileHandler):
     """
 
     def __init__(self, path: str, console: logging.Handler):
-        # Opened at the first line, so a command can refuse a --log-file that is one of its inputs
-        # (`check_destinations`) before anything is appended to it.
+        # Appended to from the first line on, so a command can refuse a --log-file that is one of
+        # its inputs (`check_destinations`) before anything is written to it; opened once here
+        # all the same (nothing written), so a path that cannot be opened is refused at once.
+        existed = os.path.lexists(path)
+        with open(path, "a", encoding="utf-8"):
+            pass
+        if not existed:
+            os.unlink(path)
         super().__init__(path, encoding="utf-8", delay=True)
         self.path = path
         self.console = console
         self.failed = False
 
     def emit(self, record: logging.LogRecord) -> None:
-        if not self.failed:
+        if self.failed:
+            return
+        try:
             super().emit(record)
+        except Exception:  # opening it at the first line failed (it was removed, the disk is full)
+            self.handleError(record)
 
     def handleError(self, record: logging.LogRecord) -> None:
         if self.failed:

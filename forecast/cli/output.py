@@ -200,11 +200,17 @@ def check_destinations(output: str | None, plot: str | None, *, reads: dict[str,
     check_destination(plot, "--plot", stdout=output not in (None, STDOUT))
     if plot is not None:
         plot_format(plot)
-    if output not in (None, STDOUT) and plot is not None and _same_file(output, plot):
-        raise ForecastError(f"--output and --plot both name {output!r}; one would overwrite the other. Name two files.")
-    for flag, path in (("--output", output), ("--plot", plot), ("--log-file", logs.log_file())):
-        if path in (None, STDOUT):
-            continue
+    log_file = logs.log_file()
+    written = [(flag, path) for flag, path in (("--output", output), ("--plot", plot), ("--log-file", log_file))
+               if path not in (None, STDOUT)]
+    for number, (flag, path) in enumerate(written):
+        for other, second in written[number + 1:]:
+            if _same_file(path, second):
+                if other == "--log-file":
+                    logs.detach_file()  # the error line must not land in the file it would overwrite
+                raise ForecastError(f"{flag} and {other} both name {quote(path, 200)}; one would overwrite the other. "
+                                    "Name two files.")
+    for flag, path in written:
         if flag == "--log-file" and _destroys(path, reads, model_dir):
             logs.detach_file()  # else the error line itself would be appended to that input
         for name, source in (reads or {}).items():

@@ -4,8 +4,9 @@ import re
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from conftest import invoke
+from conftest import error_line, invoke
 from forecast.cli import logs
 
 
@@ -69,3 +70,16 @@ def test_names_in_the_data_cannot_forge_log_lines_or_carry_escape_codes(tmp_path
     assert result.exit_code == 0, result.stderr
     messages = [json.loads(line)["message"] for line in jsonl.read_text(encoding="utf-8").splitlines()]
     assert f"series {key}: filled 1 missing timestamps (ffill)" in messages  # JSON escapes it as JSON does
+
+
+@pytest.mark.parametrize("where", ["missing/x.log", "adir", "afile/x.log"])
+def test_a_log_file_that_cannot_be_opened_is_one_error_line_before_anything_runs(monthly_bundle, tmp_path, where, monkeypatch):
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "afile").write_text("")
+    path = tmp_path / where
+    for given in (["--log-file", path], []):
+        if not given:
+            monkeypatch.setenv("FORECAST_LOG_FILE", str(path))
+        result = invoke(*given, "predict", "--model-dir", monthly_bundle)
+        assert result.exit_code == 2 and result.stdout == ""
+        assert error_line(result.stderr).startswith(f"error: cannot open --log-file {str(path)!r} (")

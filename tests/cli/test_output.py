@@ -278,3 +278,16 @@ def test_a_log_file_that_is_an_input_or_inside_the_model_directory_is_refused_be
     # A log file elsewhere is appended to as before.
     logged = invoke("--log-file", tmp_path / "run.log", "predict", "--model-dir", existing)
     assert logged.exit_code == 0 and "forecast 12 steps" in (tmp_path / "run.log").read_text()
+
+
+def test_output_or_plot_and_the_log_file_cannot_name_one_file(monthly_bundle, tmp_path):
+    log = tmp_path / "nightly.log"
+    log.write_text("old history\n")
+    for args in (["--output", log], ["--plot", log.with_suffix(".png")]):
+        target = args[1]
+        if target != log:
+            target.write_text("old history\n")
+        result = invoke("--log-file", target, "predict", "--model-dir", monthly_bundle, *args)
+        assert result.exit_code == 2, result.stderr
+        assert f"{args[0]} and --log-file both name {str(target)!r}" in error_line(result.stderr)
+        assert target.read_text() == "old history\n"
