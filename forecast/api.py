@@ -62,7 +62,7 @@ def train(data: pd.DataFrame | str | Path, *, model_dir: str | Path = "model", p
     data_config = DataConfig(path=DATAFRAME if frame is not None else str(data), **data_options)
     panel = None if frame is None else load_frame(frame, data_config, log)
     return train_model(data_config, train_config, str(model_dir), promote=Promote(promote), lock_timeout=lock_timeout,
-                       log=log, panel=panel, warm_start=warm_start)
+                       log=log, panel=panel, warm_start=warm_start, frame=frame)
 
 
 def _check_column_options(options: dict) -> None:

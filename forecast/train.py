@@ -8,8 +8,10 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
+import pandas as pd
 
 from forecast.config import DataConfig, Promote, TrainConfig
+from forecast.data.datafile import STDIN
 from forecast.data.load import Panel, load_panel
 from forecast.errors import BundleError, ForecastError
 from forecast.model.cluster import Worker, broken, this_worker
@@ -57,6 +59,7 @@ def train(
     saved_config: dict | None = None,
     panel: Panel | None = None,
     warm_start: bool = False,
+    frame: pd.DataFrame | None = None,
 ) -> TrainResult:
     """Train a model on the series `data_config` describes and add it to the model directory.
 
@@ -77,6 +80,8 @@ def train(
         panel: the series already loaded from `data_config` (and cut: detection trains on the
             head of a file); by default they are loaded here.
         warm_start: start from the current version's weights where its network fits (forecast.warm).
+        frame: the DataFrame `panel` was read from (the Python API), for promotion to read the
+            current version's columns from.
 
     Raises:
         ForecastError: bad input, with the fix in its message; BusyError when the lock stays taken.
@@ -103,7 +108,7 @@ def train(
         if current is None and current_id is not None:
             verdict = Verdict(True, f"the current version {current_id} cannot be read")
         else:
-            verdict = judge(fitted, current, promote, _reread(current, prepared.panel, data_config))
+            verdict = judge(fitted, current, promote, _reread(current, prepared.panel, data_config, frame))
         version_id = new_version_id()
         staging = store.stage(version_id)
         try:
@@ -161,21 +166,21 @@ def _check_finite(fitted: Fitted) -> None:
         )
 
 
-def _reread(current: Bundle | None, panel: Panel, data_config: DataConfig) -> Panel | None:
-    """This run's data file read again with the current version's columns, where it reads columns
-    this run does not (a feature dropped tonight), so promotion can score it on its own inputs;
-    None where it reads none that this run lacks, or the data cannot be read twice (standard
-    input, a ticker, a DataFrame) or not with its columns."""
+def _reread(current: Bundle | None, panel: Panel, data_config: DataConfig, frame: pd.DataFrame | None) -> Panel | None:
+    """This run's data (its file, standard input as read, or the DataFrame `frame`) read again with
+    the current version's columns, where it reads columns this run does not (a feature dropped
+    tonight), so promotion can score it on its own inputs; None where it reads none that this run
+    lacks, or the data cannot be read with its columns (a ticker's download holds no others)."""
     if current is None:
         return None
     meta = current.metadata
     if set(meta.columns) <= set(panel.first.frame.columns):
         return None
-    path = data_config.path
-    if path is None or path == "-" or not Path(path).is_file():
-        return None
+    source = frame if frame is not None else data_config.path
+    if source is None or (isinstance(source, str) and source != STDIN and not Path(source).is_file()):
+        return None  # a ticker, or a file gone since
     try:
-        series = read_data(current, [key for key in panel.series if key in meta.series], path, lambda message: None,
+        series = read_data(current, [key for key in panel.series if key in meta.series], source, lambda message: None,
                            others=True)
     except ForecastError:
         return None

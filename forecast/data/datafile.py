@@ -181,14 +181,23 @@ def as_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.set_axis(pd.RangeIndex(len(frame), name=ROWS))
 
 
+# Standard input as it was read, with the stream it came from: a second reader in the same run
+# (promotion reading the current version's columns) gets the same bytes instead of an empty stream.
+_stdin_read: tuple[object, bytes] | None = None
+
+
 def _read_bytes(path: str) -> bytes:
     """The file's bytes: a regular file read while nothing changes it, a pipe (`<(command)`) read once.
 
     Raises:
         DataError: missing, a directory or device, or unreadable.
     """
+    global _stdin_read
     if path == STDIN:
-        return _within_limit(path, sys.stdin.buffer.read(MAX_BYTES + 1))
+        stream = sys.stdin.buffer
+        if _stdin_read is None or _stdin_read[0] is not stream:
+            _stdin_read = (stream, _within_limit(path, stream.read(MAX_BYTES + 1)))
+        return _stdin_read[1]
     try:
         status = os.stat(path)
         mode = status.st_mode

@@ -30,7 +30,7 @@ import pandas as pd
 from forecast.config import Engine, Promote
 from forecast.data.windowing import target_windows
 from forecast.data.load import Panel
-from forecast.errors import ForecastError, names, quote
+from forecast.errors import ForecastError, names, printable, quote
 from forecast.model.fit import Fitted
 from forecast.store.bundle import Bundle
 from forecast.store.metadata import Metadata, Promotion
@@ -78,9 +78,9 @@ def judge(fitted: Fitted, current: Bundle | None, policy: Promote, reread: Panel
         return Verdict(True, "first version in this directory")
     lost = lost_series(fitted.prepared.panel, current.metadata)
     if lost and Promote(policy) is not Promote.always:
-        return Verdict(False, f"it does not know series {names(lost[:5])}{' and others' if len(lost) > 5 else ''}, "
-                              "which the current version forecasts and this run's data lacks; the current version keeps "
-                              "serving them. Train on data that holds them, or pass --promote always to drop them")
+        return Verdict(False, f"it does not know {_series(lost, current.metadata.id_col)}, which the current version "
+                              "forecasts and this run's data lacks; the current version keeps serving them. Train on data "
+                              "that holds them, or pass --promote always to drop them")
     try:
         scores = score(fitted, current, reread)
     except Unscorable as exc:
@@ -91,11 +91,16 @@ def judge(fitted: Fitted, current: Bundle | None, policy: Promote, reread: Panel
 
 
 def lost_series(panel: Panel, meta: Metadata) -> list[str]:
-    """The series the current version forecasts that a model trained on `panel` would not know
-    (none where the two are not keyed by the same id column: they do not share series at all)."""
-    if meta.id_col != panel.id_col:
-        return []
+    """The series the current version forecasts that a model trained on `panel` would not know,
+    by id whatever the id column is called ("" is a file of one series, without one)."""
     return [key for key in meta.ids if key not in panel.series]
+
+
+def _series(keys: list[str], id_col: str | None) -> str:
+    """Series ids for a message; "" is the one series of a file without an id column."""
+    if keys == [""]:
+        return "the one series of a file without an id column"
+    return f"series {names(keys[:5])}{' and others' if len(keys) > 5 else ''} (by {printable(str(id_col))})"
 
 
 def unscored(fitted: Fitted, why: str, policy: Promote) -> Verdict:
@@ -152,7 +157,7 @@ def score(fitted: Fitted, current: Bundle, reread: Panel | None = None) -> Score
     meta = current.metadata
     if meta.target != panel.first.target:
         raise Unscorable(f"it forecasts {quote(meta.target)}, this run {quote(panel.first.target)}")
-    shared = [key for key in panel.series if key in current.scalers and (meta.id_col == panel.id_col)]
+    shared = [key for key in panel.series if key in current.scalers]  # by id, whatever the id column is called
     if not shared:
         raise Unscorable("it knows none of this run's series")
     rows, old_rows, origins, stamps = {}, {}, {}, {}

@@ -303,3 +303,48 @@ def test_the_nightly_property_ran_every_kind_of_night():
     print(f"promotion property: {COUNTS}")
     assert COUNTS["runs"] == 2 and COUNTS["nights"] == 14, COUNTS
     assert COUNTS["promoted"] and COUNTS["kept"] and COUNTS["killed"] >= 2, COUNTS
+
+
+def test_a_file_that_lost_its_id_column_keeps_the_panel_and_a_renamed_one_is_compared(tmp_path):
+    import pandas as pd
+
+    model_dir = tmp_path / "model"
+    common = ["--target", "Passengers", "--lookback", "12", "--horizon", "12", "--model-dir", model_dir, *TINY]
+    both = panel_csv(tmp_path / "both.csv")
+    assert invoke("train", both, "--id-col", "store", *common).exit_code == 0
+    store = Store(model_dir)
+    serving = store.current_id()
+    frame = pd.read_csv(both)
+    frame[frame["store"] == "B"].drop(columns="store").to_csv(tmp_path / "b.csv", index=False)
+    single = invoke("train", tmp_path / "b.csv", *common)
+    assert single.exit_code == 0, single.stderr
+    assert store.current_id() == serving
+    assert "does not know series A, B (by store)" in promotion(model_dir, store.ids()[-1])["reason"]
+
+    frame.rename(columns={"store": "item"}).to_csv(tmp_path / "renamed.csv", index=False)
+    renamed = invoke("train", tmp_path / "renamed.csv", "--id-col", "item", *common, *JUNK)
+    assert renamed.exit_code == 0, renamed.stderr
+    record = promotion(model_dir, store.ids()[-1])
+    assert record["current_mae"] is not None and not record["promoted"], record  # compared, and worse
+
+
+def test_a_dropped_feature_is_read_again_from_standard_input_and_from_a_dataframe(tmp_path):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from forecast.api import train as api_train
+    from forecast.cli.commands import app
+
+    data, model_dir = panel_csv(tmp_path / "sales.csv", series=("A",)), tmp_path / "model"
+    common = ["--target", "Passengers", "--lookback", "12", "--horizon", "12", "--model-dir", str(model_dir), *TINY]
+    assert invoke("train", data, "--features", "promo", *common).exit_code == 0
+    piped = CliRunner().invoke(app, ["train", "-", *common], input=data.read_bytes())
+    assert piped.exit_code == 0, piped.stderr
+    record = promotion(model_dir, Store(model_dir).ids()[-1])
+    assert record["current_mae"] is not None and "holdout MAE" in record["reason"], record
+
+    Store(model_dir).set_current(Store(model_dir).ids()[0])  # the version reading promo serves again
+    frame = pd.read_csv(data).drop(columns="store")
+    result = api_train(frame, model_dir=model_dir, target="Passengers", lookback=12, horizon=12, layers=2, units=8,
+                       epochs=3, patience=2, batch_size=16, window_norm="revin", interval_refits=0)
+    assert result.verdict.scores is not None and "holdout MAE" in result.verdict.reason, result.verdict
