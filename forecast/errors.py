@@ -70,13 +70,13 @@ class WriteError(ForecastError):
 
 # What to do about each way a write fails; the OS's own words say what happened.
 WRITE_FIXES = {
-    errno.ENOSPC: "Free space there (df -h; df -i for inodes) and retry, or use another --model-dir.",
-    errno.EDQUOT: "Free space within your disk quota and retry, or use another --model-dir.",
-    errno.EROFS: "Remount it read-write, or use another --model-dir.",
+    errno.ENOSPC: "Free space there (df -h; df -i for inodes) and retry, or use another {instead}.",
+    errno.EDQUOT: "Free space within your disk quota and retry, or use another {instead}.",
+    errno.EROFS: "Remount it read-write, or use another {instead}.",
     errno.EMFILE: "Raise the limit on open files (ulimit -n) and retry.",
     errno.ENFILE: "Close other programs' files and retry.",
-    errno.EACCES: "Check its permissions, or use another --model-dir.",
-    errno.EPERM: "Check its permissions, or use another --model-dir.",
+    errno.EACCES: "Check its permissions, or use another {instead}.",
+    errno.EPERM: "Check its permissions, or use another {instead}.",
 }
 
 
@@ -86,15 +86,16 @@ def os_reason(error: OSError) -> str:
     return text[:1].lower() + text[1:]
 
 
-def write_error(action: str, error: OSError, outcome: str = "") -> WriteError:
+def write_error(action: str, error: OSError, outcome: str = "", instead: str = "--model-dir") -> WriteError:
     """The WriteError for an OSError raised while doing `action` ("write metadata.json into
-    '...'"): what failed, the OS's reason and the fix; `outcome` says what stayed as it was."""
-    fix = WRITE_FIXES.get(error.errno, "Check the disk and retry, or use another --model-dir.")
+    '...'"): what failed, the OS's reason and the fix; `outcome` says what stayed as it was, and
+    `instead` names the option that writes elsewhere."""
+    fix = WRITE_FIXES.get(error.errno, "Check the disk and retry, or use another {instead}.").format(instead=instead)
     return WriteError(f"cannot {action} ({os_reason(error)}){outcome}. {fix}")
 
 
 @contextlib.contextmanager
-def writing(action: str, outcome: str = "") -> Iterator[None]:
+def writing(action: str, outcome: str = "", instead: str = "--model-dir") -> Iterator[None]:
     """Raise an OSError from the block as `write_error` words it.
 
     Raises:
@@ -103,7 +104,7 @@ def writing(action: str, outcome: str = "") -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise write_error(action, exc, outcome) from None
+        raise write_error(action, exc, outcome, instead) from None
 
 
 class BundleError(ForecastError):

@@ -32,7 +32,7 @@ import numpy as np
 from forecast.config import CycleInputs, DataConfig, TargetTransform, TrainConfig, WindowNorm
 from forecast.data.frequency import season_length
 from forecast.data.load import Panel, load_panel
-from forecast.errors import ConfigError, DataError, ForecastError
+from forecast.errors import ConfigError, DataError, ForecastError, writing
 from forecast.evaluation.metrics import mase_scale
 from forecast.model.cluster import refuse
 from forecast.model.fit import choose_lookback, fit, prepare
@@ -146,7 +146,8 @@ def tune(
             f"it needs more than {3 * horizon} (3 horizons). Use fewer --folds, a smaller --holdout or --horizon, or more data."
         )
     space = search_space(base, seen, longest)
-    with _held(study_path):
+    # A journal write that fails (a full disk) may leave a torn last line, which the next run cuts away.
+    with _held(study_path), writing(f"append to the tune journal {study_path!r}", "; the trials it holds are kept", "--study"):
         return _search(optuna, study_path, data_config, base, seen, origins, space, trials, budget, folds, holdout, log)
 
 

@@ -216,3 +216,31 @@ def _override(options: list[str], extra: list[str]) -> list[str]:
         else:
             out += [flag, value]
     return out
+
+
+def test_a_journal_on_a_full_disk_is_one_error_and_its_trials_are_kept(small_search, tmp_path, monkeypatch):
+    import errno
+    import importlib
+
+    from optuna.storages.journal import JournalFileBackend
+
+    result, args, whole = small_search
+    study = tmp_path / "s.journal"
+    study.write_bytes(whole)
+    journal_io = importlib.import_module(JournalFileBackend.__module__).os
+
+    def full(descriptor):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(journal_io, "fsync", full)  # the disk refuses the next append
+    more = [*args[:-1], "3"]  # a third trial: the journal must grow
+    refused = invoke(*more, "--study", study, "--output", tmp_path / "best.toml")
+    assert refused.exit_code == 2, refused.stderr
+    assert refused.stderr.splitlines()[-1].endswith(
+        f"error: cannot append to the tune journal {str(study)!r} (no space left on device); the trials it holds are "
+        "kept. Free space there (df -h; df -i for inodes) and retry, or use another --study.")
+    assert "Traceback" not in refused.stderr and study.read_bytes().startswith(whole)
+    monkeypatch.undo()
+    resumed = invoke(*more, "--study", study, "--output", tmp_path / "best.toml")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert scores(rows(resumed.stdout))[:2] == scores(rows(result.stdout))[:2]
