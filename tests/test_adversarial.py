@@ -67,7 +67,7 @@ def test_changing_utc_offsets_are_converted_to_utc_and_said(tmp_path):
     assert "-05:00" in data.read_text() and "-04:00" in data.read_text()
     result = invoke("train", data, "--check", "--lookback", "24", "--horizon", "6", "--model-dir", tmp_path / "m")
     assert result.exit_code == 0, result.stderr
-    assert "UTC offsets change between rows (daylight saving?); timestamps converted to UTC" in result.stderr
+    assert "time column time: timestamps with UTC offsets converted to UTC" in result.stderr
     assert "81 rows" in result.stdout
 
 
