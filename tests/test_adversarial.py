@@ -252,7 +252,7 @@ def test_a_long_bad_value_is_quoted_short(tmp_path):
 
 def test_utf16_without_a_byte_order_mark_is_named(tmp_path):
     data = write(tmp_path, "u.csv", monthly(GOOD).encode("utf-16-le"))
-    line = refused(invoke("train", data, "--model-dir", tmp_path / "m"), r"holds NUL bytes .* as UTF-16 text")
+    line = refused(invoke("train", data, "--model-dir", tmp_path / "m"), r"holds NUL bytes .* or UTF-16 text without a byte-order mark")
     assert "\x00" not in line
 
 

@@ -28,10 +28,16 @@ NOT_TEXT = {
     b"PK\x03\x04": ("a ZIP archive, as a spreadsheet (.xlsx, .ods) is", "Export the sheet as CSV, or unzip the file"),
     b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1": ("an old Excel workbook (.xls)", "Export the sheet as CSV"),
     b"\x1f\x8b": ("gzip-compressed", "Decompress it first (gunzip)"),
+    b"SQLite format 3\x00": ("an SQLite database", "Export the table as CSV (sqlite3 -csv -header)"),
+    b"\x89PNG": ("a PNG image", "Give the data file"),
+    b"%PDF": ("a PDF document", "Give the data file"),
 }
 # The largest data file read: parsing holds several copies of it in memory (a 300 MB file of one
 # line took 2.4 GB), so a larger one would exhaust a machine's memory without an error line.
 MAX_BYTES = 1 << 30
+# The most values read from a Parquet file: compressed, a file far under MAX_BYTES can hold a
+# table of billions (a 533 KB file of 60 million constant rows needed 8 GB to read).
+MAX_CELLS = 50_000_000
 ROWS = "<row>"  # the index name `as_rows` gives a frame whose rows are not a CSV file's lines
 
 
@@ -69,8 +75,8 @@ def read_csv(path: str, data: bytes, sep: str | None = None, log: Log = lambda m
     nul = data.find(b"\x00")
     if nul >= 0:
         raise DataError(
-            f"data file {path!r} is not UTF-8 text: it holds NUL bytes (the first at byte {nul}), "
-            "as UTF-16 text without a byte-order mark does. Save it as UTF-8 CSV."
+            f"data file {path!r} is not UTF-8 text: it holds NUL bytes (the first at byte {nul}), as a binary file "
+            "or UTF-16 text without a byte-order mark does. Give a CSV file, saved as UTF-8."
         )
     try:
         text = data.decode("utf-8-sig")
@@ -140,6 +146,10 @@ def _yfinance_time_name(text: str, separator: str) -> str:
 def _parquet(path: str, data: bytes) -> pd.DataFrame:
     """A Parquet file as a frame: a time index becomes a column, as when pandas wrote it."""
     try:
+        _check_parquet_size(path, data)
+    except ImportError:
+        raise DataError(f"data file {path!r} is Parquet, which needs pyarrow. Install it (pip install pyarrow).") from None
+    try:
         frame = pd.read_parquet(io.BytesIO(data))
     except ImportError:
         raise DataError(f"data file {path!r} is Parquet, which needs pyarrow. Install it (pip install pyarrow).") from None
@@ -152,6 +162,26 @@ def _parquet(path: str, data: bytes) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"data file {path!r} holds no rows. Add the series' rows.")
     return as_rows(frame)
+
+
+def _check_parquet_size(path: str, data: bytes) -> None:
+    """Refuse a Parquet file whose table, read from its footer, holds more than MAX_CELLS values:
+    compressed, a small file can hold a table far larger than memory.
+
+    Raises:
+        DataError: naming its rows and columns.
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(io.BytesIO(data)).metadata
+    except Exception:  # a damaged footer: reading the file reports it
+        return
+    cells = meta.num_rows * meta.num_columns
+    if cells > MAX_CELLS:
+        raise DataError(f"data file {path!r} holds {meta.num_rows:,} rows of {meta.num_columns} columns ({cells:,} values); "
+                        f"forecast reads at most {MAX_CELLS:,} values from a Parquet file, which decompresses in memory. "
+                        "Resample or aggregate the series, or keep the recent rows it needs.")
 
 
 def index_as_column(frame: pd.DataFrame, what: str = "the DataFrame") -> pd.DataFrame:

@@ -119,6 +119,8 @@ def test_the_separator_is_said_and_can_be_given(monthly_bundle, csv_forecast, tm
                                                                   "not CSV text; forecast reads CSV and Parquet. Export the sheet as CSV"),
     ("old.csv", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00", "is an old Excel workbook (.xls), not CSV text"),
     ("data.csv", __import__("gzip").compress(b"Month,Passengers\n1949-01,112\n"), "is gzip-compressed, not CSV text"),
+    ("db.csv", b"SQLite format 3\x00\x10\x00", "is an SQLite database, not CSV text"),
+    ("chart.csv", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "is a PNG image, not CSV text"),
 ])
 def test_files_it_cannot_read_are_refused_with_the_fix(monthly_bundle, tmp_path, name, content, message):
     path = tmp_path / name
@@ -157,3 +159,13 @@ def test_a_file_larger_than_the_limit_is_refused_before_it_is_read(monthly_bundl
     piped = CliRunner().invoke(app, ["predict", "--model-dir", str(monthly_bundle), "--data", "-", "--quiet"],
                                input=AIRLINE.read_bytes())
     assert piped.exit_code == 2 and "is more than 0.00 GiB" in error_line(piped.stderr)
+
+
+def test_a_parquet_file_that_decompresses_past_the_limit_is_refused_from_its_footer(monthly_bundle, tmp_path, monkeypatch):
+    frame = pd.DataFrame({"Month": pd.date_range("1949-01-01", periods=144, freq="MS"), "Passengers": 1.0})
+    frame.to_parquet(tmp_path / "air.parquet", compression="zstd")
+    monkeypatch.setattr(datafile, "MAX_CELLS", 200)  # 288 values: over a limit scaled down with the file
+    result = invoke("predict", "--model-dir", monthly_bundle, "--data", tmp_path / "air.parquet")
+    assert result.exit_code == 2
+    assert "holds 144 rows of 2 columns (288 values); forecast reads at most 200 values from a Parquet file" in \
+        error_line(result.stderr)
