@@ -172,7 +172,9 @@ def _with_future(bundle: Bundle, rows: dict[str, np.ndarray], future: dict[str, 
     meta = bundle.metadata
     config = reading_config(bundle, "<future data>", future_features=meta.future_features)
     values = load_future(future_data, config, future, log)
-    _check_future_range(bundle, values, future, log)
+    for key, table in values.items():
+        _check_range(bundle, key, table, meta.future_features, future[key],
+                     f"--future-data for series {quote(key)}" if key else "--future-data", log)
     out = {}
     for key, given in rows.items():
         later = np.full((len(future[key]), given.shape[1]), np.nan)
@@ -182,38 +184,38 @@ def _with_future(bundle: Bundle, rows: dict[str, np.ndarray], future: dict[str, 
     return out
 
 
-# Future values further than this many training ranges outside the range are refused: the
-# network has never read anything near them, so its forecast would mean nothing.
+# Feature values (in --data or --future-data) further than this many training ranges outside the
+# range are refused: the network has never read anything near them, so its forecast would mean nothing.
 FAR_OUTSIDE = 10.0
 
 
-def _check_future_range(bundle: Bundle, values: dict[str, np.ndarray], future: dict[str, pd.DatetimeIndex], log: Log) -> None:
-    """Warn of future features' values outside the range training saw in their column, and refuse
-    those more than FAR_OUTSIDE ranges outside it, naming the column, the value and its step.
+def _check_range(bundle: Bundle, key: str, table: np.ndarray, columns: Sequence[str], stamps: pd.DatetimeIndex,
+                 label: str, log: Log) -> None:
+    """Warn of feature values (`table`, one column per name in `columns`, one row per timestamp in
+    `stamps`) outside the range training saw in their column, and refuse those more than
+    FAR_OUTSIDE ranges outside it, naming the column, the value and its time.
 
     Raises:
         DataError: a value that far outside.
     """
-    meta = bundle.metadata
-    for key, table in values.items():
-        scaler, label = bundle.scalers[key], f"--future-data for series {quote(key)}" if key else "--future-data"
-        for column, name in enumerate(meta.future_features):
-            index = 1 + meta.features.index(name)
-            low, high = float(scaler.data_min_[index]), float(scaler.data_max_[index])
-            span = high - low if high > low else max(abs(low), 1.0)
-            given = table[:, column]
-            away = np.maximum(low - given, given - high) / span  # in training ranges; <= 0 inside
-            worst = int(np.argmax(away))
-            if away[worst] > FAR_OUTSIDE:
-                raise DataError(
-                    f"{label}: {quote(name)} is {given[worst]:.6g} at {future[key][worst]:%Y-%m-%d %H:%M}, more than "
-                    f"{FAR_OUTSIDE:g} times its training range ({low:.6g} to {high:.6g}) outside that range, where the "
-                    "model has never read anything like it. Check the value and its units, or retrain on data that holds such values."
-                )
-            outside = int(np.sum(away > 0))
-            if outside:
-                log(f"warning: {label}: {quote(name)} lies outside the range training saw ({low:.6g} to {high:.6g}) at "
-                    f"{outside} of {len(given)} steps, {given[worst]:.6g} at the furthest; the forecast extrapolates there")
+    meta, scaler = bundle.metadata, bundle.scalers[key]
+    for position, name in enumerate(columns):
+        index = 1 + meta.features.index(name)
+        low, high = float(scaler.data_min_[index]), float(scaler.data_max_[index])
+        span = high - low if high > low else max(abs(low), 1.0)
+        given = table[:, position]
+        away = np.maximum(low - given, given - high) / span  # in training ranges; <= 0 inside
+        worst = int(np.argmax(away))
+        if away[worst] > FAR_OUTSIDE:
+            raise DataError(
+                f"{label}: {quote(name)} is {given[worst]:.6g} at {stamps[worst]:%Y-%m-%d %H:%M}, more than "
+                f"{FAR_OUTSIDE:g} times its training range ({low:.6g} to {high:.6g}) outside that range, where the "
+                "model has never read anything like it. Check the value and its units, or retrain on data that holds such values."
+            )
+        outside = int(np.sum(away > 0))
+        if outside:
+            log(f"warning: {label}: {quote(name)} lies outside the range training saw ({low:.6g} to {high:.6g}) at "
+                f"{outside} of {len(given)} rows read, {given[worst]:.6g} at the furthest; the forecast extrapolates there")
 
 
 def _warn_if_stale(inputs: dict[str, SeriesInput], now: pd.Timestamp | None, log: Log) -> None:
@@ -261,6 +263,8 @@ def _inputs(bundle: Bundle, ids: list[str], data_path: str | pd.DataFrame | None
                 "Supply more recent history."
             )
         refuse_not_positive(bundle, key, series.frame[series.target].iloc[-meta.lookback :], label)
+        recent = series.frame.iloc[-meta.lookback :]
+        _check_range(bundle, key, recent.to_numpy()[:, 1:], meta.features, recent.index, label, log)
         out[key] = SeriesInput(series.frame.to_numpy()[-meta.lookback :], series.frame[series.target].iloc[-RECENT_ROWS:],
                                series.frequency)
     return out

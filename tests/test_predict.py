@@ -213,4 +213,16 @@ def test_future_values_far_outside_the_training_range_are_refused_by_column_and_
     frame = predict(str(known_bundle), future_data=future_rows("1991-01-01", 7, r2=60.0), log=notes.append).frame
     assert len(frame) == 7
     (warning,) = [note for note in notes if "outside the range training saw" in note]
-    assert warning.startswith("warning: --future-data: 'MaxTemp' lies outside") and "at 1 of 7 steps, 60 at the furthest" in warning
+    assert warning.startswith("warning: --future-data: 'MaxTemp' lies outside") and "at 1 of 7 rows read, 60 at the furthest" in warning
+
+
+
+def test_history_in_data_far_outside_the_training_range_is_refused_by_column(known_bundle, tmp_path):
+    from conftest import SAMPLE, future_rows
+
+    history = pd.read_csv(SAMPLE / "melbourne-temperatures.csv").iloc[-60:]
+    history.iloc[-2, history.columns.get_loc("MaxTemp")] = 1e140
+    history.to_csv(tmp_path / "recent.csv", index=False)
+    start = str((pd.Timestamp(history["Date"].iloc[-1]) + pd.Timedelta(days=1)).date())
+    with pytest.raises(DataError, match=r"^--data: 'MaxTemp' is 1e\+140 at .* more than 10 times its training range"):
+        predict(str(known_bundle), data_path=str(tmp_path / "recent.csv"), future_data=future_rows(start, 7))
