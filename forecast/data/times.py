@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Callable
 
@@ -160,7 +161,14 @@ def _formatted(column: pd.Series, name: str, time_format: str, log: Log) -> pd.D
     """The column parsed with the strftime `time_format`; each value must match it."""
     text = column.astype("string").str.strip()
     try:
-        parsed = pd.to_datetime(text, format=time_format, errors="coerce")
+        try:
+            parsed = pd.to_datetime(text, format=time_format, errors="coerce")
+        except ValueError:  # the format reads an offset (%z) that changes from row to row
+            utc = pd.to_datetime(text, format=time_format, errors="coerce", utc=True)
+            if utc.isna().any():
+                raise
+            local = pd.to_datetime([dt.datetime.strptime(value, time_format).replace(tzinfo=None) for value in text])
+            parsed = _with_offsets(pd.Series(local, index=text.index), utc.dt.tz_localize(None), name, log)
     except (ValueError, OverflowError, pd.errors.OutOfBoundsDatetime) as exc:
         raise DataError(f"--time-format {time_format!r} cannot be used: {quote(str(exc), quotes=False)}. Fix the format.") from None
     bad = parsed.isna().to_numpy()

@@ -131,3 +131,12 @@ def test_one_rule_for_every_utc_offset_constant_or_changing():
         parsed = parse_times(pd.Series(text), "day", notes.append)
         assert [t.hour for t in parsed] == [0, 0] and parsed[0].day in (1, 7)
         assert notes == ["time column day: the timestamps carry UTC offsets but every time is midnight, so their local dates are used"]
+
+
+def test_a_time_format_reading_offsets_that_change_goes_to_utc_by_the_same_rule():
+    stamps = pd.date_range("2024-03-31 00:00", periods=4, freq="h", tz="UTC").tz_convert("Europe/Berlin")
+    notes = []
+    parsed = parse_times(pd.Series(list(stamps.strftime("%Y-%m-%dT%H:%M:%S%z"))), "time", notes.append,
+                         time_format="%Y-%m-%dT%H:%M:%S%z")
+    assert list(parsed) == list(pd.date_range("2024-03-31 00:00", periods=4, freq="h"))
+    assert notes == ["time column time: timestamps with UTC offsets converted to UTC"]
