@@ -11,6 +11,7 @@ import pandas as pd
 
 from forecast.config import DataConfig, Engine
 from forecast.data.frequency import check_forecast_end, describe_frequency, format_timestamp, same_frequency, step_offset
+from forecast.data.datafile import time_index_as
 from forecast.data.future import load_future
 from forecast.data.load import Series, id_column, load_frame, load_panel
 from forecast.data.scaling import first_not_positive
@@ -282,7 +283,7 @@ def read_data(bundle: Bundle, ids: list[str], data_path: str | pd.DataFrame, log
     """
     meta = bundle.metadata
     trained = meta.data_config
-    frame = data_path if isinstance(data_path, pd.DataFrame) else None
+    frame = time_index_as(data_path, meta.time_col) if isinstance(data_path, pd.DataFrame) else None
     try:
         config = reading_config(bundle, "<DataFrame>" if frame is not None else data_path, features=meta.features,
                                 fill=None if trained is None else trained.fill)

@@ -92,3 +92,9 @@ def test_an_unnamed_datetime_index_is_the_time_column(airline, tmp_path):
     result = api.train(airline.rename_axis(None), model_dir=tmp_path / "m", **{**TINY, "epochs": 1})
     assert result.verdict.promote
     assert api.predict(tmp_path / "m", data=airline.rename_axis(None).iloc[:-12]).frame["timestamp"].iloc[0] == "1960-01-01"
+
+
+def test_new_rows_on_an_unnamed_datetime_index_serve_a_model_trained_from_a_file(monthly_bundle, airline):
+    """The model reads its time column as 'Month'; a frame of new rows indexed by date, unnamed, is read as it."""
+    frame = airline.rename_axis(None).iloc[:-12]
+    assert api.predict(monthly_bundle, data=frame).frame["timestamp"].iloc[0] == "1960-01-01"

@@ -171,7 +171,8 @@ def _spreadsheet_safe(frame):
 
 
 def _formula_safe(value):
-    if not isinstance(value, str) or not value.startswith(FORMULA_STARTS):
+    # Spreadsheets skip leading spaces before a formula ("  =1+1" runs too).
+    if not isinstance(value, str) or not value.lstrip(" ").startswith(FORMULA_STARTS):
         return value
     try:
         float(value)

@@ -206,6 +206,14 @@ def index_as_column(frame: pd.DataFrame, what: str = "the DataFrame") -> pd.Data
     return frame
 
 
+def time_index_as(frame: pd.DataFrame, time_col: str) -> pd.DataFrame:
+    """A DataFrame whose timestamps are an unnamed index, with that index named `time_col` (a
+    model's time column) when no column has that name: new rows given as training's were."""
+    if isinstance(frame.index, pd.DatetimeIndex) and frame.index.name is None and time_col not in frame.columns:
+        return frame.rename_axis(time_col)
+    return frame
+
+
 def as_rows(frame: pd.DataFrame) -> pd.DataFrame:
     """A DataFrame's or a Parquet file's rows labelled so that messages count rows, not file lines."""
     return frame.set_axis(pd.RangeIndex(len(frame), name=ROWS))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.config import DataConfig
-from forecast.data.datafile import as_rows, index_as_column, line, read_table
+from forecast.data.datafile import as_rows, index_as_column, line, read_table, time_index_as
 from forecast.data.frequency import stamp_text
 from forecast.data.load import LARGEST, to_number
 from forecast.data.times import combine_time_parts, parse_times, time_columns
@@ -42,7 +42,10 @@ def load_future(
         DataError: an unreadable file, a missing column, series or row, a timestamp given twice,
             or a value that is missing or not a number.
     """
-    raw = as_rows(index_as_column(source, name)) if isinstance(source, pd.DataFrame) else read_table(source, config.sep, log)
+    if isinstance(source, pd.DataFrame):
+        raw = as_rows(index_as_column(time_index_as(source, config.time_col), name))
+    else:
+        raw = read_table(source, config.sep, log)
     columns = list(config.future_features)
     wanted = [*time_columns(config.time_col), *([config.id_col] if config.id_col else []), *columns]
     missing = [column for column in wanted if column not in raw.columns]
@@ -75,6 +78,7 @@ def load_future(
         if unusable.any():
             step, column = map(int, np.argwhere(unusable)[0])
             cell = picked[columns[column]].iloc[step]
+            cell = cell.item() if isinstance(cell, np.generic) else cell  # inf, not np.float64(inf)
             what = "empty" if pd.isna(cell) else f"{quote(cell)}, not a number {'' if np.isnan(values[step, column]) else 'it can model '}"
             raise DataError(f"{label}: column {quote(columns[column])} is {what.rstrip()} at {stamp_text(needed[step])} "
                             f"({line(picked[columns[column]], step)}). Every forecast step needs a number: fix it.")

@@ -83,10 +83,10 @@ def _tf_config() -> tuple[dict[str, list[str]], object]:
             if port is None or not 1 <= int(port.group(1)) <= 65535:
                 raise ConfigError(f"TF_CONFIG's {printable(str(job))} address {quote(address)} is not \"host:port\" text (a "
                                   "host name or IP address, a colon, a port from 1 to 65535). Fix that address in TF_CONFIG.")
-            if address in seen:
+            if address.lower() in seen:  # host names are the same in any case
                 raise ConfigError(f"TF_CONFIG names the address {quote(address)} for two tasks; each task needs its own "
                                   "host:port. Fix TF_CONFIG.")
-            seen.add(address)
+            seen.add(address.lower())
     if len(cluster.get("chief", [])) > 1:
         raise ConfigError(f"TF_CONFIG's cluster names {len(cluster['chief'])} chiefs; a cluster has at most one (the task "
                           "that writes). Make the others workers.")

@@ -291,3 +291,13 @@ def test_output_or_plot_and_the_log_file_cannot_name_one_file(monthly_bundle, tm
         assert result.exit_code == 2, result.stderr
         assert f"{args[0]} and --log-file both name {str(target)!r}" in error_line(result.stderr)
         assert target.read_text() == "old history\n"
+
+
+
+@pytest.mark.parametrize("cell, written", [
+    (" =1+1", "' =1+1"), ("  @SUM(A1)", "'  @SUM(A1)"), ("-5", "-5"), ("-1.5e3", "-1.5e3"), ("plain", "plain"), (3.5, 3.5),
+])
+def test_a_formula_behind_leading_spaces_is_led_by_a_quote_and_numbers_are_not(cell, written):
+    from forecast.cli.output import _formula_safe
+
+    assert _formula_safe(cell) == written

@@ -98,6 +98,8 @@ def test_two_devices_train_the_model_one_device_trains(tmp_path, backend):
      "TF_CONFIG's worker address 'b:70000' is not \"host:port\" text"),
     ('{"cluster": {"worker": ["a:1", "a:1"]}, "task": {"type": "worker", "index": 0}}',
      "TF_CONFIG names the address 'a:1' for two tasks; each task needs its own host:port. Fix TF_CONFIG."),
+    ('{"cluster": {"worker": ["localhost:2222", "LOCALHOST:2222"]}, "task": {"type": "worker", "index": 0}}',
+     "TF_CONFIG names the address 'LOCALHOST:2222' for two tasks"),  # host names are the same in any case
     ('{"cluster": {"chief": ["c:1", "d:2"], "worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}',
      "TF_CONFIG's cluster names 2 chiefs; a cluster has at most one (the task that writes). Make the others workers."),
     ('{"cluster": {"worker": ["a:1", "b:2"]}}', "TF_CONFIG's task None is not one of its cluster's chief or worker tasks."),
