@@ -14,6 +14,7 @@ from forecast.config import DataConfig, Promote, TrainConfig
 from forecast.data.datafile import STDIN
 from forecast.data.load import Panel, load_panel
 from forecast.errors import BundleError, ForecastError
+from forecast.model import stopping
 from forecast.model.cluster import Worker, broken, this_worker
 from forecast.model.fit import Fitted, Metrics, Prepared, fit, prepare
 from forecast.predict import forecast_bundle, read_data
@@ -109,6 +110,7 @@ def train(
             verdict = Verdict(True, f"the current version {current_id} cannot be read")
         else:
             verdict = judge(fitted, current, promote, _reread(current, prepared.panel, data_config, frame))
+        stopping.publishing()  # a signal from here on no longer stops the run: it completes
         version_id = new_version_id()
         staging = store.stage(version_id)
         try:

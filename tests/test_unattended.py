@@ -109,6 +109,27 @@ def test_sigterm_and_ctrl_c_stop_cleanly(serving, sent, code):
     still_serving(model_dir, forecast, before)
 
 
+def test_a_signal_once_the_version_is_being_saved_lets_the_run_complete_and_say_so(serving):
+    """SIGTERM while the version is written, and again as it becomes current (or as the process
+    exits): the run completes, exit 0, and says the signal came; it is never a 143 that changed current."""
+    model_dir, _ = serving
+    store = Store(model_dir)
+    before = store.current_id()
+    slow = SLOW_SAVE.replace("time.sleep(60)", "time.sleep(3)") + "\nfrom forecast.cli.commands import cli\ncli()\n"
+    run = subprocess.Popen([sys.executable, "-c", slow, "train", str(SAMPLE / "airline-passengers.csv"), "--model-dir",
+                            str(model_dir), "--lookback", "12", "--horizon", "12", *TINY[:-1]],
+                           cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_for(run, r"^saving")
+    run.send_signal(signal.SIGTERM)
+    wait_for(run, r"is now current|stays current")
+    run.send_signal(signal.SIGTERM)
+    out, rest = run.communicate(timeout=120)
+    assert run.returncode == 0, rest
+    assert "SIGTERM came while the run was publishing its result, so it completed first" in rest
+    # The same options and data as the version serving: as good as it, so it became current.
+    assert store.current_id() != before and "(current)" in out
+
+
 def test_a_second_train_waits_for_the_lock_then_exits_75(serving):
     model_dir, _ = serving
     holder = start("train", SAMPLE / "airline-passengers.csv", "--model-dir", model_dir, *SLOW)

@@ -4,6 +4,7 @@ command parses its options, calls one library function and prints the result).""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Annotated, Optional
 
@@ -17,7 +18,8 @@ EXIT_CODES = """Exit codes: 0 success; 1 unexpected error (one log line, the tra
 2 bad input or options; 3 data source unavailable (download failed, empty or rate limited);
 4 anomalies found (only `detect --exit-code`); 75 busy (another run holds the model directory past
 --lock-timeout); 130 interrupted (Ctrl-C);
-143 stopped by SIGTERM. A stopped or failed run never changes the current model."""
+143 stopped by SIGTERM. A stopped or failed run never changes the current model; a signal
+that comes once a run is saving its version is noted and the run completes."""
 
 app = typer.Typer(
     name="forecast",
@@ -46,7 +48,13 @@ GLOBAL_OPTIONS = {"--verbose": 0, "--log-format": 1, "--log-file": 1}
 
 def cli(args: list[str] | None = None) -> None:
     """The `forecast` command: the app, with global options accepted after the command too."""
-    app(args=globals_first(sys.argv[1:] if args is None else list(args)), prog_name="forecast")
+    try:
+        app(args=globals_first(sys.argv[1:] if args is None else list(args)), prog_name="forecast")
+    finally:
+        # The command has ended and said how; a signal now would only turn its exit code into
+        # 143 while the interpreter tears down (seconds, with TensorFlow loaded).
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)
 
 
 def globals_first(args: list[str]) -> list[str]:

@@ -31,6 +31,10 @@ def run_command(body) -> None:
     previous = {signum: signal.signal(signum, stopping.handle) for signum in (signal.SIGTERM, signal.SIGINT)}
     try:
         body()
+        late = stopping.came_late()
+        if late is not None:
+            logger.warning(f"{signal.Signals(late).name} came while the run was publishing its result, so it completed "
+                           "first (a stop then would have left it half told).")
     except ForecastError as exc:
         logger.error(str(exc))
         raise typer.Exit(exc.exit_code) from None

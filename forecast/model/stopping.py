@@ -7,6 +7,10 @@ records the request; training checks it after each batch, stops, and `Stopped` i
 
 A time limit (`deadline()`, what `forecast tune --budget` sets) stops training the same way,
 after the batch during which it passed, and raises `OutOfTime`.
+
+Once a run starts publishing what it made (`publishing()`: training writes its version), a signal
+no longer stops it: it is recorded (`came_late()`) and the run completes, so a run that changed
+the current model is never reported as stopped.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import Iterator
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 _requested = threading.Event()
-_state = {"signum": None, "cooperative": False, "deadline": None}
+_state = {"signum": None, "cooperative": False, "deadline": None, "publishing": False}
 
 
 def describe(signum: int) -> str:
@@ -44,7 +48,7 @@ def handle(signum, frame) -> None:
     """The handler the command line installs for SIGTERM and SIGINT."""
     _state["signum"] = signum
     _requested.set()
-    if not _state["cooperative"]:
+    if not (_state["cooperative"] or _state["publishing"]):
         raise Stopped(signum)
 
 
@@ -70,6 +74,18 @@ def deadline(at: float | None) -> Iterator[None]:
 def reset() -> None:
     _requested.clear()
     _state["signum"] = None
+    _state["publishing"] = False
+
+
+def publishing() -> None:
+    """From now until the run ends, signals are recorded instead of stopping it: it is writing
+    and promoting its result, which takes seconds, and finishing beats a half-told stop."""
+    _state["publishing"] = True
+
+
+def came_late() -> int | None:
+    """The signal that came once the run was publishing (it completed regardless), or None."""
+    return _state["signum"] if _state["publishing"] and _requested.is_set() else None
 
 
 @contextlib.contextmanager
