@@ -9,6 +9,7 @@ errors still reach stderr, so cron mails a failure or what needs a look, and not
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import logging
 import os
@@ -57,6 +58,23 @@ class _Json(logging.Formatter):
 _command = ""
 
 
+def _check_appendable(path: str) -> None:
+    """Raise the OSError that appending to `path` would, without writing or creating anything."""
+    target = os.path.realpath(path)
+    if os.path.exists(target):
+        with open(target, "a", encoding="utf-8"):  # appends nothing
+            return
+    parent = os.path.dirname(target) or "."
+    if not os.path.exists(parent):
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path)
+    if not os.path.isdir(parent):
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), path)
+    if os.statvfs(parent).f_flag & os.ST_RDONLY:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), path)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+
+
 class _File(logging.FileHandler):
     """--log-file; when a write fails (a full disk), one warning on stderr, and this line and
     those that follow go to stderr with the errors, so nothing is lost and no traceback is printed.
@@ -69,11 +87,7 @@ class _File(logging.FileHandler):
         # Appended to from the first line on, so a command can refuse a --log-file that is one of
         # its inputs (`check_destinations`) before anything is written to it; opened once here
         # all the same (nothing written), so a path that cannot be opened is refused at once.
-        existed = os.path.lexists(path)
-        with open(path, "a", encoding="utf-8"):
-            pass
-        if not existed:
-            os.unlink(path)
+        _check_appendable(path)
         super().__init__(path, encoding="utf-8", delay=True)
         self.path = path
         self.console = console

@@ -17,10 +17,11 @@ import os
 import stat
 import sys
 import tempfile
+from pathlib import Path
 
 from forecast.cli import logs
 from forecast.config import OutputFormat
-from forecast.errors import ConfigError, ForecastError, quote
+from forecast.errors import ConfigError, ForecastError, printable, quote
 
 STDOUT = "-"
 # What each file extension means for a table (forecasts, scored rows, backtests) and for a plot.
@@ -218,8 +219,12 @@ def check_destinations(output: str | None, plot: str | None, *, reads: dict[str,
             if source not in (None, STDOUT) and _same_file(path, source):
                 raise ConfigError(f"{flag} {quote(path, 200)} is the file this command reads as {name} ({quote(source, 200)}); "
                                   "writing it would destroy that input. Name another file.")
-        if model_dir is not None and _inside(path, model_dir):
-            raise ConfigError(f"{flag} {quote(path, 200)} lies inside --model-dir {quote(model_dir, 200)}, whose files only "
+        store = model_dir if model_dir is not None and _inside(path, model_dir) else _store_around(path)
+        if store is not None:
+            if flag == "--log-file":
+                logs.detach_file()
+            where = "--model-dir" if store == model_dir else "the model directory"
+            raise ConfigError(f"{flag} {quote(path, 200)} lies inside {where} {quote(store, 200)}, whose files only "
                               "training writes (a file replaced there damages a version). Name a file outside it.")
 
 
@@ -227,6 +232,17 @@ def _destroys(path: str, reads: dict[str, str | None] | None, model_dir: str | N
     """Whether writing `path` would damage one of `reads` or a file inside `model_dir`."""
     return any(source not in (None, STDOUT) and _same_file(path, source) for source in (reads or {}).values()) or (
         model_dir is not None and _inside(path, model_dir))
+
+
+def _store_around(path: str) -> str | None:
+    """The model directory `path` lies in, whatever command names it (evaluate and compare take
+    no --model-dir): a directory holding `versions/` and the `current` link, found from the
+    path's real location upwards."""
+    real = Path(os.path.realpath(path))
+    for directory in real.parents:
+        if (directory / "versions").is_dir() and (directory / "current").is_symlink():
+            return str(directory)
+    return None
 
 
 def _same_file(path: str, other: str) -> bool:
@@ -241,13 +257,25 @@ def _same_file(path: str, other: str) -> bool:
 
 
 def _inside(path: str, directory: str) -> bool:
-    """Whether `path`'s real location lies under `directory`'s (a link into it counts as inside)."""
+    """Whether `path`'s real location lies under `directory`'s (a link into it counts as inside,
+    a hard link to one of its files too: appending through it changes that file)."""
     root = os.path.realpath(directory)
-    return os.path.commonpath([os.path.realpath(path), root]) == root
+    if os.path.commonpath([os.path.realpath(path), root]) == root:
+        return True
+    try:
+        status = os.stat(path)
+    except OSError:
+        return False
+    if status.st_nlink < 2 or not os.path.isdir(root):
+        return False
+    return any(os.path.samestat(status, os.stat(file)) for file in Path(root).rglob("*") if file.is_file() and not file.is_symlink())
 
 
 def emit(text: str | bytes, output: str | None, log, note: str) -> None:
-    """Print `text`, or write it to `output` as write_output does; the log notes a file written."""
+    """Print `text`, or write it to `output` as write_output does; the log notes a file written.
+    On a terminal, control characters in it (from names in the data) show as escapes."""
+    if output in (None, STDOUT) and isinstance(text, str) and sys.stdout.isatty():
+        text = "\n".join(printable(line) for line in text.split("\n"))
     write_output(STDOUT if output is None else output, text, "--output")
     if output not in (None, STDOUT):
         log.info(note)

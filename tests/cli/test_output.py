@@ -301,3 +301,39 @@ def test_a_formula_behind_leading_spaces_is_led_by_a_quote_and_numbers_are_not(c
     from forecast.cli.output import _formula_safe
 
     assert _formula_safe(cell) == written
+
+
+def test_evaluate_refuses_an_output_inside_any_model_directory_and_a_log_file_linked_into_one(existing, tmp_path):
+    """evaluate takes no --model-dir, yet its output may land in one; a hard link to a bundle file
+    or a symlink into the directory is a way in too. Nothing there is written or created."""
+    before = snapshot(existing)
+    inside = existing / "current" / "metadata.json"
+    result = invoke("evaluate", SAMPLE / "airline-passengers.csv", "--output", inside, *TINY)
+    assert result.exit_code == 2
+    assert f"error: --output {str(inside)!r} lies inside the model directory {str(existing.resolve())!r}" in \
+        error_line(result.stderr)
+    linked = tmp_path / "hard.log"
+    os.link(inside.resolve(), linked)
+    result = invoke("--log-file", linked, "predict", "--model-dir", existing)
+    assert result.exit_code == 2 and "lies inside --model-dir" in error_line(result.stderr)
+    dangling = tmp_path / "dangling.log"
+    dangling.symlink_to(existing / "new.log")
+    result = invoke("--log-file", dangling, "predict", "--model-dir", existing)
+    assert result.exit_code == 2 and dangling.is_symlink()
+    assert snapshot(existing) == before
+
+
+def test_csv_to_a_terminal_shows_control_characters_in_names_as_escapes(monkeypatch, capsys):
+    import io
+    import sys
+
+    from forecast.cli import output
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    output.emit("id,forecast\nA\x1b[31mRED,1\n", None, None, "")
+    assert terminal.getvalue() == "id,forecast\nA\\x1b[31mRED,1\n"
