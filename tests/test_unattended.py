@@ -121,9 +121,11 @@ def test_a_signal_once_the_version_is_being_saved_lets_the_run_complete_and_say_
                            cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     wait_for(run, r"^saving")
     run.send_signal(signal.SIGTERM)
-    wait_for(run, r"is now current|stays current")
+    seen = wait_for(run, r"is now current|stays current")
     run.send_signal(signal.SIGTERM)
-    out, rest = run.communicate(timeout=120)
+    run.wait(timeout=120)
+    # Read through the same buffered pipe wait_for read from (communicate would skip what it buffered).
+    out, rest = run.stdout.read(), "".join(seen) + run.stderr.read()
     assert run.returncode == 0, rest
     assert "SIGTERM came while the run was publishing its result, so it completed first" in rest
     # The same options and data as the version serving: as good as it, so it became current.

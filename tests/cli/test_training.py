@@ -52,7 +52,7 @@ GOOD = list(range(100, 160))
 BAD_TRAIN = {
     "missing file": (lambda d: [d / "absent.csv"], "does not exist"),
     "empty file": (lambda d: [write(d, "e.csv", "")], "is empty"),
-    "not csv": (lambda d: [write(d, "x.csv", b"\x89PNG\r\n\x1a\n" + bytes(range(256)))], "is not UTF-8"),
+    "not csv": (lambda d: [write(d, "x.csv", b"\x89PNG\r\n\x1a\n" + bytes(range(256)))], "is a PNG image, not CSV text"),
     "not utf-8": (lambda d: [write(d, "l.csv", "Month,Ventes\n2000-01,1\n".encode("utf-16"))], "is not UTF-8"),
     "missing target": (lambda d: [write(d, "g.csv", monthly(GOOD)), "--target", "Revenue"], "target column 'Revenue' is not in the data"),
     "missing time column": (lambda d: [write(d, "g.csv", monthly(GOOD)), "--time-col", "Date"], "time column 'Date' is not in the data"),
