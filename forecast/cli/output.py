@@ -213,10 +213,10 @@ def check_destinations(output: str | None, plot: str | None, *, reads: dict[str,
                 raise ForecastError(f"{flag} and {other} both name {quote(path, 200)}; one would overwrite the other. "
                                     "Name two files.")
     for flag, path in written:
-        if flag == "--log-file" and _destroys(path, reads, model_dir):
-            logs.detach_file()  # else the error line itself would be appended to that input
         for name, source in (reads or {}).items():
             if source not in (None, STDOUT) and _same_file(path, source):
+                if flag == "--log-file":
+                    logs.detach_file()  # else the error line itself would be appended to that input
                 raise ConfigError(f"{flag} {quote(path, 200)} is the file this command reads as {name} ({quote(source, 200)}); "
                                   "writing it would destroy that input. Name another file.")
         store = model_dir if model_dir is not None and _inside(path, model_dir) else _store_around(path)
@@ -226,12 +226,6 @@ def check_destinations(output: str | None, plot: str | None, *, reads: dict[str,
             where = "--model-dir" if store == model_dir else "the model directory"
             raise ConfigError(f"{flag} {quote(path, 200)} lies inside {where} {quote(store, 200)}, whose files only "
                               "training writes (a file replaced there damages a version). Name a file outside it.")
-
-
-def _destroys(path: str, reads: dict[str, str | None] | None, model_dir: str | None) -> bool:
-    """Whether writing `path` would damage one of `reads` or a file inside `model_dir`."""
-    return any(source not in (None, STDOUT) and _same_file(path, source) for source in (reads or {}).values()) or (
-        model_dir is not None and _inside(path, model_dir))
 
 
 def _store_around(path: str) -> str | None:
