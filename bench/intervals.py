@@ -36,7 +36,8 @@ GROUPS = ("direct split-conformal", "direct Student t", "rolled split-conformal"
 def run(name: str) -> dict:
     from forecast.config import DataConfig, TrainConfig
     from forecast.data.load import load_panel
-    from forecast.model.fit import fit, prepare
+    from forecast.model.fit import fit
+    from forecast.model.prepare import prepare
 
     file, options = SERIES[name]
     with tempfile.TemporaryDirectory() as tmp:
