@@ -106,7 +106,9 @@ class Run:
             log(f"patience: {self.patience} epochs (an epoch here is only {steps_per_pass} gradient steps)")
         rounds = math.ceil(self.patience / self.passes)  # of patience
         with placement.scope():
-            self.network = network.reset(config) if network is not None else Network.build(prepared, steps_per_execution=_steps_per_execution(len(self.train_data), placement))
+            if network is None:
+                network = Network.build(prepared, steps_per_execution=_steps_per_execution(len(self.train_data), placement))
+            self.network = network.reset(config)
             self.model, self.members = self.network.model, self.network.members
             if start is not None:
                 self.model.set_weights(start)
@@ -123,8 +125,9 @@ class Run:
             # Halve the step when validation stalls, well before early stopping gives up.
             _staged(keras.callbacks.ReduceLROnPlateau)(monitor="val_loss", factor=0.5, patience=max(1, rounds // 2), min_lr=1e-6),
         ]
+        self.epoch_log = _epoch_log(keras, config.epochs, log)
         if verbose == 2:  # one log line per round instead of Keras's lines on stdout
-            self.callbacks.append(_epoch_log(keras, self.passes, config.epochs, log))
+            self.callbacks.append(self.epoch_log)
         self.callbacks += [_stop_on_request(keras), self.timer]
         self.history: dict[str, list[float]] = {"epoch": [], "loss": [], "val_loss": []}
         self.seconds = 0.0
@@ -177,6 +180,7 @@ class Run:
         orders = self.train_data.orders
         self.train_data.orders = orders[:passes]
         done = len(self.history["epoch"])
+        self.epoch_log.counting = (done, self.epochs_run, passes)
         started = time.perf_counter()
         try:
             with self.placement.scope(), stopping.cooperative():  # a signal stops training after the current execution, then raises
@@ -339,11 +343,16 @@ def epoch_timer():
     return EpochTimer()
 
 
-def _epoch_log(keras, passes: int, epochs: int, log: Log):
+def _epoch_log(keras, epochs: int, log: Log):
     class EpochLog(keras.callbacks.Callback):
+        """A line at the end of each round, naming the epoch it ended on."""
+
+        counting = (0, 0, 1)  # the fit call's first round, the epochs run before it, passes a round
+
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            log(f"epoch {min(epochs, (epoch + 1) * passes)}/{epochs}: loss {logs.get('loss', float('nan')):.4g}, "
+            first, before, passes = self.counting
+            log(f"epoch {before + (epoch - first + 1) * passes}/{epochs}: loss {logs.get('loss', float('nan')):.4g}, "
                 f"val_loss {logs.get('val_loss', float('nan')):.4g}")
 
     return EpochLog()

@@ -182,7 +182,7 @@ def test_auto_races_its_networks_and_trains_only_the_leader_to_the_end():
 
     prepared = prepare(_panel(_long_noisy_season()), TrainConfig(**RACE))
     notes = []
-    runs = _race(prepared, choose_placement(), notes.append, 0)
+    runs = _race(prepared, choose_placement(), notes.append, 0, {})
     rung = 3  # the effective patience: 110 gradient steps an epoch need 3 epochs to reach 300
     (leader,) = [name for name, fitted in runs.items() if fitted.metrics.epochs_run > rung]
     (other,) = set(runs) - {leader}
@@ -201,7 +201,7 @@ def test_every_race_candidate_forecasts_with_the_weights_it_was_scored_with(epoc
 
     # A large step, so that some candidate's best epoch is not its last (the weights a snapshot must keep).
     prepared = prepare(_panel(_long_noisy_season()), TrainConfig(**{**RACE, "epochs": epochs, "learning_rate": 0.3}))
-    runs = _race(prepared, choose_placement(), lambda m: None, 0)
+    runs = _race(prepared, choose_placement(), lambda m: None, 0, {})
     assert any(fitted.metrics.best_epoch < fitted.metrics.epochs_run for fitted in runs.values())
     split, frame = prepared.splits[""], prepared.panel.series[""].frame
     origins = np.arange(split.val_start, split.n_windows) + split.lookback

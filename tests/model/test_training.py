@@ -73,13 +73,16 @@ def test_a_run_ends_on_the_epoch_asked_for_even_inside_a_round():
     from forecast.model.devices import choose_placement
     from forecast.model.training import Run
 
-    run = Run(_prepared(epochs=40, patience=100), choose_placement(), lambda m: None, 0)
+    notes = []
+    run = Run(_prepared(epochs=40, patience=100), choose_placement(), notes.append, 2)
     assert run.passes == 10  # 3 gradient steps a pass, 30 a round
     run.advance(15)
     assert run.epochs_run == 15 and run.history["epoch"] == [10, 15]
     run.advance(40)
     assert run.history["epoch"] == [10, 15, 25, 35, 40] and run.finished
     assert run.best_epoch in run.history["epoch"]
+    assert [note.split(":")[0] for note in notes if note.startswith("epoch ")] == [
+        "epoch 10/40", "epoch 15/40", "epoch 25/40", "epoch 35/40", "epoch 40/40"]
 
 
 def test_a_network_trained_again_from_its_first_weights_trains_as_a_fresh_one():
