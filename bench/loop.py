@@ -43,7 +43,7 @@ def measure(row: str) -> dict:
     """One row in this process: compile seconds and seconds per pass."""
     from forecast.config import DataConfig, TrainConfig
     from forecast.data.load import load_panel
-    from forecast.model import training
+    from forecast.model import loop as training
     from forecast.model.devices import choose_placement
     from forecast.model.prepare import prepare
 

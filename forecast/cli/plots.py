@@ -65,7 +65,7 @@ def plot_loss(fitted, path: str) -> None:
         title = f"Networks trained and not kept: this version forecasts {kept}"
     for name, history in histories.items():
         # The epoch each loss was measured at: validation runs once per round of several epochs
-        # on a short series (forecast.model.training); versions that did not record it, every epoch.
+        # on a short series (forecast.model.loop); versions that did not record it, every epoch.
         epochs = history.get("epoch") or np.arange(1, len(history["loss"]) + 1)
         axis.plot(epochs, history["loss"], marker=".", label=f"{name}training loss")
         axis.plot(epochs, history["val_loss"], marker=".", label=f"{name}validation loss")

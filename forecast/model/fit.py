@@ -1,4 +1,4 @@
-"""Fitting a network: training it (forecast.model.training), `--window-norm auto`'s choice, and
+"""Fitting a network: training it (forecast.model.loop), `--window-norm auto`'s choice, and
 what training learns about the model on its validation windows (metrics and interval calibration).
 """
 
@@ -92,7 +92,7 @@ class Fitted:
     # them when a baseline is kept, which trained nothing); not stored.
     raced: dict[str, dict[str, list[float]]] = dataclasses.field(default_factory=dict)
     started_from: str | None = None  # the version whose weights a warm start began from
-    # The compiled networks it trained, by window norm (forecast.model.training.Network): interval
+    # The compiled networks it trained, by window norm (forecast.model.loop.Network): interval
     # refits train them again from their first weights instead of compiling new ones; not stored.
     networks: dict = dataclasses.field(default_factory=dict)
 
@@ -167,7 +167,7 @@ def _fit_once(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0
     """
     import_keras()
     from forecast.model.devices import choose_placement
-    from forecast.model.training import Run, choose_batch_size
+    from forecast.model.loop import Run, choose_batch_size
 
     placement = choose_placement(prepared.config.strategy, log=log)
     log(f"strategy: {placement.description}")
@@ -220,7 +220,7 @@ def _race(prepared: Prepared, placement, log: Log, verbose: int, networks: dict)
     measure the choice is made on (validation MAE in the data's units, which weighs series as
     the choice does, where each series' scaled loss would not), and costs about one network's
     training instead of two."""
-    from forecast.model.training import Run
+    from forecast.model.loop import Run
 
     runs, scored = {}, {}
     for norm in AUTO_CANDIDATES:
@@ -325,7 +325,7 @@ def _with_norm(prepared: Prepared, norm: WindowNorm) -> Prepared:
 
 def _train(prepared: Prepared, placement, log: Log, verbose: int, networks: dict) -> Fitted:
     """Train one network (its window norm resolved) to the end, and validate it."""
-    from forecast.model.training import Run
+    from forecast.model.loop import Run
 
     run = Run(prepared, placement, log, verbose, network=networks.get(prepared.config.window_norm.value))
     run.advance(prepared.config.epochs)

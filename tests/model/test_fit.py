@@ -157,7 +157,7 @@ def test_a_run_trained_in_stages_matches_one_trained_in_one_go(pause):
     from forecast.model.devices import choose_placement
     from forecast.model.fit import _trained, _with_norm
     from forecast.model.prepare import prepare
-    from forecast.model.training import Run
+    from forecast.model.loop import Run
 
     prepared = _with_norm(prepare(_panel(_long_noisy_season()), TrainConfig(**RACE)), WindowNorm.revin)
     placement = choose_placement()

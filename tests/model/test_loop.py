@@ -7,7 +7,7 @@ import pytest
 
 from forecast.config import TrainConfig, WindowNorm
 from forecast.data.windowing import input_windows, target_windows
-from forecast.model.training import _window_batches, choose_batch_size, effective_patience, passes_per_round
+from forecast.model.loop import _window_batches, choose_batch_size, effective_patience, passes_per_round
 
 
 def test_each_epoch_draws_a_fresh_sample_of_windows():
@@ -71,7 +71,7 @@ def _prepared(**options):
 
 def test_a_run_ends_on_the_epoch_asked_for_even_inside_a_round():
     from forecast.model.devices import choose_placement
-    from forecast.model.training import Run
+    from forecast.model.loop import Run
 
     notes = []
     run = Run(_prepared(epochs=40, patience=100), choose_placement(), notes.append, 2)
@@ -87,7 +87,7 @@ def test_a_run_ends_on_the_epoch_asked_for_even_inside_a_round():
 
 def test_a_network_trained_again_from_its_first_weights_trains_as_a_fresh_one():
     from forecast.model.devices import choose_placement
-    from forecast.model.training import Run
+    from forecast.model.loop import Run
 
     prepared, placement = _prepared(epochs=20, patience=100), choose_placement()
 
@@ -111,7 +111,7 @@ def test_a_network_trained_again_from_its_first_weights_trains_as_a_fresh_one():
 
 def test_the_validation_loss_is_the_loss_keras_evaluates():
     from forecast.model.devices import choose_placement
-    from forecast.model.training import Run, validation_loss
+    from forecast.model.loop import Run, validation_loss
 
     run = Run(_prepared(epochs=10, window_norm=WindowNorm.seasonal, loss="huber"), choose_placement(), lambda m: None, 0)
     run.advance(10)
