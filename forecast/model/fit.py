@@ -109,8 +109,6 @@ def make_forecaster(model, prepared: Prepared, calibration: Calibration | None =
                       calibration, prepared.dates, first.future_features)
 
 
-
-
 def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0, start: "Start | None" = None) -> Fitted:
     """Build and train one model on every prepared series, score it on validation, and calibrate
     its intervals: on the validation errors, or on those of `--interval-refits` models retrained
