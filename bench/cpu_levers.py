@@ -61,7 +61,7 @@ def windows() -> dict:
     from forecast.config import DataConfig, TrainConfig, WindowNorm
     from forecast.data.load import load_panel
     from forecast.data.windowing import input_windows, target_windows
-    from forecast.model.prepare import prepare
+    from forecast.model.fit import prepare
 
     config = TrainConfig(horizon=HORIZON, lookback=LOOKBACK, window_norm=WindowNorm.revin)
     with tempfile.TemporaryDirectory() as tmp:

@@ -36,8 +36,7 @@ GROUPS = ("direct split-conformal", "direct Student t", "rolled split-conformal"
 def run(name: str) -> dict:
     from forecast.config import DataConfig, TrainConfig
     from forecast.data.load import load_panel
-    from forecast.model.fit import fit
-    from forecast.model.prepare import prepare
+    from forecast.model.fit import fit, prepare
 
     file, options = SERIES[name]
     with tempfile.TemporaryDirectory() as tmp:

@@ -150,8 +150,7 @@ def _rolling_origin(panel, config, count: int, step: int) -> dict:
     from forecast.evaluate import plan_origins
     from forecast.evaluation.baselines import forecast_baseline
     from forecast.evaluation.metrics import mase, mase_scale
-    from forecast.model.fit import fit
-    from forecast.model.prepare import prepare
+    from forecast.model.fit import fit, prepare
 
     series = panel.first
     rows, target = series.frame.to_numpy(), series.frame[series.target].to_numpy()

@@ -14,8 +14,6 @@ PAGES = {  # which page of docs/ holds each benchmark's table
     "intervals": "docs/accuracy.md",
     "known_inputs": "docs/accuracy.md",
     "throughput": "docs/performance.md",
-    "speed": "docs/performance.md",
-    "loop": "docs/performance.md",
     "memory": "docs/performance.md",
     "startup": "docs/performance.md",
     "gpu": "docs/performance.md",

@@ -64,7 +64,7 @@ def main() -> None:
     ])
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3, clipnorm=1.0), loss="mse")
     stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=args.patience, restore_best_weights=True)
-    from forecast.model.loop import epoch_timer
+    from forecast.model.fit import epoch_timer
 
     timer = epoch_timer()  # the benchmark's measurement, not part of the recipe
     fit_started = time.perf_counter()

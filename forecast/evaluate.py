@@ -18,9 +18,7 @@ from forecast.evaluation.intervals import BASES, check_level, coverage
 from forecast.evaluation.metrics import mae, mape, mase, mase_scale, rmse, smape
 from forecast.evaluation.statistical import STATISTICAL, forecast_statistical
 from forecast.model.cluster import refuse
-from forecast.model.fit import BASELINE_CANDIDATES, fit
-from forecast.model.prepare import prepare
-from forecast.model.rolling import roll, with_lookback
+from forecast.model.fit import BASELINE_CANDIDATES, choose_lookback, fit, prepare
 
 Log = Callable[[str], None]
 
@@ -266,9 +264,12 @@ def backtest(
     if not levels:  # refits only calibrate intervals; without them each fold's forecast is the same
         train_config = dataclasses.replace(train_config, interval_refits=0)
     origins = {key: plan_origins(len(s.frame), train_config.horizon, folds, step) for key, s in panel.series.items()}
-    cuts = [{key: o[number] for key, o in origins.items()} for number in range(folds)]
-    earliest = panel.head(cuts[0])
-    train_config = with_lookback(train_config, earliest)  # every fold's: the one training would choose on the earliest
+    earliest = panel.head({key: o[0] for key, o in origins.items()})
+    if train_config.lookback is None:
+        # One lookback for every fold: the one training would choose on the earliest fold's data.
+        shortest = min(len(s.frame) for s in earliest.series.values())
+        lookback = choose_lookback(season_length(first.frequency), train_config.horizon, shortest)
+        train_config = dataclasses.replace(train_config, lookback=lookback)
     _check_earliest_fold(earliest, folds, train_config)
     levels = sorted(set(levels))
     if first.future_features:
@@ -276,16 +277,20 @@ def backtest(
             "(an oracle setting; in use they would be forecasts, so expect larger errors)")
 
     results = []
-    horizon = train_config.horizon
-    fitted_folds = roll(panel, train_config, cuts, [{key: np.array([at]) for key, at in cut.items()} for cut in cuts], horizon, fit)
-    for number, (cut, (fitted, pairs)) in enumerate(zip(cuts, fitted_folds), start=1):
+    for number in range(1, folds + 1):
+        cut = {key: o[number - 1] for key, o in origins.items()}
+        fitted = fit(prepare(panel.head(cut), train_config))  # nothing at or after any origin
         config = fitted.prepared.config
+        horizon = config.horizon
         forecaster = fitted.forecaster()
+        rows = {key: s.frame.to_numpy() for key, s in panel.series.items()}
+        stamps = {key: s.frame.index for key, s in panel.series.items()}
+        forecasts = forecaster.forecast(rows, horizon, {key: [cut[key]] for key in rows}, stamps)  # per series (1, horizon)
         training = {key: getattr(fitted.metrics, key) for key in ("epochs_run", "best_val_loss", "val_mae", "train_seconds", "parameters")}
         training["window_norm"] = fitted.selection.chosen if fitted.selection else config.window_norm.value
         for key, series in panel.series.items():
             origin, target = cut[key], series.frame[series.target].to_numpy()
-            forecast = pairs[key][1][0]
+            forecast = forecasts[key][0]
             if (key, origin) not in references:
                 references[(key, origin)] = reference_forecasts(target[:origin], horizon, season)
             by_method = {"model": forecast, **references[(key, origin)]}

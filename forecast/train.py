@@ -16,8 +16,7 @@ from forecast.data.load import Panel, load_panel
 from forecast.errors import BundleError, ForecastError
 from forecast.model import stopping
 from forecast.model.cluster import Worker, broken, this_worker
-from forecast.model.fit import Fitted, Metrics, fit
-from forecast.model.prepare import Prepared, prepare
+from forecast.model.fit import Fitted, Metrics, Prepared, fit, prepare
 from forecast.predict import forecast_bundle, read_data
 from forecast.store.bundle import Bundle, read_bundle, write_bundle
 from forecast.store.metadata import Promotion

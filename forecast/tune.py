@@ -35,8 +35,7 @@ from forecast.data.load import Panel, load_panel
 from forecast.errors import ConfigError, DataError, ForecastError, writing
 from forecast.evaluation.metrics import mase_scale
 from forecast.model.cluster import refuse
-from forecast.model.fit import fit
-from forecast.model.rolling import roll, with_lookback
+from forecast.model.fit import choose_lookback, fit, prepare
 from forecast.model import stopping
 
 Log = Callable[[str], None]
@@ -65,13 +64,15 @@ class TuneResult:
     holdout: int
 
 
-def search_space(base: TrainConfig, panel: Panel, longest_lookback: int, lookback: int) -> dict[str, list]:
+def search_space(base: TrainConfig, panel: Panel, longest_lookback: int) -> dict[str, list]:
     """Each searched option's choices (the learning rate: its range, sampled on a log scale).
 
-    The lookback is searched as multiples of `lookback` (the one given, or the one training would
-    choose on the earliest fold's rows), up to what those rows allow; the log transform only where
-    every target value is above zero.
+    The lookback is searched as multiples of the one training would choose, up to what the
+    earliest fold's rows allow; the log transform only where every target value is above zero.
     """
+    first = panel.first
+    season = season_length(first.frequency)
+    lookback = base.lookback or choose_lookback(season, base.horizon, longest_lookback + 3 * base.horizon)
     lookbacks = sorted({max(1, round(lookback * m)) for m in (0.5, 1, 2, 4)})
     positive = all(bool((s.frame[s.target] > 0).all()) for s in panel.series.values())
     space = {
@@ -144,8 +145,7 @@ def tune(
             f"the earliest of {folds} tuning folds leaves {earliest} rows to train on before the {holdout} held-out rows; "
             f"it needs more than {3 * horizon} (3 horizons). Use fewer --folds, a smaller --holdout or --horizon, or more data."
         )
-    lookback = with_lookback(base, seen.head({key: o[0] for key, o in origins.items()})).lookback
-    space = search_space(base, seen, longest, lookback)
+    space = search_space(base, seen, longest)
     # A journal write that fails (a full disk) may leave a torn last line, which the next run cuts away.
     with _held(study_path), writing(f"append to the tune journal {study_path!r}", "; the trials it holds are kept", "--study"):
         return _search(optuna, study_path, data_config, base, seen, origins, space, trials, budget, folds, holdout, log)
@@ -155,7 +155,8 @@ def _search(optuna, study_path, data_config, base, seen, origins, space, trials,
     study, storage = _open_study(optuna, study_path, _signature(data_config, base, folds, holdout, space), log)
     if not study.trials:
         defaults = {name: _value(getattr(base, name)) for name in space}
-        defaults["lookback"] = with_lookback(base, seen.head({key: o[0] for key, o in origins.items()})).lookback
+        earliest = min(o[0] for o in origins.values())
+        defaults["lookback"] = base.lookback or choose_lookback(season_length(seen.first.frequency), base.horizon, earliest)
         study.enqueue_trial(defaults)
     _requeue_interrupted(study, storage)
     started, cut = time.monotonic(), None
@@ -213,22 +214,26 @@ def _score(trial, panel: Panel, origins: dict[str, list[int]], config: TrainConf
     horizon = config.horizon
     season = season_length(panel.first.frequency)
     config = dataclasses.replace(config, interval_refits=0)  # intervals play no part in the score
-    count = len(next(iter(origins.values())))
-    cuts = [{key: o[fold] for key, o in origins.items()} for fold in range(count)]
-    # Every origin from a fold's to the next's (or to the last whose window ends in the data).
-    at = [{key: np.arange(o[fold], o[fold + 1] if fold + 1 < count else len(panel.series[key].frame) - horizon + 1)
-           for key, o in origins.items()} for fold in range(count)]
     errors = []
-    for fold, (cut, (_, pairs)) in enumerate(zip(cuts, roll(panel, config, cuts, at, horizon, fit))):
-        for key, (actual, forecast) in pairs.items():
-            series = panel.series[key]
-            scale = mase_scale(series.frame[series.target].to_numpy()[: cut[key]], season)
-            errors.append((np.abs(forecast - actual) / scale).ravel())
+    for fold in range(len(next(iter(origins.values())))):
+        cut = {key: o[fold] for key, o in origins.items()}
+        fitted = fit(prepare(panel.head(cut), config))
+        rows = {key: s.frame.to_numpy() for key, s in panel.series.items()}
+        stamps = {key: s.frame.index for key, s in panel.series.items()}
+        # Every origin from this fold's to the next's (or to the last whose window ends in the data).
+        ends = {key: (o[fold + 1] if fold + 1 < len(o) else len(rows[key]) - horizon + 1) for key, o in origins.items()}
+        at = {key: np.arange(cut[key], ends[key]) for key in rows}
+        forecasts = fitted.forecaster().forecast(rows, horizon, at, stamps)
+        for key, series in panel.series.items():
+            target = series.frame[series.target].to_numpy()
+            actual = np.lib.stride_tricks.sliding_window_view(target, horizon)[at[key]]  # (origins, horizon)
+            scale = mase_scale(target[: cut[key]], season)
+            errors.append((np.abs(forecasts[key] - actual) / scale).ravel())
         score = float(np.mean(np.concatenate(errors)))
         if not math.isfinite(score):
             raise DataError("the forecasts are not finite numbers (training diverged)")
         trial.report(score, fold)
-        if fold + 1 < count and trial.should_prune():
+        if fold + 1 < len(next(iter(origins.values()))) and trial.should_prune():
             raise _Pruned(fold + 1, score)
     return score
 

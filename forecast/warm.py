@@ -15,8 +15,7 @@ from typing import Callable
 from forecast.config import WindowNorm
 from forecast.data.frequency import season_length
 from forecast.errors import ForecastError
-from forecast.model.fit import BASELINE_CANDIDATES, Start
-from forecast.model.prepare import Prepared
+from forecast.model.fit import BASELINE_CANDIDATES, Prepared, Start
 from forecast.store.bundle import Bundle
 from forecast.store.metadata import Metadata
 

@@ -76,8 +76,7 @@ def tiny_fitted(seed=0):
     from forecast.config import TrainConfig, WindowNorm
     from forecast.data.load import Panel, Series
     from forecast.evaluation.intervals import calibrate
-    from forecast.model.fit import Fitted, Metrics
-    from forecast.model.prepare import prepare
+    from forecast.model.fit import Fitted, Metrics, prepare
     from forecast.model.network import build_model
 
     config = TrainConfig(lookback=4, horizon=2, layers=2, units=3, window_norm=WindowNorm.revin)

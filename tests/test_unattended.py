@@ -57,7 +57,7 @@ def test_sigkill_during_training_leaves_current_serving(serving):
     model_dir, forecast = serving
     before = snapshot(model_dir)
     run = start("train", SAMPLE / "airline-passengers.csv", "--model-dir", model_dir, *SLOW)
-    wait_for(run, r"epoch \d+/")  # a round of training done
+    wait_for(run, r"epoch 2/")
     run.kill()
     run.wait()
     still_serving(model_dir, forecast, before)
@@ -99,7 +99,7 @@ def test_sigterm_and_ctrl_c_stop_cleanly(serving, sent, code):
     model_dir, forecast = serving
     before = snapshot(model_dir)
     run = start("train", SAMPLE / "airline-passengers.csv", "--model-dir", model_dir, *SLOW)
-    wait_for(run, r"epoch \d+/")  # a round of training done
+    wait_for(run, r"epoch 2/")
     run.send_signal(sent)
     _, rest = run.communicate(timeout=60)
     assert run.returncode == code, rest
@@ -136,7 +136,7 @@ def test_a_second_train_waits_for_the_lock_then_exits_75(serving):
     model_dir, _ = serving
     holder = start("train", SAMPLE / "airline-passengers.csv", "--model-dir", model_dir, *SLOW)
     try:
-        wait_for(holder, r"epoch \d+/")
+        wait_for(holder, r"epoch 1/")
         result = invoke("train", SAMPLE / "airline-passengers.csv", "--model-dir", model_dir, *TINY, "--lock-timeout", "1")
         assert result.exit_code == 75, result.stderr
         assert re.search(r"error: .* is locked by pid \d+ since .* --lock-timeout 1 s", error_line(result.stderr))
@@ -153,7 +153,7 @@ def test_json_log_lines_parse(tmp_path):
     assert {"time", "level", "command", "message"} <= set(lines[0])
     messages = [line["message"] for line in lines]
     assert any(m.startswith("read ") and "144 rows, 1949-01-01 to 1960-12-01" in m for m in messages)
-    assert any(re.match(r"epoch \d+/3: loss", m) for m in messages)
+    assert any(m.startswith("epoch 1/3") for m in messages)
     assert any(m.startswith("wrote version ") for m in messages)
     assert all(line["command"] == "train" and line["level"] == "info" for line in lines)
 

@@ -91,8 +91,7 @@ def test_with_no_current_version_a_warm_start_trains_from_scratch(tmp_path):
 def test_the_options_that_change_what_the_weights_mean_are_each_a_mismatch(monthly_bundle):
     from forecast.config import DataConfig, TrainConfig
     from forecast.data.load import load_panel
-    from forecast.model.fit import Selection
-    from forecast.model.prepare import prepare
+    from forecast.model.fit import Selection, prepare
     from forecast.store.versions import Store
     from forecast.warm import mismatch
 

@@ -64,9 +64,7 @@ def plot_loss(fitted, path: str) -> None:
         kept = fitted.selection.chosen if fitted.selection else "no network"
         title = f"Networks trained and not kept: this version forecasts {kept}"
     for name, history in histories.items():
-        # The epoch each loss was measured at: validation runs once per round of several epochs
-        # on a short series (forecast.model.loop); versions that did not record it, every epoch.
-        epochs = history.get("epoch") or np.arange(1, len(history["loss"]) + 1)
+        epochs = np.arange(1, len(history["loss"]) + 1)
         axis.plot(epochs, history["loss"], marker=".", label=f"{name}training loss")
         axis.plot(epochs, history["val_loss"], marker=".", label=f"{name}validation loss")
     if not histories:

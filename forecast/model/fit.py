@@ -1,5 +1,7 @@
-"""Fitting a network: training it (forecast.model.loop), `--window-norm auto`'s choice, and
-what training learns about the model on its validation windows (metrics and interval calibration).
+"""Fitting a network: series split and scaled, the Keras fit loop and its heuristics, and what
+training learns about the model on its validation windows (metrics and interval calibration).
+
+`prepare` needs no Keras (so bad input is refused before the import); `fit` imports it.
 """
 
 from __future__ import annotations
@@ -11,27 +13,57 @@ import time
 from typing import Callable
 
 import numpy as np
+import pandas as pd
 
-from forecast.config import TrainConfig, WindowNorm
-from forecast.data.frequency import format_timestamp, season_length
+from forecast.config import CycleInputs, TargetTransform, TrainConfig, WindowNorm
+from forecast.data.cycles import cycles_for
+from forecast.data.date_inputs import DateInputs
+from forecast.data.frequency import check_forecast_end, describe_frequency, format_timestamp, frequency_kind, season_length
 from forecast.data.load import Panel
-from forecast.data.scaling import Scaler, scale_target
-from forecast.data.windowing import target_windows
-from forecast.errors import DataError
+from forecast.data.public_holidays import load_holidays
+from forecast.data.scaling import Scaler, first_not_positive, fit_scaler, scale_target
+from forecast.data.windowing import Split, input_windows, plan_split, target_windows
+from forecast.errors import ConfigError, DataError
 from forecast.evaluation.baselines import BASELINES, baseline_windows
 from forecast.evaluation.intervals import MIN_RESIDUALS, Calibration, calibrate, calibrate_residuals
+from forecast.model import stopping
 from forecast.model.backend import import_keras
-from forecast.model.forecaster import Forecaster
-from forecast.model.prepare import Prepared, prepare
-from forecast.model.rolling import Pairs, ahead, roll
+from forecast.model.forecaster import Forecaster, known_columns
 from forecast.model.runners import keras_runner
 
 Log = Callable[[str], None]
+PATIENCE_STEPS = 300  # gradient steps early stopping waits at least, however short an epoch is
 REFITS, REFIT_BELOW = 3, 99  # default --interval-refits, when the validation part has fewer origins
 ROLLED_BLOCKS = 4  # interval calibration follows rolled forecasts up to this many trained horizons
 ROLLED_ORIGINS = 20_000  # at most this many validation origins are rolled for it, over all series
+BATCH_CEILING = {"cpu": 256}  # the fastest batch on 2 CPU cores (bench/throughput.py); accelerators: 1024
 
 
+@dataclasses.dataclass
+class Prepared:
+    """Series split and scaled, each on its own, checked before Keras is imported."""
+
+    panel: Panel
+    config: TrainConfig  # with the lookback resolved
+    splits: dict[str, Split]
+    scalers: dict[str, Scaler]
+    dates: DateInputs = DateInputs()  # cycle positions and holidays the network reads (resolved)
+
+    @property
+    def n_inputs(self) -> int:
+        """Inputs per window step: the columns (target first), then the date inputs."""
+        return len(self.panel.first.columns) + self.dates.width
+
+    @property
+    def known_columns(self) -> list[int]:
+        """Which of a row's inputs are known over the forecast period: the future features, then the date inputs."""
+        return known_columns(self.panel.first.features, self.panel.first.future_features, self.dates)
+
+    def inputs(self, key: str) -> np.ndarray:
+        """Series `key`'s rows as the network reads them: scaled, then its date inputs."""
+        series = self.panel.series[key]
+        scaled = self.scalers[key].transform(series.frame.to_numpy())
+        return np.concatenate([scaled, self.dates(series.frame.index)], axis=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,9 +124,6 @@ class Fitted:
     # them when a baseline is kept, which trained nothing); not stored.
     raced: dict[str, dict[str, list[float]]] = dataclasses.field(default_factory=dict)
     started_from: str | None = None  # the version whose weights a warm start began from
-    # The compiled networks it trained, by window norm (forecast.model.loop.Network): interval
-    # refits train them again from their first weights instead of compiling new ones; not stored.
-    networks: dict = dataclasses.field(default_factory=dict)
 
     def forecaster(self) -> Forecaster:
         """The model as a forecaster, through Keras's compiled batch call."""
@@ -109,6 +138,74 @@ def make_forecaster(model, prepared: Prepared, calibration: Calibration | None =
                       calibration, prepared.dates, first.future_features)
 
 
+def choose_lookback(season: int, trained_horizon: int, shortest: int) -> int:
+    """The default lookback: two seasons or two horizons, whichever is longer, but no more than
+    the shortest series can spare after three horizons (so it still has windows to learn from)."""
+    wanted = max(2 * season, 2 * trained_horizon, 8)
+    return max(1, min(wanted, max(trained_horizon, shortest - 3 * trained_horizon)))
+
+
+def prepare(panel: Panel, train_config: TrainConfig, log: Log = lambda message: None) -> Prepared:
+    """Split each series' windows and fit its scaler on its training rows only (no Keras).
+
+    Raises:
+        DataError: a series too short for the windows, or with a column constant in its training part.
+    """
+    config = train_config
+    if config.lookback is None:
+        shortest = min(len(s.frame) for s in panel.series.values())
+        lookback = choose_lookback(season_length(panel.first.frequency), config.horizon, shortest)
+        config = dataclasses.replace(config, lookback=lookback)
+    log_target = config.target_transform is TargetTransform.log
+    if log_target:
+        _check_positive(panel)
+    splits, scalers = {}, {}
+    for key, series in panel.series.items():
+        try:
+            split = plan_split(len(series.frame), config.lookback, config.horizon, config.val_fraction)
+            # A model whose forecasts could not be dated is refused now, not at its first predict.
+            check_forecast_end(series.frame.index[-1], config.horizon, series.frequency, "the series")
+            values = series.frame.to_numpy()  # (rows, columns); column 0 is the target
+            splits[key], scalers[key] = split, fit_scaler(values[: split.boundary], series.columns, log_target)
+        except DataError as exc:
+            raise DataError(f"series {key!r}: {exc}" if key else str(exc)) from None
+    cycles = cycles_for(panel.first.frequency) if config.cycle_inputs is CycleInputs.auto else ()
+    return Prepared(panel, config, splits, scalers, DateInputs(cycles, _holidays(panel, config.holidays, log)))
+
+
+def _holidays(panel: Panel, code: str | None, log: Log):
+    """The holidays of `code` over the panel's years and YEARS_AHEAD after, or None.
+
+    Raises:
+        ConfigError: an unknown code, or data whose steps are longer than a day (a holiday is a day).
+    """
+    if code is None:
+        return None
+    frequency = panel.first.frequency
+    if frequency_kind(frequency) not in ("s", "min", "h", "D", "B"):
+        raise ConfigError(f"--holidays marks days, so it needs daily or finer data; this series is "
+                          f"{describe_frequency(frequency)}. Drop --holidays, or add your own holiday column with --future-features.")
+    first = min(s.frame.index[0] for s in panel.series.values())
+    last = max(s.frame.index[-1] for s in panel.series.values())
+    holidays = load_holidays(code, first, last)
+    inside = [day for day in holidays.dates if first.normalize() <= pd.Timestamp(day) <= last]
+    log(f"holidays {code}: {len(inside)} in the data" + (f" ({inside[0]} to {inside[-1]})" if inside else "")
+        + f", known to {holidays.until} for forecasts")
+    return holidays
+
+
+def _check_positive(panel: Panel) -> None:
+    """Raises DataError unless every target value is above zero (the log form needs it)."""
+    for key, series in panel.series.items():
+        found = first_not_positive(series.frame[series.target])
+        if found is not None:
+            where = f"series {key!r} " if key else ""
+            raise DataError(
+                f"--target-transform log needs a target above zero in every row; {where}column {series.target!r} "
+                f"is {found[1]:g} at {found[0]}. Use --target-transform none."
+            )
+
+
 def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0, start: "Start | None" = None) -> Fitted:
     """Build and train one model on every prepared series, score it on validation, and calibrate
     its intervals: on the validation errors, or on those of `--interval-refits` models retrained
@@ -121,15 +218,7 @@ def fit(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0, star
     if start is not None:
         fitted = dataclasses.replace(fitted, started_from=start.version)
     if refits:
-        trained, networks = fitted.model.get_weights(), dict(fitted.networks)
-
-        def retrain(head: Prepared) -> Forecaster:
-            refitted = _fit_once(head, networks=networks)
-            networks.update(refitted.networks)  # a network this run did not train is compiled once, too
-            return refitted.forecaster()
-
-        fitted = dataclasses.replace(fitted, calibration=_refit_calibration(prepared, retrain, refits, log))
-        fitted.model.set_weights(trained)  # the refits may have trained its network again, from its first weights
+        fitted = dataclasses.replace(fitted, calibration=_refit_calibration(prepared, refits, log))
     return fitted
 
 
@@ -144,8 +233,10 @@ class Start:
     norm: WindowNorm  # revin, seasonal, last or none: the network it kept
 
 
-def _fit_once(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0, start: Start | None = None,
-              networks: dict | None = None) -> Fitted:
+WARM_PATIENCE_SHARE = 4  # a warm start waits this many times fewer epochs for a better validation loss
+
+
+def _fit_once(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0, start: Start | None = None) -> Fitted:
     """Build and train one model on every prepared series, then score and calibrate it on validation.
 
     With `--window-norm auto` two networks are raced (`_race`), one normalising each window (revin)
@@ -160,12 +251,10 @@ def _fit_once(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0
         log: receives one-line notes for the user.
         verbose: 0 silent, 1 Keras's progress bar, 2 one log line per epoch.
         start: weights to start from (a warm start), or None for fresh ones.
-        networks: compiled networks of the same shapes, by window norm, to train again from their
-            first weights instead of building new ones (an interval refit's).
     """
     import_keras()
     from forecast.model.devices import choose_placement
-    from forecast.model.loop import Run, choose_batch_size
+    from forecast.model.network import anchor_season
 
     placement = choose_placement(prepared.config.strategy, log=log)
     log(f"strategy: {placement.description}")
@@ -179,20 +268,21 @@ def _fit_once(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0
         log(f"batch size: {config.batch_size} ({n_train:,} training windows on {where}{split})")
     if start is not None:
         log(f"warm start: training the {start.norm.value} network on from version {start.version}'s weights")
-        run = Run(_with_norm(prepared, start.norm), placement, log, verbose, start=start.weights)
+        run = _Run(_with_norm(prepared, start.norm), placement, log, verbose, start=start.weights)
         run.advance(config.epochs)
         if config.window_norm is not WindowNorm.auto:
-            return _trained(run)
-        candidates = {start.norm.value: _trained(run)}
+            return run.finish()
+        candidates = {start.norm.value: run.finish()}
     elif config.window_norm is not WindowNorm.auto:
-        return _train(prepared, placement, log, verbose, networks or {})
+        return _train(prepared, placement, log, verbose)
     else:
-        candidates = _race(prepared, placement, log, verbose, networks or {})
+        candidates = _race(prepared, placement, log, verbose)
     # The baselines as candidates: the anchored network with its correction at zero forecasts
     # seasonal naive exactly, and anchored on the last value, naive. Their errors are computed
     # directly; the network is built only for the one kept.
-    anchors = {name: _anchor(prepared, name) for name in BASELINE_CANDIDATES
-               if name == SEASONAL_NAIVE or _anchor(prepared, SEASONAL_NAIVE) > 1}  # else naive repeats seasonal naive
+    season = season_length(prepared.panel.first.frequency)
+    anchors = {name: anchor_season(anchor or season, config.lookback) for name, anchor in BASELINE_CANDIDATES.items()
+               if name == SEASONAL_NAIVE or anchor_season(season, config.lookback) > 1}  # else naive repeats seasonal naive
     errors = {**{name: fitted.window_errors for name, fitted in candidates.items()},
               **{name: _anchor_errors(prepared, anchor) for name, anchor in anchors.items()}}
     scores = {name: float(np.mean(values)) for name, values in errors.items()}
@@ -207,33 +297,30 @@ def _fit_once(prepared: Prepared, *, log: Log = lambda m: None, verbose: int = 0
     spent = sum(fitted.metrics.train_seconds for fitted in candidates.values())  # the choice cost every candidate
     metrics = dataclasses.replace(kept.metrics, train_seconds=round(spent, 3))
     raced = {name: fitted.loss_history for name, fitted in candidates.items()}
-    networks = {name: network for fitted in candidates.values() for name, network in fitted.networks.items()}
-    return dataclasses.replace(kept, metrics=metrics, selection=Selection(chosen, finite, error), raced=raced, networks=networks)
+    return dataclasses.replace(kept, metrics=metrics, selection=Selection(chosen, finite, error), raced=raced)
 
 
-def _race(prepared: Prepared, placement, log: Log, verbose: int, networks: dict) -> dict[str, Fitted]:
+def _race(prepared: Prepared, placement, log: Log, verbose: int) -> dict[str, Fitted]:
     """The `--window-norm auto` networks, trained by racing: each for as many epochs as early
     stopping's patience, then only the one with the lower validation MAE on to the end; the
     other stays a candidate as it stands, at its best epoch so far. The race is judged by the
     measure the choice is made on (validation MAE in the data's units, which weighs series as
     the choice does, where each series' scaled loss would not), and costs about one network's
     training instead of two."""
-    from forecast.model.loop import Run
-
     runs, scored = {}, {}
     for norm in AUTO_CANDIDATES:
         log(f"window norm auto: training the {norm.value} network")
-        runs[norm.value] = run = Run(_with_norm(prepared, norm), placement, log, verbose, network=networks.get(norm.value))
-        run.advance(max(1, run.patience))  # the same for both: they train on the same windows
-        rung = run.epochs_run
-        scored[norm.value] = _trained(run, pause=True)
+        runs[norm.value] = run = _Run(_with_norm(prepared, norm), placement, log, verbose)
+        rung = max(1, run.patience)  # the same for both: they train on the same windows
+        run.advance(rung)
+        scored[norm.value] = run.snapshot()
     scores = {name: fitted.metrics.val_mae for name, fitted in scored.items()}
     leader = min(scores, key=lambda name: scores[name] if math.isfinite(scores[name]) else math.inf)  # ties: the earlier
     if not runs[leader].finished:
         log(f"window norm auto: the {leader} network leads after {rung} epochs (validation MAE "
             + ", ".join(f"{name} {value:.4g}" for name, value in scores.items()) + "); training it on alone")
         runs[leader].advance(prepared.config.epochs)
-        scored[leader] = _trained(runs[leader])
+        scored[leader] = runs[leader].finish()
     return scored
 
 
@@ -309,38 +396,159 @@ class Selection:
                 "standard_error": None if error is None or not math.isfinite(error) else error}
 
 
-def _anchor(prepared: Prepared, baseline: str) -> int:
-    """The season the anchored network repeats to forecast `baseline` (seasonal naive or naive)."""
-    from forecast.model.network import anchor_season
-
-    season = BASELINE_CANDIDATES[baseline] or season_length(prepared.panel.first.frequency)
-    return anchor_season(season, prepared.config.lookback)
-
-
 def _with_norm(prepared: Prepared, norm: WindowNorm) -> Prepared:
     return dataclasses.replace(prepared, config=dataclasses.replace(prepared.config, window_norm=norm))
 
 
-def _train(prepared: Prepared, placement, log: Log, verbose: int, networks: dict) -> Fitted:
+def _train(prepared: Prepared, placement, log: Log, verbose: int) -> Fitted:
     """Train one network (its window norm resolved) to the end, and validate it."""
-    from forecast.model.loop import Run
-
-    run = Run(prepared, placement, log, verbose, network=networks.get(prepared.config.window_norm.value))
+    run = _Run(prepared, placement, log, verbose)
     run.advance(prepared.config.epochs)
-    return _trained(run)
+    return run.finish()
 
 
-def _trained(run, pause: bool = False) -> Fitted:
-    """A run at its best epoch so far, validated. With `pause` it can train on later (a race's
-    candidate), and meanwhile forecasts with the weights it was scored with."""
-    run.best(pause)
-    fitted = _validate(run.prepared, run.placement, run.model, run.loss_history, run.seconds)
-    fitted = dataclasses.replace(fitted, networks={run.prepared.config.window_norm.value: run.network})
-    if run.best_epoch == 0 and run.epochs_run:  # a warm start whose starting weights no epoch beat
-        metrics = dataclasses.replace(fitted.metrics, best_epoch=0, best_val_loss=run.best_val_loss)
-        fitted = dataclasses.replace(fitted, metrics=metrics)
-    return fitted
+class _Run:
+    """One network's training, which can stop after any epoch and go on later where it stopped:
+    `--window-norm auto` trains its networks a few epochs each, then only the leader on.
+    Early stopping and the learning-rate schedule keep their state between the stages."""
 
+    def __init__(self, prepared: Prepared, placement, log: Log, verbose: int, start: list | None = None):
+        keras = import_keras()
+        from forecast.model.network import build_model, compile_model, training_view
+
+        self.prepared, self.placement, self.verbose = prepared, placement, verbose
+        config = prepared.config
+        _seed_everything(config.seed)
+        # All series end to end in one array; a window is kept only if it lies inside one series.
+        keys = list(prepared.panel.series)
+        arrays = [prepared.inputs(k) for k in keys]
+        offsets = np.cumsum([0] + [len(a) for a in arrays])[:-1]
+        scaled = np.concatenate(arrays).astype("float32")  # (rows of all series, columns)
+        inputs = input_windows(scaled, config.lookback)  # (rows - lookback + 1, lookback, columns)
+        targets = target_windows(scaled[:, 0], config.lookback, config.horizon)  # (windows, horizon)
+        columns = prepared.known_columns
+        # Window i's known inputs: those of the rows it forecasts, as a view like the windows.
+        known = input_windows(scaled[config.lookback :, columns], config.horizon) if columns else None
+        splits = [prepared.splits[k] for k in keys]
+        train_ids = np.concatenate([o + np.arange(s.n_train) for o, s in zip(offsets, splits)])
+        val_ids = np.concatenate([o + np.arange(s.val_start, s.n_windows) for o, s in zip(offsets, splits)])
+        batches = _window_batches(keras)
+        self.train_data = batches(inputs, known, targets, train_ids, config.batch_size, shuffle_seed=config.seed,
+                                  draw=config.epoch_windows)
+        # Early stopping watches a fixed sample of the validation windows; the metrics use them all.
+        monitored = np.sort(np.random.default_rng(config.seed).permutation(val_ids)[: config.epoch_windows])
+        self.val_data = batches(inputs, known, targets, monitored, max(config.batch_size, 256))
+
+        self.patience = effective_patience(config.patience, len(self.train_data))
+        if start is not None:
+            # Training starts near a good fit, so a plateau shows sooner.
+            self.patience = math.ceil(self.patience / WARM_PATIENCE_SHARE)
+            log(f"warm start: patience {self.patience} epochs")
+        elif self.patience > config.patience:
+            log(f"patience: {self.patience} epochs (an epoch here is only {len(self.train_data)} gradient steps)")
+        with placement.scope():
+            self.model = build_model(config, n_features=prepared.n_inputs, season=season_length(prepared.panel.first.frequency),
+                                     n_known=len(columns))
+            if start is not None:
+                self.model.set_weights(start)
+            self.members = training_view(self.model)  # the members of an ensemble, each fitted on its own
+            compile_model(self.members, config)
+        self.early_stopping = _staged(keras.callbacks.EarlyStopping)(monitor="val_loss", patience=self.patience, restore_best_weights=True)
+        if start is not None:
+            # The weights it starts from are the first candidate: no epoch that does worse on
+            # validation replaces them.
+            with placement.scope():
+                self.early_stopping.initial = (_evaluate_loss(self.members, self.val_data), self.members.get_weights())
+        self.timer = epoch_timer()
+        self.callbacks = [
+            self.early_stopping,
+            # Halve the step when validation stalls, well before early stopping gives up.
+            _staged(keras.callbacks.ReduceLROnPlateau)(
+                monitor="val_loss", factor=0.5, patience=max(1, self.patience // 2), min_lr=1e-6
+            ),
+        ]
+        if verbose == 2:  # one log line per epoch instead of Keras's lines on stdout
+            self.callbacks.append(_epoch_log(keras, config.epochs, log))
+        self.callbacks += [_stop_on_request(keras), self.timer]
+        self.history: dict[str, list[float]] = {"loss": [], "val_loss": []}
+        self.seconds = 0.0
+        self.finished = False  # early stopping ended it, or it ran every epoch
+        self.paused = None  # the weights training stood at when a snapshot restored the best ones
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history["loss"])
+
+    @property
+    def best_val_loss(self) -> float:
+        """The lowest validation loss so far; infinite before the first epoch or when it diverged."""
+        best = self.early_stopping.best
+        return float(best) if best is not None and math.isfinite(best) else math.inf
+
+    def advance(self, epochs: int) -> None:
+        """Train until `epochs` epochs have run in all, or early stopping ends it first."""
+        epochs = min(epochs, self.prepared.config.epochs)
+        if self.finished or epochs <= self.epochs_run:
+            return
+        if self.paused is not None:  # a snapshot left the best epoch's weights in place
+            self.members.set_weights(self.paused)
+            self.paused = None
+        started = time.perf_counter()
+        with self.placement.scope(), stopping.cooperative():  # a signal stops training after the current batch, then raises
+            fitted = self.members.fit(self.train_data, validation_data=self.val_data, initial_epoch=self.epochs_run,
+                                      epochs=epochs, callbacks=self.callbacks, verbose=1 if self.verbose == 1 else 0)
+        self.seconds += time.perf_counter() - started
+        for key in self.history:
+            self.history[key] += [float(v) for v in fitted.history.get(key, [])]
+        self.finished = self.epochs_run < epochs or self.epochs_run >= self.prepared.config.epochs  # stopped early, or done
+
+    def finish(self) -> Fitted:
+        """Stop here: back to the weights of the best epoch, then validate."""
+        self.early_stopping.restore()
+        loss_history = {**self.history, "epoch_seconds": [round(s, 3) for s in self.timer.seconds]}  # validation pass included
+        fitted = _validate(self.prepared, self.placement, self.model, loss_history, self.seconds)
+        if self.early_stopping.best_epoch < 0:  # a warm start whose starting weights no epoch beat
+            metrics = dataclasses.replace(fitted.metrics, best_epoch=0, best_val_loss=float(self.early_stopping.best))
+            fitted = dataclasses.replace(fitted, metrics=metrics)
+        return fitted
+
+    def snapshot(self) -> Fitted:
+        """Validated as `finish` would, at the best epoch so far. The network stays at those
+        weights, so a candidate kept as it stands forecasts with the weights it was scored with;
+        `advance` first puts back the weights training stood at, and goes on from there."""
+        self.paused = self.members.get_weights()
+        return self.finish()
+
+
+def _staged(callback_class):
+    """`callback_class` keeping its state across the fit calls of one training run; an early
+    stopping callback restores the best weights only when asked (`restore`), at the run's end."""
+
+    class Staged(callback_class):
+        started = False
+        initial = None  # early stopping: (validation loss, weights) to beat, epoch 0's
+
+        def on_train_begin(self, logs=None):
+            if not self.started:
+                self.started = True
+                super().on_train_begin(logs)
+                if self.initial is not None:
+                    self.best, self.best_weights = self.initial
+                    self.best_epoch = -1  # before the first epoch
+
+        def on_train_end(self, logs=None):
+            pass
+
+        def restore(self):
+            super().on_train_end()
+
+    return Staged
+
+
+def _evaluate_loss(model, batches) -> float:
+    """The compiled loss of `model` over `batches`, as fit reports val_loss."""
+    result = model.evaluate(batches, verbose=0, return_dict=True)
+    return float(result["loss"])
 
 
 def _zero_correction(prepared: Prepared, placement, season: int):
@@ -370,9 +578,9 @@ def _anchor_errors(prepared: Prepared, anchor: int) -> np.ndarray:
 def _validate(prepared: Prepared, placement, model, loss_history: dict | None = None, train_seconds: float = 0.0) -> Fitted:
     """Forecast every validation window once, through the forecasting path predict uses, and
     measure the model on them; calibrate its intervals on every origin of the validation part."""
-    config, panel = prepared.config, prepared.panel
+    config = prepared.config
     horizon = config.horizon
-    rows = {key: s.frame.to_numpy() for key, s in panel.series.items()}
+    rows = {key: s.frame.to_numpy() for key, s in prepared.panel.series.items()}
     # Every origin whose first step is a validation row, the last horizon − 1 included: their
     # early steps add residuals where a short validation part has few.
     origins = {key: np.arange(s.val_start + config.lookback, len(rows[key])) for key, s in prepared.splits.items()}
@@ -381,28 +589,20 @@ def _validate(prepared: Prepared, placement, model, loss_history: dict | None = 
         forecaster = make_forecaster(model, prepared)
         rolled = _rolled_origins(origins, rows, horizon) if forecaster.rolls else {}
         steps = _calibrated_steps(rolled, rows, horizon)
-        direct = ahead(forecaster, panel, origins, horizon)  # per series (actual, forecast)
-        later = ahead(forecaster, panel, rolled, steps) if steps > horizon else {}
-    # Each step's residuals, on the scaled target: the first `horizon` from every origin, the
-    # later ones from the rolled origins (a (origins, steps) array padded for the others would
-    # grow with both).
-    residuals = _step_residuals(_scaled(direct, prepared.scalers).values(), 0)
+        stamps = {key: _continued(s, steps) for key, s in prepared.panel.series.items()}
+        direct = _ahead(forecaster, rows, stamps, origins, horizon, prepared.scalers)  # per series (actual, forecast), scaled
+        later = _ahead(forecaster, rows, stamps, rolled, steps, prepared.scalers) if steps > horizon else {}
+    # Each step's residuals: the first `horizon` from every origin, the later ones from the
+    # rolled origins (a (origins, steps) array padded for the others would grow with both).
+    residuals = _step_residuals(direct.values(), 0)
     if later:
-        residuals += _step_residuals(_scaled(later, prepared.scalers).values(), horizon)
+        residuals += _step_residuals(later.values(), horizon)
     calibration = calibrate_residuals(residuals)
     # The first n_val origins are the validation windows, which have every step.
-    forecasts = {key: direct[key][1][: prepared.splits[key].n_val] for key in rows}
-    loss_history = loss_history or {"epoch": [], "loss": [], "val_loss": [], "epoch_seconds": []}
+    forecasts = {key: forecaster.unscale(key, direct[key][1][: prepared.splits[key].n_val]) for key in rows}
+    loss_history = loss_history or {"loss": [], "val_loss": [], "epoch_seconds": []}
     metrics, errors = _metrics(prepared, forecasts, loss_history, train_seconds, model)
     return Fitted(model, prepared, placement.description, metrics, loss_history, calibration, window_errors=errors)
-
-
-def _scaled(pairs: Pairs, scalers: dict[str, Scaler]) -> Pairs:
-    """(actual, forecast) pairs on the target as `scalers` scale it: those of the model the
-    intervals are for (which an interval refit's are not)."""
-    with np.errstate(invalid="ignore"):
-        return {key: (scale_target(scalers[key], actual), scale_target(scalers[key], forecast))
-                for key, (actual, forecast) in pairs.items()}
 
 
 def _step_residuals(pairs, first: int) -> list[np.ndarray]:
@@ -424,6 +624,21 @@ def _one_device(model, placement):
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy
+
+
+def _ahead(forecaster: Forecaster, rows: dict[str, np.ndarray], stamps: dict, origins: dict[str, np.ndarray],
+           steps: int, scalers: dict[str, Scaler]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per series, what happened and what was forecast `steps` ahead of each origin, both
+    (origins, steps) on the target as `scalers` scale it (the model the intervals are for, which
+    a refit is not); the actual value is NaN past the data's end."""
+    predicted = forecaster.forecast({key: rows[key] for key in origins}, steps, origins, stamps)
+    out = {}
+    for key, at in origins.items():
+        target = np.concatenate([rows[key][:, 0], np.full(steps, np.nan)])
+        ahead = np.lib.stride_tricks.sliding_window_view(target, steps)[at]
+        with np.errstate(invalid="ignore"):
+            out[key] = (scale_target(scalers[key], ahead), scale_target(scalers[key], predicted[key]))
+    return out
 
 
 def _refits(prepared: Prepared, log: Log) -> int:
@@ -470,13 +685,12 @@ def _refit_config(config: TrainConfig) -> TrainConfig:
     return dataclasses.replace(config, interval_refits=0)
 
 
-def _refit_calibration(prepared: Prepared, retrain: Callable[[Prepared], Forecaster], refits: int, log: Log) -> Calibration:
-    """Intervals from `refits` models, each trained by `retrain` as `fit` trains (window norm race,
-    early stopping) on the rows before a block of `horizon` origins and forecasting from each of
-    them, rolled past the horizon as far as the data reaches. Their errors are the whole recipe's
-    on data it never saw, where the validation windows' errors run small: they chose the epoch
-    early stopping restored and the network `--window-norm auto` kept (refits that trained only
-    the kept network covered 46% of airline passengers' outcomes at 80%, bench/intervals.py)."""
+def _refit_calibration(prepared: Prepared, refits: int, log: Log) -> Calibration:
+    """Intervals from `refits` models, each trained as `fit` trains (window norm race, early
+    stopping) on the rows before a block of `horizon` origins and forecasting from each of them,
+    rolled past the horizon as far as the data reaches. Their errors are the whole recipe's on
+    data it never saw, where the validation windows' errors run small: they chose the epoch early
+    stopping restored and the network `--window-norm auto` kept."""
     config, panel = prepared.config, prepared.panel
     horizon = config.horizon
     rows = {key: s.frame.to_numpy() for key, s in panel.series.items()}
@@ -485,16 +699,16 @@ def _refit_calibration(prepared: Prepared, retrain: Callable[[Prepared], Forecas
     pooled = {key: np.concatenate([block[key] for block in blocks]) for key in rows}
     first = panel.first
     steps = _calibrated_steps(pooled, rows, horizon) if len(first.future_features) == len(first.features) else horizon
+    stamps = {key: _continued(s, steps) for key, s in panel.series.items()}
     actual, forecast = [], []
-    started = time.perf_counter()
-    refitted = roll(panel, _refit_config(config), firsts, blocks, steps, retrain, forecaster=lambda trained: trained)
-    for refit, (cut, (_, pairs)) in enumerate(zip(firsts, refitted), start=1):
-        for seen, made in _scaled(pairs, prepared.scalers).values():
+    for refit, (first, block) in enumerate(zip(firsts, blocks), start=1):
+        started = time.perf_counter()
+        fitted = _fit_once(prepare(panel.head(first), _refit_config(config)))
+        for seen, made in _ahead(fitted.forecaster(), rows, stamps, block, steps, prepared.scalers).values():
             actual.append(seen)
             forecast.append(made)
-        before = "each block" if len(panel.series) > 1 else format_timestamp(first.frame.index[cut[""]], first.frequency)
+        before = "each block" if len(panel.series) > 1 else format_timestamp(panel.first.frame.index[first[""]], panel.first.frequency)
         log(f"interval refit {refit}/{refits}: trained on the rows before {before} in {time.perf_counter() - started:.1f} s")
-        started = time.perf_counter()
     return calibrate(np.concatenate(actual), np.concatenate(forecast), refits=refits)
 
 
@@ -514,6 +728,112 @@ def _calibrated_steps(rolled: dict[str, np.ndarray], rows: dict[str, np.ndarray]
     return min(ROLLED_BLOCKS * horizon, max(horizon, far))
 
 
+def _continued(series, steps: int):
+    """A series' timestamps continued `steps` past its end (forecasts past it read their date inputs)."""
+    index = series.frame.index
+    return index.append(pd.date_range(index[-1], periods=steps + 1, freq=series.step)[1:])
+
+
+def choose_batch_size(train_windows: int, device: str) -> int:
+    """The default batch: 32 (the common choice, and the best on small series) up to 2,047
+    training windows, then the power of two that keeps 32 or more gradient steps per pass over
+    them, up to 256 on a CPU (windows/s stop rising there) or 1024 on a GPU or TPU."""
+    ceiling = BATCH_CEILING.get(device, 1024)
+    return int(min(ceiling, max(32, 2 ** math.floor(math.log2(max(train_windows, 1) / 32)))))
+
+
+def effective_patience(patience: int, steps_per_epoch: int) -> int:
+    """Epochs early stopping waits: `patience`, or more when epochs are so short (a small series
+    gives a few gradient steps each) that `patience` epochs are too few steps to tell a plateau
+    from noise. Patience 0 (stop at the first epoch without improvement) is kept as asked."""
+    if patience == 0:
+        return 0
+    return max(patience, math.ceil(PATIENCE_STEPS / max(1, steps_per_epoch)))
+
+
+def _seed_everything(seed: int) -> None:
+    import keras
+
+    keras.utils.set_random_seed(seed)  # Python, NumPy and the backend's generators
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        # Same data, same machine, same seed: the same model, at a small cost in speed.
+        tf.config.experimental.enable_op_determinism()
+
+
+def _stop_on_request(keras):
+    class StopOnRequest(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if stopping.requested():
+                self.model.stop_training = True
+
+    return StopOnRequest()
+
+
+def epoch_timer():
+    """A Keras callback whose `seconds` lists each epoch's wall seconds (also used by bench/)."""
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        """Wall seconds of each epoch, so throughput can be read without the first epoch's tracing."""
+
+        def __init__(self):
+            super().__init__()
+            self.seconds = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self.started)
+
+    return EpochTimer()
+
+
+def _epoch_log(keras, epochs: int, log: Log):
+    class EpochLog(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            log(f"epoch {epoch + 1}/{epochs}: loss {logs.get('loss', float('nan')):.4g}, "
+                f"val_loss {logs.get('val_loss', float('nan')):.4g}")
+
+    return EpochLog()
+
+
+def _window_batches(keras):
+    class WindowBatches(keras.utils.PyDataset):
+        """Batches gathered from strided window views: only one batch is ever copied.
+
+        With `shuffle_seed`, each epoch visits the windows in a new random order and, when there
+        are more than `draw`, only the first `draw` of that order.
+        """
+
+        def __init__(self, inputs, known, targets, ids, batch_size, shuffle_seed=None, draw=None):
+            super().__init__()
+            self.inputs, self.known, self.targets = inputs, known, targets
+            self.ids = np.array(ids)
+            self.batch_size = batch_size
+            self.size = len(self.ids) if draw is None else min(draw, len(self.ids))
+            self.rng = None if shuffle_seed is None else np.random.default_rng(shuffle_seed)
+
+        def __len__(self):
+            return math.ceil(self.size / self.batch_size)
+
+        def __getitem__(self, index):
+            ids = self.ids[index * self.batch_size : min((index + 1) * self.batch_size, self.size)]
+            if self.known is None:
+                return self.inputs[ids], self.targets[ids]  # (batch, lookback, columns), (batch, horizon)
+            return (self.inputs[ids], self.known[ids]), self.targets[ids]  # known: (batch, horizon, known inputs)
+
+        def on_epoch_begin(self):
+            # At the start of each epoch, not the end: Keras also ends an epoch when a fit call
+            # starts, so a run trained in stages would otherwise shuffle once more per stage.
+            if self.rng is not None:
+                self.rng.shuffle(self.ids)
+
+    return WindowBatches
+
 
 def _metrics(prepared: Prepared, forecasts: dict[str, np.ndarray], loss_history, train_seconds, model) -> tuple[Metrics, np.ndarray]:
     """Validation MAE in the data's units, beside the baselines' on the same windows (pooled over
@@ -532,8 +852,8 @@ def _metrics(prepared: Prepared, forecasts: dict[str, np.ndarray], loss_history,
     mean = {name: float(np.mean(np.concatenate(parts))) for name, parts in errors.items()}
     val_loss = loss_history["val_loss"]
     return Metrics(
-        epochs_run=int(loss_history["epoch"][-1]) if val_loss else 0,
-        best_epoch=int(loss_history["epoch"][int(np.argmin(val_loss))]) if val_loss else 0,
+        epochs_run=len(loss_history["loss"]),
+        best_epoch=int(np.argmin(val_loss)) + 1 if val_loss else 0,
         best_val_loss=min(val_loss) if val_loss else None,
         val_mae=mean["model"],
         **{f"{name}_mae": mean[name] for name in BASELINES},

@@ -248,14 +248,13 @@ def training_view(model: keras.Model) -> keras.Model:
     return keras.Model(model.input, stacked, name=f"{model.name}_members")
 
 
-def compile_model(model: keras.Model, config: TrainConfig, steps_per_execution: int = 1) -> None:
-    """Adam with gradient clipping and the configured loss on the scaled target, MAE reported
-    beside it; `steps_per_execution` gradient steps run in one compiled call."""
+def compile_model(model: keras.Model, config: TrainConfig) -> None:
+    """Adam with gradient clipping and the configured loss on the scaled target, MAE reported beside it."""
     optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.clipnorm)
     loss, mae = _LOSSES[config.loss], keras.losses.mean_absolute_error
     if len(model.output.shape) == 3:  # ensemble members (batch, members, horizon) against (batch, horizon)
         loss, mae = _per_member(loss), _per_member(mae)
-    model.compile(optimizer=optimizer, loss=loss, metrics=[mae], steps_per_execution=steps_per_execution)
+    model.compile(optimizer=optimizer, loss=loss, metrics=[mae])
 
 
 def _per_member(function):

@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 
 from forecast.config import Engine, Promote
+from forecast.data.windowing import target_windows
 from forecast.data.load import Panel
 from forecast.errors import ForecastError, names, printable, quote
 from forecast.model.fit import Fitted
-from forecast.model.rolling import ahead
 from forecast.store.bundle import Bundle
 from forecast.store.metadata import Metadata, Promotion
 
@@ -160,9 +160,10 @@ def score(fitted: Fitted, current: Bundle, reread: Panel | None = None) -> Score
     shared = [key for key in panel.series if key in current.scalers]  # by id, whatever the id column is called
     if not shared:
         raise Unscorable("it knows none of this run's series")
-    old_rows, origins = {}, {}
+    rows, old_rows, origins, stamps = {}, {}, {}, {}
     for key in shared:
         series = panel.series[key]
+        rows[key], stamps[key] = series.frame.to_numpy(), series.frame.index
         old_rows[key] = _columns(series.frame, meta.columns, None if reread is None else reread.series.get(key))
         split = prepared.splits[key]
         # Forecast origins: the first step of each validation window, where both lookbacks fit.
@@ -173,13 +174,14 @@ def score(fitted: Fitted, current: Bundle, reread: Panel | None = None) -> Score
     old, _ = current.forecaster(Engine.keras)  # the same compiled batch call the new model's scores use
     new = fitted.forecaster()
     steps = min(new.trained_horizon, old.trained_horizon)
-    pairs = {"model": ahead(new, panel, origins, steps), "current": ahead(old, panel, origins, steps, rows=old_rows)}
+    forecasts = {"model": new.forecast(rows, steps, origins, stamps), "current": old.forecast(old_rows, steps, origins, stamps)}
     errors = {"model": [], "current": [], "naive": []}
-    for key, at in origins.items():
-        actual = pairs["model"][key][0]  # rows origin .. origin+steps-1, inside the validation part
+    for key, values in rows.items():
+        at = origins[key]
+        actual = target_windows(values[:, 0], 0, steps)[at]  # rows origin .. origin+steps-1
         for name in ("model", "current"):
-            errors[name].append(np.abs(pairs[name][key][1] - actual).ravel())
-        errors["naive"].append(np.abs(panel.series[key].frame.to_numpy()[at - 1, 0][:, None] - actual).ravel())
+            errors[name].append(np.abs(forecasts[name][key] - actual).ravel())
+        errors["naive"].append(np.abs(values[at - 1, 0][:, None] - actual).ravel())
     mae = {name: float(np.mean(np.concatenate(parts))) for name, parts in errors.items()}
     windows = int(sum(len(at) for at in origins.values()))
     return Scores(mae["model"], mae["current"], mae["naive"], windows, steps)

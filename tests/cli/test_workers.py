@@ -118,7 +118,7 @@ def test_when_a_worker_dies_the_other_stops_with_exit_3(tmp_path):
     addresses = _addresses(2)
     chief = _worker(0, addresses, tmp_path / "model", "--epochs", "500", "--patience", "500")
     other = _worker(1, addresses, tmp_path / "other", "--epochs", "500", "--patience", "500")
-    _wait_for(chief, "/500: loss")  # a round of training done
+    _wait_for(chief, "epoch 3/500")
     other.kill()  # the supervisor dies at once, and its worker process with it
     other.communicate(timeout=30)
     killed = time.monotonic()

@@ -1,4 +1,4 @@
-"""Fitting: runs trained in stages, what `--window-norm auto` trains and keeps, validation and interval refits."""
+"""The fit loop's parts: window batches, the patience and batch-size heuristics, runs trained in stages, and what `--window-norm auto` trains and keeps."""
 
 import re
 
@@ -8,6 +8,35 @@ import pandas as pd
 import pytest
 
 from forecast.data.windowing import input_windows, target_windows
+from forecast.model.fit import _window_batches, choose_batch_size, effective_patience
+
+
+def test_each_epoch_draws_a_fresh_sample_of_windows():
+    series = np.arange(40.0)
+    inputs, targets = input_windows(series[:, None], 5), target_windows(series, 5, 2)
+    batches = _window_batches(keras)(inputs, None, targets, np.arange(30), batch_size=4, shuffle_seed=0, draw=10)
+    batches.on_epoch_begin()
+    assert len(batches) == 3 and [len(batches[i][0]) for i in range(3)] == [4, 4, 2]
+    first = np.concatenate([batches[i][0][:, 0, 0] for i in range(3)])
+    batches.on_epoch_begin()
+    second = np.concatenate([batches[i][0][:, 0, 0] for i in range(3)])
+    assert len(set(first)) == 10 and set(first) != set(second)  # ten distinct windows, a new ten next epoch
+    x, y = batches[0]
+    np.testing.assert_array_equal(y[:, 0], x[:, -1, 0] + 1)  # each target follows its own window
+
+
+@pytest.mark.parametrize("patience, steps, expected", [(10, 3, 100), (10, 91, 10), (10, 30, 10), (10, 29, 11), (0, 3, 0), (50, 3, 100)])
+def test_patience_covers_enough_gradient_steps(patience, steps, expected):
+    assert effective_patience(patience, steps) == expected
+
+
+@pytest.mark.parametrize(
+    "windows,device,expected",
+    [(76, "cpu", 32), (2047, "cpu", 32), (2048, "cpu", 64), (13_879, "cpu", 256), (10**6, "cpu", 256),
+     (13_879, "gpu", 256), (10**6, "gpu", 1024), (10**6, "tpu", 1024)],
+)
+def test_default_batch_grows_with_the_training_windows_up_to_the_device_ceiling(windows, device, expected):
+    assert choose_batch_size(windows, device) == expected
 
 
 def _panel(values, freq="MS"):
@@ -25,8 +54,7 @@ AUTO = dict(lookback=24, horizon=12, layers=1, units=4, epochs=3, batch_size=16,
 
 def test_auto_on_a_purely_seasonal_series_forecasts_seasonal_naive_exactly():
     from forecast.config import TrainConfig
-    from forecast.model.fit import fit
-    from forecast.model.prepare import prepare
+    from forecast.model.fit import fit, prepare
 
     season = 10 + 5 * np.sin(2 * np.pi * np.arange(12) / 12)
     fitted = fit(prepare(_panel(np.tile(season, 12)), TrainConfig(**AUTO)))
@@ -41,8 +69,7 @@ def test_auto_on_a_purely_seasonal_series_forecasts_seasonal_naive_exactly():
 
 def test_auto_never_keeps_a_network_that_loses_to_seasonal_naive_on_validation():
     from forecast.config import TrainConfig, WindowNorm
-    from forecast.model.fit import NAIVE, SEASONAL_NAIVE, fit
-    from forecast.model.prepare import prepare
+    from forecast.model.fit import NAIVE, SEASONAL_NAIVE, fit, prepare
 
     noise = np.random.default_rng(3).normal(100, 10, 160)
     fitted = fit(prepare(_panel(noise), TrainConfig(**AUTO)), log=(notes := []).append)
@@ -62,8 +89,7 @@ def test_auto_never_keeps_a_network_that_loses_to_seasonal_naive_on_validation()
 def test_the_baseline_candidates_are_the_anchored_network_with_a_zero_correction(anchor, baseline):
     from forecast.config import TrainConfig
     from forecast.model.devices import choose_placement
-    from forecast.model.fit import _anchor_errors, _validate, _with_norm, _zero_correction
-    from forecast.model.prepare import prepare
+    from forecast.model.fit import _anchor_errors, _validate, _with_norm, _zero_correction, prepare
     from forecast.config import WindowNorm
 
     values = np.random.default_rng(4).normal(50, 5, 120)
@@ -78,8 +104,7 @@ def test_the_baseline_candidates_are_the_anchored_network_with_a_zero_correction
 
 def test_auto_on_a_random_walk_keeps_nothing_worse_than_naive():
     from forecast.config import TrainConfig
-    from forecast.model.fit import NAIVE, fit
-    from forecast.model.prepare import prepare
+    from forecast.model.fit import NAIVE, fit, prepare
 
     walk = 1000 + np.cumsum(np.random.default_rng(5).normal(0, 10, 160))
     fitted = fit(prepare(_panel(walk), TrainConfig(**AUTO)))
@@ -155,34 +180,31 @@ def _long_noisy_season():
 def test_a_run_trained_in_stages_matches_one_trained_in_one_go(pause):
     from forecast.config import TrainConfig, WindowNorm
     from forecast.model.devices import choose_placement
-    from forecast.model.fit import _trained, _with_norm
-    from forecast.model.prepare import prepare
-    from forecast.model.loop import Run
+    from forecast.model.fit import _Run, _with_norm, prepare
 
     prepared = _with_norm(prepare(_panel(_long_noisy_season()), TrainConfig(**RACE)), WindowNorm.revin)
     placement = choose_placement()
-    whole = Run(prepared, placement, lambda m: None, 0)
+    whole = _Run(prepared, placement, lambda m: None, 0)
     whole.advance(4)
-    staged = Run(prepared, placement, lambda m: None, 0)  # built after `whole` trained: the same seeds
+    staged = _Run(prepared, placement, lambda m: None, 0)  # built after `whole` trained: the same seeds
     staged.advance(2)
     if pause.startswith("a snapshot"):
-        _trained(staged, pause=True)
+        staged.snapshot()
     staged.advance(4)
     assert staged.epochs_run == whole.epochs_run == 4
     np.testing.assert_allclose(staged.history["val_loss"], whole.history["val_loss"], rtol=1e-5)
-    first, second = _trained(whole), _trained(staged)  # both back at the same best epoch
+    first, second = whole.finish(), staged.finish()  # both back at the same best epoch
     assert first.metrics.val_mae == pytest.approx(second.metrics.val_mae, rel=1e-5)
 
 
 def test_auto_races_its_networks_and_trains_only_the_leader_to_the_end():
     from forecast.config import TrainConfig
     from forecast.model.devices import choose_placement
-    from forecast.model.fit import _race
-    from forecast.model.prepare import prepare
+    from forecast.model.fit import _race, prepare
 
     prepared = prepare(_panel(_long_noisy_season()), TrainConfig(**RACE))
     notes = []
-    runs = _race(prepared, choose_placement(), notes.append, 0, {})
+    runs = _race(prepared, choose_placement(), notes.append, 0)
     rung = 3  # the effective patience: 110 gradient steps an epoch need 3 epochs to reach 300
     (leader,) = [name for name, fitted in runs.items() if fitted.metrics.epochs_run > rung]
     (other,) = set(runs) - {leader}
@@ -196,12 +218,11 @@ def test_auto_races_its_networks_and_trains_only_the_leader_to_the_end():
 def test_every_race_candidate_forecasts_with_the_weights_it_was_scored_with(epochs):
     from forecast.config import TrainConfig
     from forecast.model.devices import choose_placement
-    from forecast.model.fit import _race
-    from forecast.model.prepare import prepare
+    from forecast.model.fit import _race, prepare
 
     # A large step, so that some candidate's best epoch is not its last (the weights a snapshot must keep).
     prepared = prepare(_panel(_long_noisy_season()), TrainConfig(**{**RACE, "epochs": epochs, "learning_rate": 0.3}))
-    runs = _race(prepared, choose_placement(), lambda m: None, 0, {})
+    runs = _race(prepared, choose_placement(), lambda m: None, 0)
     assert any(fitted.metrics.best_epoch < fitted.metrics.epochs_run for fitted in runs.values())
     split, frame = prepared.splits[""], prepared.panel.series[""].frame
     origins = np.arange(split.val_start, split.n_windows) + split.lookback
@@ -215,8 +236,7 @@ def test_every_race_candidate_forecasts_with_the_weights_it_was_scored_with(epoc
 def test_interval_refits_by_default_only_where_the_validation_part_is_short_and_as_many_as_the_history_allows():
     from forecast.config import TrainConfig
     from forecast.errors import DataError
-    from forecast.model.fit import _refits
-    from forecast.model.prepare import prepare
+    from forecast.model.fit import _refits, prepare
 
     config = TrainConfig(lookback=24, horizon=12)
     notes = []
